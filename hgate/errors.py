@@ -1,7 +1,8 @@
 """One exception tree for everything hgate can refuse, each class carrying its exit code.
 
     HgateError                      exit 70  something hgate could not do (internal)
-    ├── UsageError                  exit 64  the command line is wrong
+    ├── UsageError                  exit 2   the command line is wrong
+    │   └── CommandNotFound         exit 127 the agent command does not exist
     ├── PolicyError                 exit 65  the policy does not load or validate (file:line:col)
     ├── IdentityError               exit 66  no token, or the token does not verify / match
     ├── ConfigError                 exit 67  a key, file or setting hgate needs is missing/unusable
@@ -41,7 +42,11 @@ class HgateError(Exception):
 
 
 class UsageError(HgateError):
-    exit_code = 64
+    exit_code = 2
+
+
+class CommandNotFound(UsageError):
+    exit_code = 127
 
 
 class PolicyError(HgateError):
@@ -89,6 +94,7 @@ EXIT_CODES: dict[str, int] = {
     for cls in (
         HgateError,
         UsageError,
+        CommandNotFound,
         PolicyError,
         IdentityError,
         ConfigError,

@@ -1,0 +1,106 @@
+"""The `hgate` command: wires arguments to the library and maps errors to exit codes.
+
+This is the only place that calls sys.exit. A user error prints one line on stderr;
+`--debug` (or HGATE_DEBUG=1) adds the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated
+
+import click
+import typer
+
+from hgate import __version__
+from hgate.cli import keygen as keygen_cmd
+from hgate.cli import policy as policy_cmd
+from hgate.cli import run as run_cmd
+from hgate.cli import verify as verify_cmd
+from hgate.cli.console import err_console
+from hgate.errors import HgateError
+
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="hgate",
+    help=(
+        "A HIPAA data-path gateway for AI agents in CI.\n\n"
+        "Runs an agent under a PTY, masks PHI and secrets in everything it prints, and "
+        "writes a signed, hash-chained transcript that `hgate verify` checks offline.\n\n"
+        "Start here:  hgate run -- ./my-agent.sh   (shipped local policy, key created on "
+        "first use, transcript under ./runs)"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+policy_app = typer.Typer(help="Check and explain policies.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"hgate {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for errors (also HGATE_DEBUG=1).")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ["HGATE_DEBUG"] = "1"
+
+
+app.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)(run_cmd.run)
+app.command("verify")(verify_cmd.verify)
+app.command("keygen")(keygen_cmd.keygen)
+policy_app.command("check")(policy_cmd.check)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turn every outcome into exactly one exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
+    try:
+        code = app(args=args, prog_name="hgate", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show(file=sys.stderr)
+        code = exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        err_console.print("hgate: interrupted")
+        code = EXIT_INTERRUPTED
+    except HgateError as exc:
+        if debug or os.environ.get("HGATE_DEBUG") == "1":
+            traceback.print_exc()
+        err_console.print(f"hgate: error: {exc}", markup=False)
+        code = exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 70
+        if debug or os.environ.get("HGATE_DEBUG") == "1":
+            traceback.print_exc()
+        err_console.print(
+            f"hgate: internal error: {type(exc).__name__} (run with --debug for the traceback)",
+            markup=False,
+        )
+        code = HgateError.exit_code
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""A YAML document read node by node, so every complaint can say `file:line:col`.
+
+`yaml.safe_load` throws positions away and silently keeps the last of two duplicate
+keys; a policy typo must never weaken a policy, so we compose the node graph with the
+safe loader, keep each node's mark, and convert scalars with the same safe constructor.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from hgate.errors import PolicyError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One YAML node plus the file it came from; typed accessors raise PolicyError."""
+
+    node: yaml.Node
+    path: Path
+    what: str  # dotted key path for messages, e.g. "mask.rules[2].pattern"
+
+    @property
+    def location(self) -> str:
+        mark = self.node.start_mark
+        return f"{self.path}:{mark.line + 1}:{mark.column + 1}"
+
+    def fail(self, message: str, *, remedy: str | None = None) -> NoReturn:
+        prefix = f"{self.what}: " if self.what else ""
+        raise PolicyError(f"{prefix}{message}", location=self.location, remedy=remedy)
+
+    def _scalar(self) -> Any:
+        if not isinstance(self.node, yaml.ScalarNode):
+            self.fail(f"expected a single value, found a {_kind(self.node)}")
+        return _CONSTRUCTOR.construct_object(self.node, deep=True)
+
+    def is_null(self) -> bool:
+        return isinstance(self.node, yaml.ScalarNode) and self._scalar() is None
+
+    def string(self) -> str:
+        value = self._scalar()
+        if not isinstance(value, str):
+            self.fail(f"expected a string, found {type(value).__name__} {value!r}")
+        return value
+
+    def boolean(self) -> bool:
+        value = self._scalar()
+        if not isinstance(value, bool):
+            self.fail(f"expected true or false, found {value!r}")
+        return value
+
+    def integer(self, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self._scalar()
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(f"expected a whole number, found {value!r}")
+        if minimum is not None and value < minimum:
+            self.fail(f"must be at least {minimum}, found {value}")
+        if maximum is not None and value > maximum:
+            self.fail(f"must be at most {maximum}, found {value}")
+        return value
+
+    def duration(self) -> float:
+        """Seconds, from `90`, `1.5`, `250ms`, `30s`, `10m` or `2h`."""
+        value = self._scalar()
+        if isinstance(value, bool):
+            self.fail(f"expected a duration such as 30s, 10m or 2h, found {value!r}")
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            match = _DURATION.match(str(value))
+            if match is None:
+                self.fail(f"expected a duration such as 30s, 10m or 2h, found {value!r}")
+            seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        if seconds <= 0:
+            self.fail("must be a positive duration")
+        return seconds
+
+    def choice(self, options: tuple[str, ...]) -> str:
+        value = self.string()
+        if value not in options:
+            self.fail(f"expected one of {', '.join(options)}, found {value!r}")
+        return value
+
+    def items(self) -> Iterator[Node]:
+        if not isinstance(self.node, yaml.SequenceNode):
+            self.fail(f"expected a list, found a {_kind(self.node)}")
+        for index, child in enumerate(self.node.value):
+            yield Node(child, self.path, f"{self.what}[{index}]")
+
+    def strings(self) -> tuple[str, ...]:
+        return tuple(item.string() for item in self.items())
+
+    def mapping(self, allowed: tuple[str, ...], *, required: tuple[str, ...] = ()) -> Fields:
+        """The mapping's values by key; unknown, duplicate and missing keys are errors."""
+        if not isinstance(self.node, yaml.MappingNode):
+            self.fail(f"expected a mapping of keys ({', '.join(allowed)}), found a "
+                      f"{_kind(self.node)}")
+        found: dict[str, Node] = {}
+        for key_node, value_node in self.node.value:
+            key = Node(key_node, self.path, self.what)
+            name = key.string()
+            child_what = f"{self.what}.{name}" if self.what else name
+            if name in found:
+                key.fail(f"duplicate key {name!r}", remedy="each key may appear once")
+            if name not in allowed:
+                hint = _closest(name, allowed)
+                key.fail(
+                    f"unknown key {name!r}",
+                    remedy=f"did you mean {hint!r}?" if hint else
+                    f"allowed keys: {', '.join(allowed)}",
+                )
+            found[name] = Node(value_node, self.path, child_what)
+        for name in required:
+            if name not in found:
+                self.fail(f"missing required key {name!r}")
+        return Fields(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """The present keys of one mapping."""
+
+    values: dict[str, Node]
+
+    def get(self, key: str) -> Node | None:
+        node = self.values.get(key)
+        if node is None or node.is_null():
+            return None
+        return node
+
+    def __getitem__(self, key: str) -> Node:
+        return self.values[key]
+
+
+def read_document(path: Path) -> tuple[Node, bytes]:
+    """The root node of a policy file and its exact bytes (which are hashed)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PolicyError("policy file not found", location=str(path),
+                          remedy="check the --policy path") from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file: {exc.strerror}",
+                          location=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"policy is not valid UTF-8 (byte {exc.start})",
+                          location=str(path)) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise PolicyError(f"YAML syntax error: {exc.problem}", location=where) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"YAML error: {exc}", location=str(path)) from None
+    if root is None:
+        raise PolicyError("policy file is empty", location=f"{path}:1:1")
+    return Node(root, path, ""), raw
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "list"
+    return "single value"
+
+
+def _closest(name: str, options: tuple[str, ...]) -> str | None:
+    import difflib
+
+    matches = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+_CONSTRUCTOR = yaml.SafeLoader("")

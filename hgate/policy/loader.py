@@ -1,0 +1,304 @@
+"""From a YAML policy file to a checked `Policy`, failing on the first problem with its place.
+
+`include:` pulls shared mask sets (for example the HIPAA baseline) from files next to
+the policy or from hgate's shipped `policies/` directory; an included file may only
+hold `mask:` and descriptive keys, so an include can never widen what a policy grants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from hgate.errors import PolicyError
+from hgate.policy.document import Node, read_document
+from hgate.policy.model import (
+    DetectorSettings,
+    EnvironmentPolicy,
+    ExactValue,
+    IdentityRule,
+    MaskPolicy,
+    MaskRule,
+    Policy,
+    PolicySource,
+    SessionSettings,
+    SigningSettings,
+    SinkSettings,
+    TranscriptSettings,
+)
+
+SUPPORTED_VERSIONS = (1,)
+TOP_LEVEL_KEYS = (
+    "version", "name", "description", "include", "session", "environment", "mask",
+    "transcript", "signing", "identities",
+)
+INCLUDE_KEYS = ("version", "name", "description", "include", "mask")
+_KIND = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_*?\[\]][A-Za-z0-9_*?\[\]]*$")
+MAX_INCLUDE_DEPTH = 8
+
+
+def shipped_policies_dir() -> Path:
+    """The policies that ship with hgate (in a checkout: the repo's policies/)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "policies", here.parent.parent / "policies"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent.parent / "policies"
+
+
+def load_policy(path: Path) -> Policy:
+    """Load, validate and merge a policy and its includes; raise PolicyError with file:line:col."""
+    root, raw = read_document(path)
+    fields = root.mapping(TOP_LEVEL_KEYS, required=("version", "name"))
+    version = _version(fields["version"])
+    includes: list[PolicySource] = []
+    included_masks: list[MaskPolicy] = []
+    if (node := fields.get("include")) is not None:
+        _load_includes(node, path, includes, included_masks, depth=1, seen={path.resolve()})
+    own_mask = _mask(fields.get("mask"))
+    return Policy(
+        version=version,
+        name=fields["name"].string(),
+        description=_optional_string(fields.get("description")),
+        source=PolicySource(path=path, sha256=hashlib.sha256(raw).hexdigest()),
+        includes=tuple(includes),
+        session=_session(fields.get("session")),
+        environment=_environment(fields.get("environment")),
+        mask=_merge_masks([*included_masks, own_mask]),
+        transcript=_transcript(fields.get("transcript")),
+        signing=_signing(fields.get("signing")),
+        identities=_identities(fields.get("identities")),
+    )
+
+
+def _load_includes(
+    node: Node,
+    parent: Path,
+    sources: list[PolicySource],
+    masks: list[MaskPolicy],
+    *,
+    depth: int,
+    seen: set[Path],
+) -> None:
+    if depth > MAX_INCLUDE_DEPTH:
+        node.fail(f"includes nested deeper than {MAX_INCLUDE_DEPTH} levels")
+    for item in node.items():
+        name = item.string()
+        target = _resolve_include(item, name, parent)
+        if target.resolve() in seen:
+            item.fail(f"include cycle: {name!r} is already being included")
+        root, raw = read_document(target)
+        fields = root.mapping(INCLUDE_KEYS, required=("version",))
+        _version(fields["version"])
+        if (nested := fields.get("include")) is not None:
+            _load_includes(nested, target, sources, masks, depth=depth + 1,
+                           seen=seen | {target.resolve()})
+        sources.append(PolicySource(path=target, sha256=hashlib.sha256(raw).hexdigest()))
+        masks.append(_mask(fields.get("mask")))
+
+
+def _resolve_include(item: Node, name: str, parent: Path) -> Path:
+    beside = parent.parent / name
+    if beside.is_file():
+        return beside
+    shipped = shipped_policies_dir() / name
+    if shipped.is_file():
+        return shipped
+    item.fail(f"included policy {name!r} not found next to {parent.name} "
+              f"or among hgate's shipped policies")
+
+
+def _version(node: Node) -> int:
+    version = node.integer()
+    if version not in SUPPORTED_VERSIONS:
+        node.fail(f"unsupported policy version {version}; this hgate reads version "
+                  f"{', '.join(map(str, SUPPORTED_VERSIONS))}")
+    return version
+
+
+def _optional_string(node: Node | None) -> str:
+    return node.string() if node is not None else ""
+
+
+def _session(node: Node | None) -> SessionSettings:
+    if node is None:
+        return SessionSettings()
+    fields = node.mapping(("max_duration", "kill_grace", "idle_flush"))
+    default = SessionSettings()
+    return SessionSettings(
+        max_duration=_get_duration(fields.get("max_duration"), default.max_duration),
+        kill_grace=_get_duration(fields.get("kill_grace"), default.kill_grace),
+        idle_flush=_get_duration(fields.get("idle_flush"), default.idle_flush),
+    )
+
+
+def _get_duration(node: Node | None, default: float) -> float:
+    return node.duration() if node is not None else default
+
+
+def _env_names(node: Node | None) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    names = []
+    for item in node.items():
+        name = item.string()
+        if not _ENV_NAME.match(name):
+            item.fail(f"{name!r} is not an environment variable name or glob")
+        names.append(name)
+    return tuple(names)
+
+
+def _environment(node: Node | None) -> EnvironmentPolicy:
+    if node is None:
+        return EnvironmentPolicy()
+    fields = node.mapping(("remove", "mask"))
+    return EnvironmentPolicy(remove=_env_names(fields.get("remove")),
+                             mask=_env_names(fields.get("mask")))
+
+
+def _kind(node: Node) -> str:
+    kind = node.string()
+    if not _KIND.match(kind):
+        node.fail(f"kind {kind!r} must be UPPER_CASE letters, digits and _ (at most 32)")
+    return kind
+
+
+def _mask(node: Node | None) -> MaskPolicy:
+    if node is None:
+        return MaskPolicy()
+    fields = node.mapping(("detectors", "rules", "values", "values_from_env", "max_findings"))
+    rule_list, value_list = fields.get("rules"), fields.get("values")
+    rules = tuple(_rule(item) for item in rule_list.items()) if rule_list else ()
+    values = tuple(_value(item) for item in value_list.items()) if value_list else ()
+    budget = fields.get("max_findings")
+    return MaskPolicy(
+        detectors=_detectors(fields.get("detectors")),
+        rules=rules,
+        values=values,
+        values_from_env=_env_names(fields.get("values_from_env")),
+        max_findings=budget.integer(minimum=1) if budget is not None else None,
+    )
+
+
+def _detectors(node: Node | None) -> DetectorSettings:
+    if node is None:
+        return DetectorSettings()
+    fields = node.mapping(("enable", "disable", "keep_log_timestamps"))
+    enabled: tuple[str, ...] | None = ()
+    if (enable := fields.get("enable")) is not None:
+        if enable.node.tag.endswith(":str") and enable.node.value == "all":
+            enabled = None
+        else:
+            enabled = tuple(_kind(item) for item in enable.items())
+    disable = fields.get("disable")
+    disabled = tuple(_kind(item) for item in disable.items()) if disable else ()
+    keep = fields.get("keep_log_timestamps")
+    return DetectorSettings(enabled=enabled, disabled=disabled,
+                            keep_log_timestamps=keep.boolean() if keep is not None else True)
+
+
+def _rule(node: Node) -> MaskRule:
+    fields = node.mapping(("name", "kind", "pattern", "ignore_case", "group"),
+                          required=("name", "kind", "pattern"))
+    pattern_node = fields["pattern"]
+    pattern = pattern_node.string()
+    ignore = fields.get("ignore_case")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        pattern_node.fail(f"invalid regular expression: {exc.msg} at position {exc.pos}")
+    compiled = re.compile(pattern)
+    if compiled.match(""):
+        pattern_node.fail("pattern matches the empty string, so it would mask nothing useful")
+    group = 0
+    if (group_node := fields.get("group")) is not None:
+        group = group_node.integer(minimum=0, maximum=compiled.groups)
+    return MaskRule(name=fields["name"].string(), kind=_kind(fields["kind"]), pattern=pattern,
+                    ignore_case=ignore.boolean() if ignore is not None else False,
+                    group=group, location=node.location)
+
+
+def _value(node: Node) -> ExactValue:
+    fields = node.mapping(("kind", "value"), required=("kind", "value"))
+    value = fields["value"].string()
+    if len(value) < 4:
+        fields["value"].fail("an exact value must be at least 4 characters long")
+    return ExactValue(kind=_kind(fields["kind"]), value=value)
+
+
+def _merge_masks(masks: list[MaskPolicy]) -> MaskPolicy:
+    """Includes first, then the policy itself: rules and values add up; settings override."""
+    merged = MaskPolicy()
+    for mask in masks:
+        detectors = merged.detectors
+        if mask.detectors != DetectorSettings():
+            detectors = DetectorSettings(
+                enabled=_union_kinds(merged.detectors.enabled, mask.detectors.enabled),
+                disabled=tuple(dict.fromkeys(merged.detectors.disabled + mask.detectors.disabled)),
+                keep_log_timestamps=mask.detectors.keep_log_timestamps,
+            )
+        merged = MaskPolicy(
+            detectors=detectors,
+            rules=merged.rules + mask.rules,
+            values=merged.values + mask.values,
+            values_from_env=tuple(dict.fromkeys(merged.values_from_env + mask.values_from_env)),
+            max_findings=mask.max_findings if mask.max_findings is not None
+            else merged.max_findings,
+        )
+    return merged
+
+
+def _union_kinds(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if a is None or b is None:
+        return None
+    return tuple(dict.fromkeys(a + b))
+
+
+def _transcript(node: Node | None) -> TranscriptSettings:
+    if node is None:
+        return TranscriptSettings()
+    fields = node.mapping(("sinks", "checkpoint_every_lines", "checkpoint_every_seconds"))
+    default = TranscriptSettings()
+    sinks = default.sinks
+    if (sink_list := fields.get("sinks")) is not None:
+        sinks = tuple(_sink(item) for item in sink_list.items())
+        if not sinks:
+            sink_list.fail("at least one sink is required: the transcript must go somewhere")
+    lines = fields.get("checkpoint_every_lines")
+    seconds = fields.get("checkpoint_every_seconds")
+    return TranscriptSettings(
+        sinks=sinks,
+        checkpoint_every_lines=lines.integer(minimum=1, maximum=1_000_000)
+        if lines is not None else default.checkpoint_every_lines,
+        checkpoint_every_seconds=_get_duration(seconds, default.checkpoint_every_seconds),
+    )
+
+
+def _sink(node: Node) -> SinkSettings:
+    fields = node.mapping(("type", "path"), required=("type",))
+    fields["type"].choice(("directory",))
+    path = fields.get("path")
+    return SinkSettings(type="directory", path=path.string() if path is not None else "runs")
+
+
+def _signing(node: Node | None) -> SigningSettings:
+    if node is None:
+        return SigningSettings()
+    fields = node.mapping(("key_dir",))
+    key_dir = fields.get("key_dir")
+    return SigningSettings(key_dir=key_dir.string() if key_dir is not None else None)
+
+
+def _identities(node: Node | None) -> tuple[IdentityRule, ...]:
+    if node is None:
+        return ()
+    rules = []
+    for item in node.items():
+        fields = item.mapping(("name", "local"), required=("name",))
+        local = fields.get("local")
+        rules.append(IdentityRule(name=fields["name"].string(),
+                                  local=local.boolean() if local is not None else False,
+                                  location=item.location))
+    return tuple(rules)

@@ -1,0 +1,115 @@
+"""The policy as frozen, typed values: what the YAML means once it has been checked.
+
+Everything not granted here is denied. docs/policy.md documents every key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+SinkType = Literal["directory"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySource:
+    """A policy file as it was read: where, and the SHA-256 of its exact bytes."""
+
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaskRule:
+    """An institution's own pattern (an MRN format, a project id) masked as `kind`."""
+
+    name: str
+    kind: str
+    pattern: str
+    ignore_case: bool = False
+    group: int = 0  # mask only this capture group (the value after a context word)
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExactValue:
+    kind: str
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectorSettings:
+    """Which built-in detectors run; `None` enables every kind the engine knows."""
+
+    enabled: tuple[str, ...] | None = ()
+    disabled: tuple[str, ...] = ()
+    keep_log_timestamps: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaskPolicy:
+    detectors: DetectorSettings = DetectorSettings()
+    rules: tuple[MaskRule, ...] = ()
+    values: tuple[ExactValue, ...] = ()
+    values_from_env: tuple[str, ...] = ()
+    max_findings: int | None = None  # the PHI exposure budget; None is unlimited
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionSettings:
+    max_duration: float = 3600.0
+    kill_grace: float = 5.0
+    idle_flush: float = 0.1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnvironmentPolicy:
+    """Variables the agent must not see (globs), and ones it may see but never print."""
+
+    remove: tuple[str, ...] = ()
+    mask: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SinkSettings:
+    type: SinkType = "directory"
+    path: str = "runs"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptSettings:
+    sinks: tuple[SinkSettings, ...] = (SinkSettings(),)
+    checkpoint_every_lines: int = 1000
+    checkpoint_every_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SigningSettings:
+    """Where the Ed25519 signing key lives; HGATE_SIGNING_KEY (PEM) overrides it."""
+
+    key_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentityRule:
+    """Who may run a session under this policy. `local` admits an unverified developer."""
+
+    name: str
+    local: bool = False
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    version: int
+    name: str
+    description: str
+    source: PolicySource
+    includes: tuple[PolicySource, ...] = ()
+    session: SessionSettings = SessionSettings()
+    environment: EnvironmentPolicy = EnvironmentPolicy()
+    mask: MaskPolicy = MaskPolicy()
+    transcript: TranscriptSettings = TranscriptSettings()
+    signing: SigningSettings = SigningSettings()
+    identities: tuple[IdentityRule, ...] = ()

@@ -1,0 +1,334 @@
+"""The agent under a pseudo-terminal, with one select loop that owns every byte it prints.
+
+Why a PTY: agents and the tools they drive behave as they would for a person (colour,
+progress bars, prompts, line buffering), and everything they write, stdout and stderr
+alike, arrives on one file descriptor that hgate reads before anything reaches the log.
+The loop is single-threaded: signals arrive through a wake-up pipe, so forwarding them,
+the idle flush, the checkpoint timer and the time limit are all ordinary loop events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import signal
+import struct
+import termios
+import time
+import tty
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Literal
+
+from ptyprocess import PtyProcess
+
+from hgate.errors import EXIT_SIGNAL_BASE, EXIT_TIME_LIMIT, CommandNotFound, UsageError
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+READ_SIZE = 65536
+DEFAULT_SIZE = (50, 200)  # rows, columns when hgate itself has no terminal (CI logs)
+DRAIN_QUIET = 0.05  # after the agent exits, stop reading once output is quiet this long
+
+ExitReason = Literal["exited", "signaled", "time_limit", "stopped"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentExit:
+    """How the agent ended, and the exit code hgate should end with."""
+
+    exit_code: int
+    reason: ExitReason
+    signal: int | None = None
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunnerSettings:
+    max_duration: float
+    kill_grace: float
+    idle_flush: float
+    tick_interval: float = 0.5
+
+
+class PtyRunner:
+    """Runs one agent; the session hooks in through three callbacks.
+
+    `on_output(data)` gets raw PTY bytes; `on_idle(force)` is called after `idle_flush`
+    seconds without output (force=True after ten times as long) so a prompt is shown;
+    `on_tick()` runs about every `tick_interval` seconds (transcript checkpoints).
+    An exception from a callback stops the agent (TERM, then KILL) and propagates.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        settings: RunnerSettings,
+        *,
+        on_output: Callable[[bytes], None],
+        on_idle: Callable[[bool], None],
+        on_tick: Callable[[], None],
+        cwd: str | None = None,
+        stdin_fd: int = 0,
+    ) -> None:
+        self._argv = list(argv)
+        self._env = dict(env)
+        self._settings = settings
+        self._on_output = on_output
+        self._on_idle = on_idle
+        self._on_tick = on_tick
+        self._cwd = cwd
+        self._stdin_fd = stdin_fd
+        self._stdin_is_tty = _isatty(stdin_fd)
+        self._pending_signals: list[int] = []
+        self._stop_reason: ExitReason | None = None
+        self._kill_at: float | None = None
+        self._proc: PtyProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def request_stop(self) -> None:
+        """Ask the agent to end (TERM now, KILL after the grace period)."""
+        if self._stop_reason is None:
+            self._stop_reason = "stopped"
+            self._terminate()
+
+    def run(self) -> AgentExit:
+        started = time.monotonic()
+        self._proc = self._spawn()
+        wake_read, wake_write = os.pipe()
+        for fd in (wake_read, wake_write):
+            os.set_blocking(fd, False)
+        previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        previous_handlers = {sig: signal.signal(sig, self._remember) for sig in
+                             (*FORWARDED_SIGNALS, signal.SIGWINCH)}
+        saved_tty = self._enter_raw_mode()
+        try:
+            self._loop(wake_read, started)
+            return self._result(started)
+        finally:
+            self._restore_tty(saved_tty)
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+            signal.set_wakeup_fd(previous_wakeup)
+            os.close(wake_read)
+            os.close(wake_write)
+            self._reap()
+
+    # -- the loop -----------------------------------------------------------------
+
+    def _loop(self, wake_read: int, started: float) -> None:
+        assert self._proc is not None
+        master = self._proc.fd
+        deadline = started + self._settings.max_duration
+        last_output = last_tick = time.monotonic()
+        idle_state = 0  # 0: nothing flushed since output, 1: soft flush done, 2: forced
+        agent_gone_at: float | None = None
+        watch = [master, wake_read] + ([self._stdin_fd] if self._stdin_is_tty else [])
+        while True:
+            now = time.monotonic()
+            timeout = min(self._settings.idle_flush, self._settings.tick_interval,
+                          max(0.0, deadline - now))
+            if agent_gone_at is not None:
+                timeout = min(timeout, DRAIN_QUIET)
+            try:
+                readable, _, _ = select.select(watch, [], [], timeout)
+            except InterruptedError:  # pragma: no cover - PEP 475 retries select
+                readable = []
+            now = time.monotonic()
+            if wake_read in readable:
+                _drain(wake_read)
+                self._handle_signals()
+            if master in readable:
+                data = _read(master)
+                if data is None:
+                    break  # every slave end closed: the agent and its children are gone
+                self._on_output(data)
+                last_output, idle_state = now, 0
+                agent_gone_at = None if agent_gone_at is None else now
+            elif agent_gone_at is not None and now - agent_gone_at >= DRAIN_QUIET:
+                break
+            if self._stdin_fd in readable and not self._forward_stdin(master):
+                watch.remove(self._stdin_fd)
+            quiet = now - last_output
+            if idle_state == 0 and quiet >= self._settings.idle_flush:
+                self._on_idle(False)
+                idle_state = 1
+            elif idle_state == 1 and quiet >= self._settings.idle_flush * 10:
+                self._on_idle(True)
+                idle_state = 2
+            if now - last_tick >= self._settings.tick_interval:
+                self._on_tick()
+                last_tick = now
+            if now >= deadline and self._stop_reason is None:
+                self._stop_reason = "time_limit"
+                self._terminate()
+            if self._kill_at is not None and now >= self._kill_at:
+                self._kill()
+            if agent_gone_at is None and not self._proc.isalive():
+                agent_gone_at = now  # keep reading what is still buffered, briefly
+
+    def _handle_signals(self) -> None:
+        assert self._proc is not None
+        pending, self._pending_signals = self._pending_signals, []
+        for sig in pending:
+            if sig == signal.SIGWINCH:
+                self._proc.setwinsize(*_terminal_size(self._stdin_fd))
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, sig)
+            if sig in (signal.SIGTERM, signal.SIGHUP) and self._kill_at is None:
+                self._kill_at = time.monotonic() + self._settings.kill_grace
+
+    def _forward_stdin(self, master: int) -> bool:
+        try:
+            data = os.read(self._stdin_fd, READ_SIZE)
+        except OSError:
+            return False
+        if not data:
+            return False
+        write_all(master, data)
+        return True
+
+    # -- process control ----------------------------------------------------------
+
+    def _spawn(self) -> PtyProcess:
+        preexec = None if self._stdin_is_tty else _stdin_from_devnull
+        try:
+            return PtyProcess.spawn(self._argv, cwd=self._cwd, env=self._env,
+                                    dimensions=_terminal_size(self._stdin_fd),
+                                    preexec_fn=preexec)
+        except FileNotFoundError:
+            raise CommandNotFound(f"agent command not found: {self._argv[0]!r}",
+                             remedy="check the command after `--` and the PATH") from None
+        except PermissionError:
+            raise UsageError(f"agent command is not executable: {self._argv[0]!r}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot start agent {self._argv[0]!r}: {exc.strerror}") from None
+
+    def _terminate(self) -> None:
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGTERM)
+        self._kill_at = time.monotonic() + self._settings.kill_grace
+
+    def _kill(self) -> None:
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._kill_at = None
+
+    def _reap(self) -> None:
+        """Never leave the agent behind: whatever path we leave by, it ends."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.isalive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + self._settings.kill_grace
+            while proc.isalive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if proc.isalive():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            proc.close(force=True)
+
+    def _result(self, started: float) -> AgentExit:
+        assert self._proc is not None
+        proc = self._proc
+        if proc.isalive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGHUP)
+            deadline = time.monotonic() + self._settings.kill_grace
+            while proc.isalive() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if proc.isalive():
+                self._kill()
+            proc.wait()
+        duration = time.monotonic() - started
+        if proc.signalstatus is not None:
+            sig = int(proc.signalstatus)
+            code = EXIT_TIME_LIMIT if self._stop_reason == "time_limit" else EXIT_SIGNAL_BASE + sig
+            return AgentExit(exit_code=code, reason=self._stop_reason or "signaled", signal=sig,
+                             duration=duration)
+        status = int(proc.exitstatus or 0)
+        if self._stop_reason == "time_limit":
+            return AgentExit(exit_code=EXIT_TIME_LIMIT, reason="time_limit", duration=duration)
+        return AgentExit(exit_code=status, reason=self._stop_reason or "exited",
+                         duration=duration)
+
+    # -- terminal handling --------------------------------------------------------
+
+    def _remember(self, signum: int, frame: FrameType | None) -> None:
+        self._pending_signals.append(signum)
+
+    def _enter_raw_mode(self) -> list[object] | None:
+        """With a person at the keyboard, keys go to the agent's terminal untouched."""
+        if not self._stdin_is_tty:
+            return None
+        saved = termios.tcgetattr(self._stdin_fd)
+        tty.setraw(self._stdin_fd)
+        return list(saved)
+
+    def _restore_tty(self, saved: list[object] | None) -> None:
+        if saved is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self._stdin_fd, termios.TCSAFLUSH, saved)
+
+
+def _stdin_from_devnull() -> None:
+    """Runs in the child: with no terminal to forward, the agent's stdin is at EOF."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _terminal_size(fd: int) -> tuple[int, int]:
+    for candidate in (fd, 1, 2):
+        with contextlib.suppress(OSError):
+            packed = fcntl.ioctl(candidate, termios.TIOCGWINSZ, b"\0" * 8)
+            rows, cols = struct.unpack("HHHH", packed)[:2]
+            if rows and cols:
+                return rows, cols
+    rows = int(os.environ.get("LINES", DEFAULT_SIZE[0]) or DEFAULT_SIZE[0])
+    cols = int(os.environ.get("COLUMNS", DEFAULT_SIZE[1]) or DEFAULT_SIZE[1])
+    return rows, cols
+
+
+def _read(fd: int) -> bytes | None:
+    try:
+        data = os.read(fd, READ_SIZE)
+    except OSError as exc:
+        if exc.errno == errno.EIO:  # Linux: slave side closed
+            return None
+        raise
+    return data or None
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 1024):
+            pass
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is out (pipes and PTYs take partial writes)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -1,0 +1,219 @@
+"""One session, end to end: policy -> identity -> masker -> transcript -> agent under a PTY.
+
+This is the only module that knows the whole flow; every other package is called from
+here and never calls back up. Order matters and is the fail-closed guarantee: the
+transcript's signed start checkpoint is on disk before the agent runs, and nothing the
+agent prints reaches stdout without passing the masker first.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hgate import __version__
+from hgate.audit import DirectorySink, Signer, TranscriptWriter, ensure_local_signer, load_signer_pem
+from hgate.errors import ConfigError, HgateError, SessionBlocked, SinkError
+from hgate.mask import MaskedLine, MaskingStream
+from hgate.policy.model import Policy
+from hgate.session.ci import ci_coordinates
+from hgate.session.environment import agent_environment
+from hgate.session.identity import SessionIdentity, resolve_identity
+from hgate.session.masking import build_masker
+from hgate.session.pty_runner import AgentExit, PtyRunner, RunnerSettings, write_all
+
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRequest:
+    policy: Policy
+    argv: Sequence[str]
+    identity_mode: str = "auto"
+    key_dir: Path | None = None
+    sink_dir: Path | None = None  # overrides the policy's directory sink
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    cwd: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionResult:
+    session_id: str
+    exit_code: int
+    reason: str
+    transcript: str
+    key_fingerprint: str
+    lines: int
+    findings: dict[str, int]
+    key_created: bool = False
+
+
+def new_session_id() -> str:
+    """Sortable by start time, unique without coordination."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
+
+
+def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) -> SessionResult:
+    policy = request.policy
+    identity = resolve_identity(policy, request.identity_mode, request.env)
+    signer, key_created = _signer(request)
+    session_id = new_session_id()
+    agent_env = agent_environment(request.env, policy.environment,
+                                  additions={"HGATE_SESSION_ID": session_id})
+    masker, engine = build_masker(policy.mask, key=secrets.token_bytes(32), env=request.env,
+                                  secrets=agent_env.secret_values)
+    sink = DirectorySink(_sink_dir(request))
+    writer = TranscriptWriter(
+        sink, signer,
+        checkpoint_every_lines=policy.transcript.checkpoint_every_lines,
+        checkpoint_every_seconds=policy.transcript.checkpoint_every_seconds,
+    )
+    command = [masker.mask(arg).text for arg in request.argv]
+    writer.start(_header(session_id, policy, identity, command, engine, request.env,
+                         agent_env.removed))
+    notify(f"session {session_id} started · policy {policy.name} "
+           f"(sha256 {policy.source.sha256[:12]}) · identity {identity.describe()} · "
+           f"transcript {writer.location}")
+    pump = _OutputPump(MaskingStream(masker), writer, output_fd, policy.mask.max_findings)
+    runner = PtyRunner(
+        request.argv, agent_env.variables,
+        RunnerSettings(max_duration=policy.session.max_duration,
+                       kill_grace=policy.session.kill_grace,
+                       idle_flush=policy.session.idle_flush),
+        on_output=pump.feed, on_idle=pump.idle, on_tick=writer.tick, cwd=request.cwd,
+    )
+    pump.on_budget_exceeded = runner.request_stop
+    try:
+        outcome = runner.run()
+        pump.close()
+    except SinkError:
+        notify("transcript sink failed: the agent was stopped; the transcript on disk "
+               "is attested up to its last checkpoint")
+        raise
+    except HgateError as exc:
+        _seal_after_error(writer, exc)
+        raise
+    exit_code, reason = _final_status(outcome, pump)
+    writer.append("exit", {"exit_code": outcome.exit_code, "reason": outcome.reason,
+                           "signal": outcome.signal, "duration": round(outcome.duration, 3)})
+    writer.seal(exit_code=exit_code, reason=reason,
+                extra={"findings": dict(pump.findings), "agent_exit_code": outcome.exit_code})
+    return SessionResult(session_id=session_id, exit_code=exit_code, reason=reason,
+                         transcript=writer.location, key_fingerprint=signer.key_id,
+                         lines=pump.lines, findings=dict(pump.findings),
+                         key_created=key_created)
+
+
+class _OutputPump:
+    """Raw PTY bytes in; masked bytes to the CI log and masked events to the transcript."""
+
+    def __init__(self, stream: MaskingStream, writer: TranscriptWriter, output_fd: int,
+                 budget: int | None) -> None:
+        self._stream = stream
+        self._writer = writer
+        self._fd = output_fd
+        self._budget = budget
+        self.findings: Counter[str] = Counter()
+        self.lines = 0
+        self.budget_exceeded = False
+        self.on_budget_exceeded: Callable[[], None] = lambda: None
+
+    def feed(self, data: bytes) -> None:
+        self._emit(self._stream.feed(data))
+
+    def idle(self, force: bool) -> None:
+        self._emit(self._stream.flush_idle(force=force))
+
+    def close(self) -> None:
+        self._emit(self._stream.close())
+
+    def _emit(self, lines: list[MaskedLine]) -> None:
+        if not lines:
+            return
+        append = self._writer.append
+        for line in lines:
+            event: dict[str, Any] = {"stream": "pty", "text": line.text, "end": line.end}
+            if line.findings:
+                event["findings"] = [
+                    {"kind": f.kind, "start": f.start, "end": f.end, "token": f.token}
+                    for f in line.findings
+                ]
+                self.findings.update(f.kind for f in line.findings)
+            append("output", event)
+        self.lines += len(lines)
+        write_all(self._fd, b"".join(line.display for line in lines))
+        if self._budget is not None and not self.budget_exceeded and (
+            sum(self.findings.values()) > self._budget
+        ):
+            self.budget_exceeded = True
+            self._writer.append("decision", {
+                "action": "stop", "rule": "mask.max_findings",
+                "reason": f"PHI exposure budget of {self._budget} masked findings exceeded",
+            })
+            self.on_budget_exceeded()
+
+
+def _final_status(outcome: AgentExit, pump: _OutputPump) -> tuple[int, str]:
+    if pump.budget_exceeded:
+        return SessionBlocked.exit_code, "stopped: PHI exposure budget exceeded"
+    if outcome.reason == "time_limit":
+        return outcome.exit_code, "stopped: session time limit reached"
+    if outcome.reason == "signaled":
+        return outcome.exit_code, f"agent killed by signal {outcome.signal}"
+    return outcome.exit_code, "agent exited"
+
+
+def _seal_after_error(writer: TranscriptWriter, exc: HgateError) -> None:
+    """Leave evidence of why the session ended, if the sink still takes it."""
+    try:
+        writer.append("error", {"error": type(exc).__name__, "message": exc.message})
+        writer.seal(exit_code=exc.exit_code, reason=f"hgate error: {type(exc).__name__}")
+    except HgateError:
+        pass
+
+
+def _signer(request: SessionRequest) -> tuple[Signer, bool]:
+    pem = request.env.get("HGATE_SIGNING_KEY")
+    if pem:
+        return load_signer_pem(pem.encode()), False
+    key_dir = request.key_dir
+    if key_dir is None and request.policy.signing.key_dir:
+        key_dir = Path(request.policy.signing.key_dir).expanduser()
+    return ensure_local_signer(key_dir)
+
+
+def _sink_dir(request: SessionRequest) -> Path:
+    if request.sink_dir is not None:
+        return request.sink_dir
+    directories = [s for s in request.policy.transcript.sinks if s.type == "directory"]
+    if not directories:
+        raise ConfigError("the policy names no directory sink for the transcript")
+    return Path(directories[0].path).expanduser()
+
+
+def _header(session_id: str, policy: Policy, identity: SessionIdentity, command: list[str],
+            engine: str, env: Mapping[str, str], removed: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "session_id": session_id,
+        "hgate_version": __version__,
+        "started_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "policy": {
+            "name": policy.name,
+            "path": str(policy.source.path),
+            "sha256": policy.source.sha256,
+            "includes": [{"path": str(s.path), "sha256": s.sha256} for s in policy.includes],
+        },
+        "identity": identity.to_header(),
+        "command": command,
+        "host": socket.gethostname(),
+        "ci": ci_coordinates(env),
+        "masking": {"engine": engine},
+        "environment": {"removed": list(removed)},
+    }
