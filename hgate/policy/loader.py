@@ -12,12 +12,13 @@ import re
 from pathlib import Path
 
 from hgate.errors import PolicyError
+from hgate.policy.commands import parse_commands
 from hgate.policy.document import Node, read_document
+from hgate.policy.identities import parse_identities
 from hgate.policy.model import (
     DetectorSettings,
     EnvironmentPolicy,
     ExactValue,
-    IdentityRule,
     MaskPolicy,
     MaskRule,
     Policy,
@@ -31,7 +32,7 @@ from hgate.policy.model import (
 SUPPORTED_VERSIONS = (1,)
 TOP_LEVEL_KEYS = (
     "version", "name", "description", "include", "session", "environment", "mask",
-    "transcript", "signing", "identities",
+    "transcript", "signing", "identities", "commands",
 )
 INCLUDE_KEYS = ("version", "name", "description", "include", "mask")
 _KIND = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
@@ -69,7 +70,8 @@ def load_policy(path: Path) -> Policy:
         mask=_merge_masks([*included_masks, own_mask]),
         transcript=_transcript(fields.get("transcript")),
         signing=_signing(fields.get("signing")),
-        identities=_identities(fields.get("identities")),
+        identities=parse_identities(fields.get("identities")),
+        commands=parse_commands(fields.get("commands")),
     )
 
 
@@ -289,16 +291,3 @@ def _signing(node: Node | None) -> SigningSettings:
     fields = node.mapping(("key_dir",))
     key_dir = fields.get("key_dir")
     return SigningSettings(key_dir=key_dir.string() if key_dir is not None else None)
-
-
-def _identities(node: Node | None) -> tuple[IdentityRule, ...]:
-    if node is None:
-        return ()
-    rules = []
-    for item in node.items():
-        fields = item.mapping(("name", "local"), required=("name",))
-        local = fields.get("local")
-        rules.append(IdentityRule(name=fields["name"].string(),
-                                  local=local.boolean() if local is not None else False,
-                                  location=item.location))
-    return tuple(rules)

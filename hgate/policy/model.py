@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from hgate.policy.commands import CommandPolicy
+from hgate.policy.identities import IdentityRule
+
 SinkType = Literal["directory"]
 
 
@@ -92,15 +95,6 @@ class SigningSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IdentityRule:
-    """Who may run a session under this policy. `local` admits an unverified developer."""
-
-    name: str
-    local: bool = False
-    location: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     version: int
     name: str
@@ -113,3 +107,4 @@ class Policy:
     transcript: TranscriptSettings = TranscriptSettings()
     signing: SigningSettings = SigningSettings()
     identities: tuple[IdentityRule, ...] = ()
+    commands: CommandPolicy = CommandPolicy()
