@@ -11,7 +11,6 @@ import sys
 import traceback
 from typing import Annotated
 
-import click
 import typer
 
 from hgate import __version__
@@ -65,7 +64,7 @@ def _root(
 
 app.command(
     "run",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    context_settings={"allow_interspersed_args": False},
 )(run_cmd.run)
 app.command("verify")(verify_cmd.verify)
 app.command("keygen")(keygen_cmd.keygen)
@@ -77,20 +76,16 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
     try:
-        code = app(args=args, prog_name="hgate", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show(file=sys.stderr)
-        code = exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
-        err_console.print("hgate: interrupted")
-        code = EXIT_INTERRUPTED
+        app(args=args, prog_name="hgate")  # click's standalone mode exits for its own errors
+        code: int = 0
     except HgateError as exc:
         if debug or os.environ.get("HGATE_DEBUG") == "1":
             traceback.print_exc()
         err_console.print(f"hgate: error: {exc}", markup=False)
         code = exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("hgate: interrupted")
+        code = EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 70
         if debug or os.environ.get("HGATE_DEBUG") == "1":
             traceback.print_exc()
@@ -99,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             markup=False,
         )
         code = HgateError.exit_code
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

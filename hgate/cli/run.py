@@ -35,7 +35,7 @@ def run(
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Directory for the transcript, instead of the "
-                     "policy's directory sink.", file_okay=False),
+                     "policy's directory sink."),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only the agent's (masked) output.")

@@ -101,15 +101,19 @@ class PtyRunner:
 
     def run(self) -> AgentExit:
         started = time.monotonic()
-        self._proc = self._spawn()
         wake_read, wake_write = os.pipe()
         for fd in (wake_read, wake_write):
             os.set_blocking(fd, False)
+        # Handlers first: a signal that lands while the agent starts is forwarded, not lost.
         previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         previous_handlers = {sig: signal.signal(sig, self._remember) for sig in
                              (*FORWARDED_SIGNALS, signal.SIGWINCH)}
-        saved_tty = self._enter_raw_mode()
+        saved_tty: list[object] | None = None
         try:
+            self._proc = self._spawn()
+            saved_tty = self._enter_raw_mode()
+            if self._pending_signals:
+                self._handle_signals()
             self._loop(wake_read, started)
             return self._result(started)
         finally:

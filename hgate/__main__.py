@@ -1,0 +1,5 @@
+"""`python -m hgate` is `hgate`."""
+
+from hgate.cli.app import main
+
+main()

@@ -1,0 +1,52 @@
+"""Evidence: the signed, hash-chained session transcript, its sinks and offline verification.
+
+    TranscriptWriter ──► Sink (DirectorySink, ...) ──► file ──► verify_transcript(key)
+
+Format contract: docs/transcript.md.
+"""
+
+from hgate.audit.directory_sink import DirectorySink
+from hgate.audit.interface import Sink
+from hgate.audit.keys import (
+    KeyPaths,
+    Signer,
+    default_key_dir,
+    ensure_local_signer,
+    generate_keypair,
+    key_fingerprint,
+    load_public_key,
+    load_signer,
+    load_signer_pem,
+)
+from hgate.audit.report import (
+    Break,
+    Check,
+    Expectations,
+    SealSummary,
+    Verdict,
+    VerificationReport,
+)
+from hgate.audit.transcript import TranscriptWriter
+from hgate.audit.verify import verify_transcript
+
+__all__ = [
+    "Break",
+    "Check",
+    "DirectorySink",
+    "Expectations",
+    "KeyPaths",
+    "SealSummary",
+    "Signer",
+    "Sink",
+    "TranscriptWriter",
+    "Verdict",
+    "VerificationReport",
+    "default_key_dir",
+    "ensure_local_signer",
+    "generate_keypair",
+    "key_fingerprint",
+    "load_public_key",
+    "load_signer",
+    "load_signer_pem",
+    "verify_transcript",
+]

@@ -1,0 +1,106 @@
+"""The default sink: one `<session_id>.jsonl` file per session in a local directory.
+
+Each line goes to the OS with one `os.write` (no user-space buffer), so a SIGKILLed
+hgate leaves every line written so far in the file; `sync` adds fsync for power loss.
+The file is created with O_EXCL, so a session id can never append to an old transcript.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hgate.audit.format import SESSION_ID_RE
+from hgate.audit.interface import Sink
+from hgate.errors import SinkError
+
+_FILE_MODE = 0o640
+_DIR_MODE = 0o750
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+
+
+class DirectorySink(Sink):
+    """Writes `<directory>/<session_id>.jsonl` (mode 0640), creating the directory if needed."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._path: Path | None = None
+        self._fd: int | None = None
+        self._closed = False
+
+    @property
+    def location(self) -> str:
+        return str(self._path if self._path is not None else self._directory)
+
+    @property
+    def path(self) -> Path | None:
+        """The transcript file, once opened."""
+        return self._path
+
+    def open(self, session_id: str) -> None:
+        if self._fd is not None or self._closed:
+            raise SinkError(f"transcript sink {self.location} was already opened")
+        if not SESSION_ID_RE.match(session_id):
+            raise SinkError(
+                f"session id {session_id!r} cannot name a transcript file",
+                remedy="use letters, digits, '.', '_' and '-' (at most 128, no leading dot)",
+            )
+        path = self._directory / f"{session_id}.jsonl"
+        try:
+            self._directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+            fd = os.open(path, _OPEN_FLAGS, _FILE_MODE)
+        except FileExistsError as exc:
+            raise SinkError(
+                f"transcript {path} already exists; a session id is used only once",
+                remedy="start the session with a new id or move the old transcript away",
+            ) from exc
+        except OSError as exc:
+            raise SinkError(f"cannot create transcript {path}: {exc.strerror or exc}") from exc
+        self._fd, self._path = fd, path
+        try:
+            os.fchmod(fd, _FILE_MODE)  # exactly 0640, whatever the umask
+            _fsync_directory(self._directory)
+        except OSError as exc:
+            raise SinkError(f"cannot prepare transcript {path}: {exc.strerror or exc}") from exc
+
+    def write(self, line: bytes) -> None:
+        fd = self._require_fd()
+        view = memoryview(line)
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise SinkError(f"cannot write transcript {self._path}: {exc.strerror or exc}") from exc
+
+    def sync(self) -> None:
+        fd = self._require_fd()
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise SinkError(f"cannot fsync transcript {self._path}: {exc.strerror or exc}") from exc
+
+    def close(self) -> None:
+        if self._fd is None:
+            self._closed = True
+            return
+        fd, self._fd, self._closed = self._fd, None, True
+        try:
+            os.close(fd)
+        except OSError as exc:
+            raise SinkError(f"cannot close transcript {self._path}: {exc.strerror or exc}") from exc
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            state = "closed" if self._closed else "not opened"
+            raise SinkError(f"transcript sink {self.location} is {state}")
+        return self._fd
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the new file's directory entry durable, so a crash cannot lose the whole file."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,30 @@
+"""`hgate keygen`: create the Ed25519 key pair that signs transcripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from hgate.audit import default_key_dir, generate_keypair
+from hgate.cli.console import console
+
+
+def keygen(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Directory for hgate.key and hgate.pub.",
+            show_default="$HGATE_HOME or ~/.config/hgate",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing key pair.")] = False,
+) -> None:
+    """Create a transcript signing key pair (private key mode 0600)."""
+    paths = generate_keypair(default_key_dir() if out is None else out, overwrite=force)
+    console.print(f"private key  {escape(str(paths.private_key))}  (keep secret, mode 0600)")
+    console.print(f"public key   {escape(str(paths.public_key))}  (give to auditors)")
+    console.print(f"fingerprint  {escape(paths.fingerprint)}")

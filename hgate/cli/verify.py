@@ -1,0 +1,117 @@
+"""`hgate verify`: check a transcript offline with a public key; the exit code is the verdict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from hgate.audit import Expectations, Verdict, VerificationReport, load_public_key
+from hgate.audit import verify_transcript as verify_file
+from hgate.cli.console import console
+
+_STYLE = {
+    Verdict.VALID: "bold green",
+    Verdict.INCOMPLETE: "bold yellow",
+    Verdict.INVALID: "bold red",
+    Verdict.MALFORMED: "bold red",
+    Verdict.MISMATCH: "bold magenta",
+}
+
+
+def verify(
+    transcript: Annotated[
+        Path, typer.Argument(help="The transcript file (<session_id>.jsonl).", show_default=False)
+    ],
+    key: Annotated[
+        Path,
+        typer.Option(
+            "--key", help="The signer's public key (hgate.pub or PEM).", show_default=False
+        ),
+    ],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON on stdout.")
+    ] = False,
+    expect_repo: Annotated[
+        str | None, typer.Option("--expect-repo", help="Required ci.repository, e.g. org/repo.")
+    ] = None,
+    expect_run: Annotated[
+        str | None, typer.Option("--expect-run", help="Required ci.run_id.")
+    ] = None,
+    expect_policy_sha256: Annotated[
+        str | None, typer.Option("--expect-policy-sha256", help="Required policy SHA-256 (hex).")
+    ] = None,
+    expect_key_fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-key-fingerprint", help="Required key id (SHA256:... as ssh-keygen -l)."
+        ),
+    ] = None,
+) -> None:
+    """Verify a session transcript offline, with the signer's public key.
+
+    Exit codes: 0 VALID, 3 INCOMPLETE, 4 INVALID, 5 MALFORMED, 6 MISMATCH.
+    """
+    expect = Expectations(
+        repo=expect_repo,
+        run_id=expect_run,
+        policy_sha256=expect_policy_sha256,
+        key_fingerprint=expect_key_fingerprint,
+    )
+    report = verify_file(transcript, load_public_key(key), expect)
+    if json_output:
+        console.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        _render(report, transcript)
+    raise typer.Exit(report.verdict.exit_code)
+
+
+def _render(report: VerificationReport, transcript: Path) -> None:
+    """Verdict first; key and identity always; then where it broke and what is attested."""
+    verdict = report.verdict
+    console.print(
+        f"[{_STYLE[verdict]}]{verdict.name}[/] {escape(report.reason)}",
+    )
+    _row("transcript", str(transcript))
+    _row("key", report.key_fingerprint)
+    _row("session", report.session_id or "unknown")
+    _row("identity", _identity(report))
+    if report.first_break is not None:
+        _row("first break", f"line {report.first_break.line}: {report.first_break.what}")
+    attested = (
+        f"lines 1-{report.attested_through} of {report.lines_total}"
+        if report.attested_through
+        else f"none of {report.lines_total} lines"
+    )
+    _row("attested", attested)
+    if report.unattested is not None:
+        first, last = report.unattested
+        _row("unattested", f"lines {first}-{last}")
+    if report.seal is not None:
+        seal = report.seal
+        _row("sealed", f"exit code {seal.exit_code}, {seal.reason}, at {seal.ended_at}")
+    for check in report.checks:
+        mark = {"pass": "ok", "fail": "FAIL", "skip": "skip"}[check.status]
+        _row(f"  {mark}", f"{check.name}: {check.detail}")
+
+
+def _identity(report: VerificationReport) -> str:
+    identity = report.identity
+    if identity is None:
+        return "unknown"
+    text = f"{_text(identity.get('subject'))} (issuer {_text(identity.get('issuer'))}"
+    text += ", token verified)" if identity.get("verified") is True else ", token NOT verified)"
+    if report.attested_through < 2:
+        text += " [unattested header]"
+    return text
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _row(label: str, value: str) -> None:
+    console.print(f"{escape(label):<12} {escape(value)}")

@@ -1,0 +1,146 @@
+"""Exit codes, signals, stdin, time limits and crashes, with real agents under a real PTY."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from tests.integration.run.conftest import Gate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("status", [0, 1, 3, 42, 125])
+def test_exit_status_passes_through(gate: Gate, status: int) -> None:
+    run = gate.run(["bash", "-c", f"exit {status}"])
+    assert run.returncode == status
+    assert gate.verify(run.transcript).returncode == 0
+
+
+def test_death_by_signal_is_128_plus_n(gate: Gate) -> None:
+    run = gate.run(["bash", "-c", "kill -TERM $$"])
+    assert run.returncode == 128 + signal.SIGTERM
+    seal = json.loads(run.transcript.read_text().splitlines()[-1])
+    assert seal["type"] == "seal" and seal["exit_code"] == 143
+
+
+def test_command_not_found_is_127_with_one_line(gate: Gate) -> None:
+    run = gate.run(["/nonexistent/agent-binary"])
+    assert run.returncode == 127
+    assert run.stderr.strip().splitlines()[-1].startswith("hgate: error: agent command not found")
+    assert "Traceback" not in run.stderr
+
+
+def test_stdin_is_at_eof_when_not_a_terminal(gate: Gate) -> None:
+    run = gate.run(["bash", "-c", "cat; echo after-eof"], stdin=b"ignored input\n", timeout=20)
+    assert run.returncode == 0
+    assert b"after-eof" in run.stdout
+    assert b"ignored input" not in run.stdout
+
+
+def test_time_limit_ends_the_agent_with_124(gate: Gate) -> None:
+    started = time.monotonic()
+    run = gate.run(["bash", "-c", "echo started; sleep 30"], policy=gate.policy(max_duration="1s"))
+    assert run.returncode == 124
+    assert time.monotonic() - started < 15
+    assert b"started" in run.stdout
+    assert gate.verify(run.transcript).returncode == 0
+    seal = json.loads(run.transcript.read_text().splitlines()[-1])
+    assert "time limit" in seal["reason"]
+
+
+def test_time_limit_kills_an_agent_that_ignores_sigterm(gate: Gate) -> None:
+    run = gate.run(["bash", "-c", "trap '' TERM; echo stubborn; sleep 30"],
+                   policy=gate.policy(max_duration="1s"))
+    assert run.returncode == 124
+    assert b"stubborn" in run.stdout
+
+
+def test_sigterm_to_hgate_is_forwarded(gate: Gate, tmp_path: Path) -> None:
+    marker = tmp_path / "got-term"
+    script = f"trap 'echo got-term > {marker}; exit 7' TERM; echo ready; while :; do sleep 0.1; done"
+    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
+                        "--", "bash", "-c", script)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=gate.env())
+    assert proc.stdout is not None
+    assert b"ready" in proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 7
+    proc.stdout.close()
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert marker.read_text().strip() == "got-term"
+
+
+def test_sigkill_leaves_an_incomplete_transcript(gate: Gate, tmp_path: Path) -> None:
+    argv = gate.command("run", "--policy", str(gate.policy(every=5)), "--out",
+                        str(tmp_path / "runs"), "--", "bash", "-c",
+                        "for i in $(seq 1 20); do echo line $i; done; echo ready; sleep 60")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, env=gate.env(), start_new_session=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 20
+    seen = b""
+    while b"ready" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    transcript = next((tmp_path / "runs").glob("*.jsonl"))
+    result = gate.verify(transcript)
+    assert result.returncode == 3, result.stdout
+    assert "INCOMPLETE" in result.stdout
+
+
+def test_unwritable_sink_stops_before_the_agent_starts(gate: Gate, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the sink directory should be")
+    marker = tmp_path / "agent-ran"
+    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(blocker), "--",
+                        "touch", str(marker))
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=gate.env())
+    assert proc.returncode == 73
+    assert not marker.exists(), "the agent must not start without a transcript"
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_bad_policy_is_one_line_with_position(gate: Gate, tmp_path: Path) -> None:
+    bad = gate.policy(text="version: 1\nname: x\nsesion: {}\n")
+    proc = subprocess.run(gate.command("run", "--policy", str(bad), "--", "true"),
+                          capture_output=True, text=True, timeout=30, env=gate.env())
+    assert proc.returncode == 65
+    assert proc.stderr.strip() == (
+        f"hgate: error: {bad}:3:1: unknown key 'sesion' (did you mean 'session'?)")
+
+
+def test_policy_without_local_identity_is_denied(gate: Gate) -> None:
+    policy = gate.policy(text="version: 1\nname: ci-only\n")
+    run = gate.run(["true"], policy=policy)
+    assert run.returncode == 66
+    assert "grants nothing to the local" in run.stderr
+
+
+def test_terminal_stdin_window_size_and_echo(gate: Gate, tmp_path: Path,
+                                            agent_script: Callable[[str], list[str]]) -> None:
+    agent = agent_script('stty size; read -r line; echo "agent got: $line"\n')
+    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
+                        "--", *agent)
+    child = pexpect.spawn(argv[0], argv[1:], env=gate.env(), dimensions=(33, 111), timeout=20)
+    try:
+        child.expect("33 111")
+        child.sendline("hello from the keyboard")
+        child.expect("agent got: hello from the keyboard")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
