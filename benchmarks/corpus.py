@@ -27,9 +27,14 @@ PHI = [
 
 def _line(rng: random.Random, templates: list[str]) -> str:
     template = rng.choice(templates)
-    return template.format(n=rng.randrange(1, 99999), d=rng.randrange(1, 9999),
-                           p=rng.randrange(10, 99), m=rng.randrange(60), s=rng.randrange(60),
-                           ms=rng.randrange(1000))
+    return template.format(
+        n=rng.randrange(1, 99999),
+        d=rng.randrange(1, 9999),
+        p=rng.randrange(10, 99),
+        m=rng.randrange(60),
+        s=rng.randrange(60),
+        ms=rng.randrange(1000),
+    )
 
 
 def write_log(path: Path, megabytes: float, *, phi_share: float = 0.01, seed: int = 7) -> Path:

@@ -27,8 +27,14 @@ HGATE = [sys.executable, "-m", "hgate"]
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, env=env, check=True)
+    subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        check=True,
+    )
     return time.perf_counter() - started
 
 
@@ -38,8 +44,9 @@ def median_time(argv: list[str], env: dict[str, str], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--megabytes", type=float, default=50.0)
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
@@ -52,13 +59,17 @@ def main() -> None:
 
         base = median_time(["true"], env, args.repeat)
         gated = median_time([*run, "true"], env, args.repeat)
-        print(f"start-up   true: {base * 1000:7.1f} ms   hgate run -- true: "
-              f"{gated * 1000:7.1f} ms   added: {(gated - base) * 1000:7.1f} ms")
+        print(
+            f"start-up   true: {base * 1000:7.1f} ms   hgate run -- true: "
+            f"{gated * 1000:7.1f} ms   added: {(gated - base) * 1000:7.1f} ms"
+        )
         bare_python = median_time([sys.executable, "-c", "pass"], env, args.repeat)
         imports = median_time([*HGATE, "--version"], env, args.repeat)
-        print(f"           of which: python start {bare_python * 1000:.1f} ms, "
-              f"hgate CLI import {(imports - bare_python) * 1000:.1f} ms, "
-              f"session {(gated - imports) * 1000:.1f} ms")
+        print(
+            f"           of which: python start {bare_python * 1000:.1f} ms, "
+            f"hgate CLI import {(imports - bare_python) * 1000:.1f} ms, "
+            f"session {(gated - imports) * 1000:.1f} ms"
+        )
 
         log = write_log(work / "ci.log", args.megabytes)
         size_mb = log.stat().st_size / 1_000_000
@@ -69,12 +80,16 @@ def main() -> None:
             path.unlink()
         through = min(through, timed([*run, "cat", str(log)], env))
         plain = min(plain, timed(["script", "-qec", f"cat {log}", "/dev/null"], env))
-        print(f"throughput {size_mb:.1f} MB log   plain PTY (script -qc cat): "
-              f"{size_mb / plain:7.1f} MB/s   hgate run -- cat: {size_mb / through:7.1f} MB/s"
-              f"   ratio: {through / plain:5.1f}x the plain PTY's time")
+        print(
+            f"throughput {size_mb:.1f} MB log   plain PTY (script -qc cat): "
+            f"{size_mb / plain:7.1f} MB/s   hgate run -- cat: {size_mb / through:7.1f} MB/s"
+            f"   ratio: {through / plain:5.1f}x the plain PTY's time"
+        )
         if transcript is not None:
-            print(f"           transcript written per run: "
-                  f"{sum(p.stat().st_size for p in (work / 'runs').glob('*.jsonl')) / 1e6:.1f} MB")
+            print(
+                f"           transcript written per run: "
+                f"{sum(p.stat().st_size for p in (work / 'runs').glob('*.jsonl')) / 1e6:.1f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,11 @@ from typing import Annotated
 import typer
 
 from hgate import __version__
+from hgate.cli import identity as identity_cmd
 from hgate.cli import keygen as keygen_cmd
 from hgate.cli import policy as policy_cmd
 from hgate.cli import run as run_cmd
+from hgate.cli import shell as shell_cmd
 from hgate.cli import verify as verify_cmd
 from hgate.cli.console import err_console
 from hgate.errors import HgateError
@@ -51,8 +53,12 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True,
-                     help="Print the version and exit."),
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
     ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks for errors (also HGATE_DEBUG=1).")
@@ -67,8 +73,11 @@ app.command(
     context_settings={"allow_interspersed_args": False},
 )(run_cmd.run)
 app.command("verify")(verify_cmd.verify)
+shell_cmd.register(app)
 app.command("keygen")(keygen_cmd.keygen)
 policy_app.command("check")(policy_cmd.check)
+policy_app.command("explain")(identity_cmd.explain)
+app.add_typer(identity_cmd.dev_issuer_app, name="dev-issuer")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,11 +91,12 @@ def main(argv: list[str] | None = None) -> None:
         if debug or os.environ.get("HGATE_DEBUG") == "1":
             traceback.print_exc()
         err_console.print(f"hgate: error: {exc}", markup=False)
+        identity_cmd.annotate_for_ci(exc)
         code = exc.exit_code
     except KeyboardInterrupt:
         err_console.print("hgate: interrupted")
         code = EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 70
+    except Exception as exc:
         if debug or os.environ.get("HGATE_DEBUG") == "1":
             traceback.print_exc()
         err_console.print(

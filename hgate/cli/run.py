@@ -21,21 +21,36 @@ def run(
     ] = None,
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", "-p", help="Policy file. Default: the shipped local policy.",
-                     dir_okay=False),
+        typer.Option(
+            "--policy", "-p", help="Policy file. Default: the shipped local policy.", dir_okay=False
+        ),
     ] = None,
     identity: Annotated[
-        str, typer.Option("--identity", help="Who the session runs as: auto or local.")
+        str,
+        typer.Option(
+            "--identity",
+            help="Where the session's identity comes from: auto, github (ID-token request), "
+            "gitlab (the issuer's id_tokens variable), env ($HGATE_ID_TOKEN), file "
+            "($HGATE_ID_TOKEN_FILE) or local (unverified, or a dev-issuer token). See "
+            "docs/identity.md.",
+        ),
     ] = "auto",
     key_dir: Annotated[
         Path | None,
-        typer.Option("--key-dir", help="Directory of the signing key (hgate.key); created "
-                     "on first use. Default: $HGATE_HOME or ~/.config/hgate.", file_okay=False),
+        typer.Option(
+            "--key-dir",
+            help="Directory of the signing key (hgate.key); created "
+            "on first use. Default: $HGATE_HOME or ~/.config/hgate.",
+            file_okay=False,
+        ),
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Directory for the transcript, instead of the "
-                     "policy's directory sink."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for the transcript, instead of the policy's directory sink.",
+        ),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only the agent's (masked) output.")
@@ -54,17 +69,27 @@ def run(
             err_console.print(f"hgate: {message}", markup=False, style="dim")
 
     result = run_session(
-        SessionRequest(policy=loaded, argv=command, identity_mode=identity, key_dir=key_dir,
-                       sink_dir=out, env=dict(os.environ)),
+        SessionRequest(
+            policy=loaded,
+            argv=command,
+            identity_mode=identity,
+            key_dir=key_dir,
+            sink_dir=out,
+            env=dict(os.environ),
+        ),
         notify=notify,
     )
     if result.key_created:
         notify(f"created a new signing key (fingerprint {result.key_fingerprint})")
     findings = sum(result.findings.values())
-    notify(f"session {result.session_id} ended: {result.reason}, exit {result.exit_code}; "
-           f"{result.lines} lines, {findings} masked")
-    notify(f"verify with: hgate verify {result.transcript} --key "
-           f"{(key_dir or _default_key_dir()) / 'hgate.pub'}")
+    notify(
+        f"session {result.session_id} ended: {result.reason}, exit {result.exit_code}; "
+        f"{result.lines} lines, {findings} masked"
+    )
+    notify(
+        f"verify with: hgate verify {result.transcript} --key "
+        f"{(key_dir or _default_key_dir()) / 'hgate.pub'}"
+    )
     raise typer.Exit(result.exit_code)
 
 

@@ -102,8 +102,9 @@ class Node:
     def mapping(self, allowed: tuple[str, ...], *, required: tuple[str, ...] = ()) -> Fields:
         """The mapping's values by key; unknown, duplicate and missing keys are errors."""
         if not isinstance(self.node, yaml.MappingNode):
-            self.fail(f"expected a mapping of keys ({', '.join(allowed)}), found a "
-                      f"{_kind(self.node)}")
+            self.fail(
+                f"expected a mapping of keys ({', '.join(allowed)}), found a {_kind(self.node)}"
+            )
         found: dict[str, Node] = {}
         for key_node, value_node in self.node.value:
             key = Node(key_node, self.path, self.what)
@@ -115,8 +116,9 @@ class Node:
                 hint = _closest(name, allowed)
                 key.fail(
                     f"unknown key {name!r}",
-                    remedy=f"did you mean {hint!r}?" if hint else
-                    f"allowed keys: {', '.join(allowed)}",
+                    remedy=f"did you mean {hint!r}?"
+                    if hint
+                    else f"allowed keys: {', '.join(allowed)}",
                 )
             found[name] = Node(value_node, self.path, child_what)
         for name in required:
@@ -146,16 +148,17 @@ def read_document(path: Path) -> tuple[Node, bytes]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise PolicyError("policy file not found", location=str(path),
-                          remedy="check the --policy path") from None
+        raise PolicyError(
+            "policy file not found", location=str(path), remedy="check the --policy path"
+        ) from None
     except OSError as exc:
-        raise PolicyError(f"cannot read policy file: {exc.strerror}",
-                          location=str(path)) from None
+        raise PolicyError(f"cannot read policy file: {exc.strerror}", location=str(path)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PolicyError(f"policy is not valid UTF-8 (byte {exc.start})",
-                          location=str(path)) from None
+        raise PolicyError(
+            f"policy is not valid UTF-8 (byte {exc.start})", location=str(path)
+        ) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

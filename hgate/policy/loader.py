@@ -1,8 +1,9 @@
 """From a YAML policy file to a checked `Policy`, failing on the first problem with its place.
 
-`include:` pulls shared mask sets (for example the HIPAA baseline) from files next to
-the policy or from hgate's shipped `policies/` directory; an included file may only
-hold `mask:` and descriptive keys, so an include can never widen what a policy grants.
+`include:` pulls shared mask sets (for example the HIPAA baseline) and command block
+rules from files next to the policy or from hgate's shipped `policies/` directory; an
+included file may only hold `mask:`, `commands: {rules:}` with block/approve rules and
+descriptive keys, so an include can never widen what a policy grants.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import hashlib
 import re
 from pathlib import Path
 
-from hgate.errors import PolicyError
-from hgate.policy.commands import parse_commands
+from hgate.guard import Rule
+from hgate.policy.commands import parse_commands, parse_included_commands
 from hgate.policy.document import Node, read_document
-from hgate.policy.identities import parse_identities
+from hgate.policy.identities import parse_identities, parse_issuers
 from hgate.policy.model import (
     DetectorSettings,
     EnvironmentPolicy,
@@ -31,10 +32,20 @@ from hgate.policy.model import (
 
 SUPPORTED_VERSIONS = (1,)
 TOP_LEVEL_KEYS = (
-    "version", "name", "description", "include", "session", "environment", "mask",
-    "transcript", "signing", "identities", "commands",
+    "version",
+    "name",
+    "description",
+    "include",
+    "session",
+    "environment",
+    "mask",
+    "transcript",
+    "signing",
+    "identities",
+    "commands",
+    "issuers",
 )
-INCLUDE_KEYS = ("version", "name", "description", "include", "mask")
+INCLUDE_KEYS = ("version", "name", "description", "include", "mask", "commands")
 _KIND = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_*?\[\]][A-Za-z0-9_*?\[\]]*$")
 MAX_INCLUDE_DEPTH = 8
@@ -56,8 +67,17 @@ def load_policy(path: Path) -> Policy:
     version = _version(fields["version"])
     includes: list[PolicySource] = []
     included_masks: list[MaskPolicy] = []
+    included_rules: list[Rule] = []
     if (node := fields.get("include")) is not None:
-        _load_includes(node, path, includes, included_masks, depth=1, seen={path.resolve()})
+        _load_includes(
+            node,
+            path,
+            includes,
+            included_masks,
+            depth=1,
+            seen={path.resolve()},
+            rules=included_rules,
+        )
     own_mask = _mask(fields.get("mask"))
     return Policy(
         version=version,
@@ -70,8 +90,9 @@ def load_policy(path: Path) -> Policy:
         mask=_merge_masks([*included_masks, own_mask]),
         transcript=_transcript(fields.get("transcript")),
         signing=_signing(fields.get("signing")),
-        identities=parse_identities(fields.get("identities")),
-        commands=parse_commands(fields.get("commands")),
+        issuers=(issuers := parse_issuers(fields.get("issuers"))),
+        identities=parse_identities(fields.get("identities"), issuers),
+        commands=parse_commands(fields.get("commands"), included=tuple(included_rules)),
     )
 
 
@@ -83,6 +104,7 @@ def _load_includes(
     *,
     depth: int,
     seen: set[Path],
+    rules: list[Rule],
 ) -> None:
     if depth > MAX_INCLUDE_DEPTH:
         node.fail(f"includes nested deeper than {MAX_INCLUDE_DEPTH} levels")
@@ -95,10 +117,18 @@ def _load_includes(
         fields = root.mapping(INCLUDE_KEYS, required=("version",))
         _version(fields["version"])
         if (nested := fields.get("include")) is not None:
-            _load_includes(nested, target, sources, masks, depth=depth + 1,
-                           seen=seen | {target.resolve()})
+            _load_includes(
+                nested,
+                target,
+                sources,
+                masks,
+                depth=depth + 1,
+                seen=seen | {target.resolve()},
+                rules=rules,
+            )
         sources.append(PolicySource(path=target, sha256=hashlib.sha256(raw).hexdigest()))
         masks.append(_mask(fields.get("mask")))
+        rules.extend(parse_included_commands(fields.get("commands")))
 
 
 def _resolve_include(item: Node, name: str, parent: Path) -> Path:
@@ -108,15 +138,19 @@ def _resolve_include(item: Node, name: str, parent: Path) -> Path:
     shipped = shipped_policies_dir() / name
     if shipped.is_file():
         return shipped
-    item.fail(f"included policy {name!r} not found next to {parent.name} "
-              f"or among hgate's shipped policies")
+    item.fail(
+        f"included policy {name!r} not found next to {parent.name} "
+        f"or among hgate's shipped policies"
+    )
 
 
 def _version(node: Node) -> int:
     version = node.integer()
     if version not in SUPPORTED_VERSIONS:
-        node.fail(f"unsupported policy version {version}; this hgate reads version "
-                  f"{', '.join(map(str, SUPPORTED_VERSIONS))}")
+        node.fail(
+            f"unsupported policy version {version}; this hgate reads version "
+            f"{', '.join(map(str, SUPPORTED_VERSIONS))}"
+        )
     return version
 
 
@@ -156,8 +190,9 @@ def _environment(node: Node | None) -> EnvironmentPolicy:
     if node is None:
         return EnvironmentPolicy()
     fields = node.mapping(("remove", "mask"))
-    return EnvironmentPolicy(remove=_env_names(fields.get("remove")),
-                             mask=_env_names(fields.get("mask")))
+    return EnvironmentPolicy(
+        remove=_env_names(fields.get("remove")), mask=_env_names(fields.get("mask"))
+    )
 
 
 def _kind(node: Node) -> str:
@@ -197,13 +232,17 @@ def _detectors(node: Node | None) -> DetectorSettings:
     disable = fields.get("disable")
     disabled = tuple(_kind(item) for item in disable.items()) if disable else ()
     keep = fields.get("keep_log_timestamps")
-    return DetectorSettings(enabled=enabled, disabled=disabled,
-                            keep_log_timestamps=keep.boolean() if keep is not None else True)
+    return DetectorSettings(
+        enabled=enabled,
+        disabled=disabled,
+        keep_log_timestamps=keep.boolean() if keep is not None else True,
+    )
 
 
 def _rule(node: Node) -> MaskRule:
-    fields = node.mapping(("name", "kind", "pattern", "ignore_case", "group"),
-                          required=("name", "kind", "pattern"))
+    fields = node.mapping(
+        ("name", "kind", "pattern", "ignore_case", "group"), required=("name", "kind", "pattern")
+    )
     pattern_node = fields["pattern"]
     pattern = pattern_node.string()
     ignore = fields.get("ignore_case")
@@ -217,9 +256,14 @@ def _rule(node: Node) -> MaskRule:
     group = 0
     if (group_node := fields.get("group")) is not None:
         group = group_node.integer(minimum=0, maximum=compiled.groups)
-    return MaskRule(name=fields["name"].string(), kind=_kind(fields["kind"]), pattern=pattern,
-                    ignore_case=ignore.boolean() if ignore is not None else False,
-                    group=group, location=node.location)
+    return MaskRule(
+        name=fields["name"].string(),
+        kind=_kind(fields["kind"]),
+        pattern=pattern,
+        ignore_case=ignore.boolean() if ignore is not None else False,
+        group=group,
+        location=node.location,
+    )
 
 
 def _value(node: Node) -> ExactValue:
@@ -246,7 +290,8 @@ def _merge_masks(masks: list[MaskPolicy]) -> MaskPolicy:
             rules=merged.rules + mask.rules,
             values=merged.values + mask.values,
             values_from_env=tuple(dict.fromkeys(merged.values_from_env + mask.values_from_env)),
-            max_findings=mask.max_findings if mask.max_findings is not None
+            max_findings=mask.max_findings
+            if mask.max_findings is not None
             else merged.max_findings,
         )
     return merged
@@ -273,7 +318,8 @@ def _transcript(node: Node | None) -> TranscriptSettings:
     return TranscriptSettings(
         sinks=sinks,
         checkpoint_every_lines=lines.integer(minimum=1, maximum=1_000_000)
-        if lines is not None else default.checkpoint_every_lines,
+        if lines is not None
+        else default.checkpoint_every_lines,
         checkpoint_every_seconds=_get_duration(seconds, default.checkpoint_every_seconds),
     )
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from hgate.policy.commands import CommandPolicy
-from hgate.policy.identities import IdentityRule
+from hgate.policy.identities import IdentityRule, IssuerPolicy
 
 SinkType = Literal["directory"]
 
@@ -106,5 +106,6 @@ class Policy:
     mask: MaskPolicy = MaskPolicy()
     transcript: TranscriptSettings = TranscriptSettings()
     signing: SigningSettings = SigningSettings()
+    issuers: tuple[IssuerPolicy, ...] = ()
     identities: tuple[IdentityRule, ...] = ()
-    commands: CommandPolicy = CommandPolicy()
+    commands: CommandPolicy = field(default_factory=CommandPolicy)

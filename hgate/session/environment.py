@@ -57,10 +57,12 @@ def agent_environment(
                 secrets.append((name, value))
             continue
         variables[name] = value
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in policy.mask) and len(
-            value
-        ) >= MIN_MASKED_LENGTH:
+        if (
+            any(fnmatch.fnmatchcase(name, pattern) for pattern in policy.mask)
+            and len(value) >= MIN_MASKED_LENGTH
+        ):
             secrets.append((name, value))
     variables.update(additions or {})
-    return AgentEnvironment(variables=variables, removed=tuple(sorted(removed)),
-                            secret_values=tuple(secrets))
+    return AgentEnvironment(
+        variables=variables, removed=tuple(sorted(removed)), secret_values=tuple(secrets)
+    )

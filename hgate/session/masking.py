@@ -25,8 +25,13 @@ def build_masker(
         built, engine = _builtin_detectors(policy)
         detectors.extend(built)
     detectors.extend(
-        RegexDetector(name=rule.name, kind=rule.kind, pattern=rule.pattern,
-                      ignore_case=rule.ignore_case, group=rule.group)
+        RegexDetector(
+            name=rule.name,
+            kind=rule.kind,
+            pattern=rule.pattern,
+            ignore_case=rule.ignore_case,
+            group=rule.group,
+        )
         for rule in policy.rules
     )
     exact: list[tuple[str, str]] = [(value.kind, value.value) for value in policy.values]

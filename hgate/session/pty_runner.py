@@ -22,7 +22,7 @@ import tty
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Literal
+from typing import Any, Literal
 
 from ptyprocess import PtyProcess
 
@@ -34,6 +34,7 @@ DEFAULT_SIZE = (50, 200)  # rows, columns when hgate itself has no terminal (CI 
 DRAIN_QUIET = 0.05  # after the agent exits, stop reading once output is quiet this long
 
 ExitReason = Literal["exited", "signaled", "time_limit", "stopped"]
+_TtyAttrs = list[Any]  # termios.tcgetattr's list, kept opaque
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,9 +107,12 @@ class PtyRunner:
             os.set_blocking(fd, False)
         # Handlers first: a signal that lands while the agent starts is forwarded, not lost.
         previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-        previous_handlers = {sig: signal.signal(sig, self._remember) for sig in
-                             (*FORWARDED_SIGNALS, signal.SIGWINCH)}
-        saved_tty: list[object] | None = None
+        previous_handlers = {
+            sig: signal.signal(sig, self._remember) for sig in (*FORWARDED_SIGNALS, signal.SIGWINCH)
+        }
+        # A file-size limit on hgate must fail the sink's write (SinkError), not kill hgate.
+        previous_handlers[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        saved_tty: _TtyAttrs | None = None
         try:
             self._proc = self._spawn()
             saved_tty = self._enter_raw_mode()
@@ -137,8 +141,9 @@ class PtyRunner:
         watch = [master, wake_read] + ([self._stdin_fd] if self._stdin_is_tty else [])
         while True:
             now = time.monotonic()
-            timeout = min(self._settings.idle_flush, self._settings.tick_interval,
-                          max(0.0, deadline - now))
+            timeout = min(
+                self._settings.idle_flush, self._settings.tick_interval, max(0.0, deadline - now)
+            )
             if agent_gone_at is not None:
                 timeout = min(timeout, DRAIN_QUIET)
             try:
@@ -203,14 +208,20 @@ class PtyRunner:
     # -- process control ----------------------------------------------------------
 
     def _spawn(self) -> PtyProcess:
-        preexec = None if self._stdin_is_tty else _stdin_from_devnull
+        preexec = _prepare_child if self._stdin_is_tty else _prepare_child_without_stdin
         try:
-            return PtyProcess.spawn(self._argv, cwd=self._cwd, env=self._env,
-                                    dimensions=_terminal_size(self._stdin_fd),
-                                    preexec_fn=preexec)
+            return PtyProcess.spawn(
+                self._argv,
+                cwd=self._cwd,
+                env=self._env,
+                dimensions=_terminal_size(self._stdin_fd),
+                preexec_fn=preexec,
+            )
         except FileNotFoundError:
-            raise CommandNotFound(f"agent command not found: {self._argv[0]!r}",
-                             remedy="check the command after `--` and the PATH") from None
+            raise CommandNotFound(
+                f"agent command not found: {self._argv[0]!r}",
+                remedy="check the command after `--` and the PATH",
+            ) from None
         except PermissionError:
             raise UsageError(f"agent command is not executable: {self._argv[0]!r}") from None
         except OSError as exc:
@@ -261,35 +272,49 @@ class PtyRunner:
         if proc.signalstatus is not None:
             sig = int(proc.signalstatus)
             code = EXIT_TIME_LIMIT if self._stop_reason == "time_limit" else EXIT_SIGNAL_BASE + sig
-            return AgentExit(exit_code=code, reason=self._stop_reason or "signaled", signal=sig,
-                             duration=duration)
+            return AgentExit(
+                exit_code=code,
+                reason=self._stop_reason or "signaled",
+                signal=sig,
+                duration=duration,
+            )
         status = int(proc.exitstatus or 0)
         if self._stop_reason == "time_limit":
             return AgentExit(exit_code=EXIT_TIME_LIMIT, reason="time_limit", duration=duration)
-        return AgentExit(exit_code=status, reason=self._stop_reason or "exited",
-                         duration=duration)
+        return AgentExit(exit_code=status, reason=self._stop_reason or "exited", duration=duration)
 
     # -- terminal handling --------------------------------------------------------
 
     def _remember(self, signum: int, frame: FrameType | None) -> None:
         self._pending_signals.append(signum)
 
-    def _enter_raw_mode(self) -> list[object] | None:
+    def _enter_raw_mode(self) -> _TtyAttrs | None:
         """With a person at the keyboard, keys go to the agent's terminal untouched."""
         if not self._stdin_is_tty:
             return None
         saved = termios.tcgetattr(self._stdin_fd)
         tty.setraw(self._stdin_fd)
-        return list(saved)
+        return saved
 
-    def _restore_tty(self, saved: list[object] | None) -> None:
+    def _restore_tty(self, saved: _TtyAttrs | None) -> None:
         if saved is not None:
             with contextlib.suppress(termios.error):
                 termios.tcsetattr(self._stdin_fd, termios.TCSAFLUSH, saved)
 
 
-def _stdin_from_devnull() -> None:
+def _prepare_child() -> None:
+    """Runs in the child: undo the signal dispositions Python and hgate set for themselves.
+
+    Ignored signals survive exec; an agent must see SIGPIPE (`yes | head`) and SIGXFSZ
+    as any program would.
+    """
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _prepare_child_without_stdin() -> None:
     """Runs in the child: with no terminal to forward, the agent's stdin is at EOF."""
+    _prepare_child()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from hgate import __version__
-from hgate.audit import DirectorySink, Signer, TranscriptWriter, ensure_local_signer, load_signer_pem
+from hgate.audit import (
+    DirectorySink,
+    Signer,
+    TranscriptWriter,
+    ensure_local_signer,
+    load_signer_pem,
+)
 from hgate.errors import ConfigError, HgateError, SessionBlocked, SinkError
 from hgate.mask import MaskedLine, MaskingStream
 from hgate.policy.model import Policy
@@ -65,57 +71,88 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
     identity = resolve_identity(policy, request.identity_mode, request.env)
     signer, key_created = _signer(request)
     session_id = new_session_id()
-    agent_env = agent_environment(request.env, policy.environment,
-                                  additions={"HGATE_SESSION_ID": session_id})
-    masker, engine = build_masker(policy.mask, key=secrets.token_bytes(32), env=request.env,
-                                  secrets=agent_env.secret_values)
+    agent_env = agent_environment(
+        request.env, policy.environment, additions={"HGATE_SESSION_ID": session_id}
+    )
+    masker, engine = build_masker(
+        policy.mask, key=secrets.token_bytes(32), env=request.env, secrets=agent_env.secret_values
+    )
     sink = DirectorySink(_sink_dir(request))
     writer = TranscriptWriter(
-        sink, signer,
+        sink,
+        signer,
         checkpoint_every_lines=policy.transcript.checkpoint_every_lines,
         checkpoint_every_seconds=policy.transcript.checkpoint_every_seconds,
     )
     command = [masker.mask(arg).text for arg in request.argv]
-    writer.start(_header(session_id, policy, identity, command, engine, request.env,
-                         agent_env.removed))
-    notify(f"session {session_id} started · policy {policy.name} "
-           f"(sha256 {policy.source.sha256[:12]}) · identity {identity.describe()} · "
-           f"transcript {writer.location}")
+    writer.start(
+        _header(session_id, policy, identity, command, engine, request.env, agent_env.removed)
+    )
+    notify(
+        f"session {session_id} started · policy {policy.name} "
+        f"(sha256 {policy.source.sha256[:12]}) · identity {identity.describe()} · "
+        f"transcript {writer.location}"
+    )
     pump = _OutputPump(MaskingStream(masker), writer, output_fd, policy.mask.max_findings)
     runner = PtyRunner(
-        request.argv, agent_env.variables,
-        RunnerSettings(max_duration=policy.session.max_duration,
-                       kill_grace=policy.session.kill_grace,
-                       idle_flush=policy.session.idle_flush),
-        on_output=pump.feed, on_idle=pump.idle, on_tick=writer.tick, cwd=request.cwd,
+        request.argv,
+        agent_env.variables,
+        RunnerSettings(
+            max_duration=policy.session.max_duration,
+            kill_grace=policy.session.kill_grace,
+            idle_flush=policy.session.idle_flush,
+        ),
+        on_output=pump.feed,
+        on_idle=pump.idle,
+        on_tick=writer.tick,
+        cwd=request.cwd,
     )
     pump.on_budget_exceeded = runner.request_stop
     try:
         outcome = runner.run()
         pump.close()
     except SinkError:
-        notify("transcript sink failed: the agent was stopped; the transcript on disk "
-               "is attested up to its last checkpoint")
+        notify(
+            "transcript sink failed: the agent was stopped; the transcript on disk "
+            "is attested up to its last checkpoint"
+        )
         raise
     except HgateError as exc:
         _seal_after_error(writer, exc)
         raise
     exit_code, reason = _final_status(outcome, pump)
-    writer.append("exit", {"exit_code": outcome.exit_code, "reason": outcome.reason,
-                           "signal": outcome.signal, "duration": round(outcome.duration, 3)})
-    writer.seal(exit_code=exit_code, reason=reason,
-                extra={"findings": dict(pump.findings), "agent_exit_code": outcome.exit_code})
-    return SessionResult(session_id=session_id, exit_code=exit_code, reason=reason,
-                         transcript=writer.location, key_fingerprint=signer.key_id,
-                         lines=pump.lines, findings=dict(pump.findings),
-                         key_created=key_created)
+    writer.append(
+        "exit",
+        {
+            "exit_code": outcome.exit_code,
+            "reason": outcome.reason,
+            "signal": outcome.signal,
+            "duration": round(outcome.duration, 3),
+        },
+    )
+    writer.seal(
+        exit_code=exit_code,
+        reason=reason,
+        extra={"findings": dict(pump.findings), "agent_exit_code": outcome.exit_code},
+    )
+    return SessionResult(
+        session_id=session_id,
+        exit_code=exit_code,
+        reason=reason,
+        transcript=writer.location,
+        key_fingerprint=signer.key_id,
+        lines=pump.lines,
+        findings=dict(pump.findings),
+        key_created=key_created,
+    )
 
 
 class _OutputPump:
     """Raw PTY bytes in; masked bytes to the CI log and masked events to the transcript."""
 
-    def __init__(self, stream: MaskingStream, writer: TranscriptWriter, output_fd: int,
-                 budget: int | None) -> None:
+    def __init__(
+        self, stream: MaskingStream, writer: TranscriptWriter, output_fd: int, budget: int | None
+    ) -> None:
         self._stream = stream
         self._writer = writer
         self._fd = output_fd
@@ -135,28 +172,36 @@ class _OutputPump:
         self._emit(self._stream.close())
 
     def _emit(self, lines: list[MaskedLine]) -> None:
+        """One transcript event per PTY read: the lines it completed, masked, in order."""
         if not lines:
             return
-        append = self._writer.append
+        records: list[dict[str, Any]] = []
         for line in lines:
-            event: dict[str, Any] = {"stream": "pty", "text": line.text, "end": line.end}
+            record: dict[str, Any] = {"text": line.text, "end": line.end}
             if line.findings:
-                event["findings"] = [
+                record["findings"] = [
                     {"kind": f.kind, "start": f.start, "end": f.end, "token": f.token}
                     for f in line.findings
                 ]
                 self.findings.update(f.kind for f in line.findings)
-            append("output", event)
+            records.append(record)
+        self._writer.append("output", {"stream": "pty", "lines": records})
         self.lines += len(lines)
         write_all(self._fd, b"".join(line.display for line in lines))
-        if self._budget is not None and not self.budget_exceeded and (
-            sum(self.findings.values()) > self._budget
+        if (
+            self._budget is not None
+            and not self.budget_exceeded
+            and (sum(self.findings.values()) > self._budget)
         ):
             self.budget_exceeded = True
-            self._writer.append("decision", {
-                "action": "stop", "rule": "mask.max_findings",
-                "reason": f"PHI exposure budget of {self._budget} masked findings exceeded",
-            })
+            self._writer.append(
+                "decision",
+                {
+                    "action": "stop",
+                    "rule": "mask.max_findings",
+                    "reason": f"PHI exposure budget of {self._budget} masked findings exceeded",
+                },
+            )
             self.on_budget_exceeded()
 
 
@@ -198,8 +243,15 @@ def _sink_dir(request: SessionRequest) -> Path:
     return Path(directories[0].path).expanduser()
 
 
-def _header(session_id: str, policy: Policy, identity: SessionIdentity, command: list[str],
-            engine: str, env: Mapping[str, str], removed: tuple[str, ...]) -> dict[str, Any]:
+def _header(
+    session_id: str,
+    policy: Policy,
+    identity: SessionIdentity,
+    command: list[str],
+    engine: str,
+    env: Mapping[str, str],
+    removed: tuple[str, ...],
+) -> dict[str, Any]:
     return {
         "session_id": session_id,
         "hgate_version": __version__,

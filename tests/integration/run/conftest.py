@@ -61,32 +61,56 @@ class Gate:
         env.update(extra)
         return env
 
-    def policy(self, *, max_duration: str = "60s", every: int = 1000, text: str | None = None
-               ) -> Path:
+    def policy(
+        self, *, max_duration: str = "60s", every: int = 1000, text: str | None = None
+    ) -> Path:
         path = self.tmp_path / "policy.yaml"
-        path.write_text(text if text is not None else
-                        LOCAL_POLICY.replace("{max_duration}", max_duration).replace(
-                            "{every}", str(every)))
+        path.write_text(
+            text
+            if text is not None
+            else LOCAL_POLICY.replace("{max_duration}", max_duration).replace("{every}", str(every))
+        )
         return path
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "hgate", *args]
 
-    def run(self, agent: list[str], *, policy: Path | None = None, timeout: float = 60,
-            env: dict[str, str] | None = None, stdin: bytes | None = None) -> Run:
+    def run(
+        self,
+        agent: list[str],
+        *,
+        policy: Path | None = None,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
+    ) -> Run:
         out_dir = self.tmp_path / "runs"
-        argv = self.command("run", "--policy", str(policy or self.policy()), "--out",
-                            str(out_dir), "--", *agent)
-        proc = subprocess.run(argv, input=stdin if stdin is not None else b"",
-                              capture_output=True, timeout=timeout, env=env or self.env())
-        return Run(proc.returncode, proc.stdout, proc.stderr.decode(errors="replace"), out_dir,
-                   self.home / "hgate.pub")
+        argv = self.command(
+            "run", "--policy", str(policy or self.policy()), "--out", str(out_dir), "--", *agent
+        )
+        proc = subprocess.run(
+            argv,
+            input=stdin if stdin is not None else b"",
+            capture_output=True,
+            timeout=timeout,
+            env=env or self.env(),
+        )
+        return Run(
+            proc.returncode,
+            proc.stdout,
+            proc.stderr.decode(errors="replace"),
+            out_dir,
+            self.home / "hgate.pub",
+        )
 
     def verify(self, transcript: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.command("verify", str(transcript), "--key", str(self.home / "hgate.pub"),
-                         *extra),
-            capture_output=True, text=True, timeout=60, env=self.env())
+            self.command("verify", str(transcript), "--key", str(self.home / "hgate.pub"), *extra),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=self.env(),
+        )
 
 
 @pytest.fixture

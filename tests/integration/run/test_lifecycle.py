@@ -58,19 +58,37 @@ def test_time_limit_ends_the_agent_with_124(gate: Gate) -> None:
 
 
 def test_time_limit_kills_an_agent_that_ignores_sigterm(gate: Gate) -> None:
-    run = gate.run(["bash", "-c", "trap '' TERM; echo stubborn; sleep 30"],
-                   policy=gate.policy(max_duration="1s"))
+    run = gate.run(
+        ["bash", "-c", "trap '' TERM; echo stubborn; sleep 30"],
+        policy=gate.policy(max_duration="1s"),
+    )
     assert run.returncode == 124
     assert b"stubborn" in run.stdout
 
 
 def test_sigterm_to_hgate_is_forwarded(gate: Gate, tmp_path: Path) -> None:
     marker = tmp_path / "got-term"
-    script = f"trap 'echo got-term > {marker}; exit 7' TERM; echo ready; while :; do sleep 0.1; done"
-    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
-                        "--", "bash", "-c", script)
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=gate.env())
+    script = (
+        f"trap 'echo got-term > {marker}; exit 7' TERM; echo ready; while :; do sleep 0.1; done"
+    )
+    argv = gate.command(
+        "run",
+        "--policy",
+        str(gate.policy()),
+        "--out",
+        str(tmp_path / "runs"),
+        "--",
+        "bash",
+        "-c",
+        script,
+    )
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=gate.env(),
+    )
     assert proc.stdout is not None
     assert b"ready" in proc.stdout.readline()
     proc.send_signal(signal.SIGTERM)
@@ -82,11 +100,25 @@ def test_sigterm_to_hgate_is_forwarded(gate: Gate, tmp_path: Path) -> None:
 
 
 def test_sigkill_leaves_an_incomplete_transcript(gate: Gate, tmp_path: Path) -> None:
-    argv = gate.command("run", "--policy", str(gate.policy(every=5)), "--out",
-                        str(tmp_path / "runs"), "--", "bash", "-c",
-                        "for i in $(seq 1 20); do echo line $i; done; echo ready; sleep 60")
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, env=gate.env(), start_new_session=True)
+    argv = gate.command(
+        "run",
+        "--policy",
+        str(gate.policy(every=5)),
+        "--out",
+        str(tmp_path / "runs"),
+        "--",
+        "bash",
+        "-c",
+        "for i in $(seq 1 20); do echo line $i; done; echo ready; sleep 60",
+    )
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        env=gate.env(),
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     deadline = time.monotonic() + 20
     seen = b""
@@ -105,8 +137,9 @@ def test_unwritable_sink_stops_before_the_agent_starts(gate: Gate, tmp_path: Pat
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the sink directory should be")
     marker = tmp_path / "agent-ran"
-    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(blocker), "--",
-                        "touch", str(marker))
+    argv = gate.command(
+        "run", "--policy", str(gate.policy()), "--out", str(blocker), "--", "touch", str(marker)
+    )
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=gate.env())
     assert proc.returncode == 73
     assert not marker.exists(), "the agent must not start without a transcript"
@@ -116,11 +149,17 @@ def test_unwritable_sink_stops_before_the_agent_starts(gate: Gate, tmp_path: Pat
 
 def test_bad_policy_is_one_line_with_position(gate: Gate, tmp_path: Path) -> None:
     bad = gate.policy(text="version: 1\nname: x\nsesion: {}\n")
-    proc = subprocess.run(gate.command("run", "--policy", str(bad), "--", "true"),
-                          capture_output=True, text=True, timeout=30, env=gate.env())
+    proc = subprocess.run(
+        gate.command("run", "--policy", str(bad), "--", "true"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=gate.env(),
+    )
     assert proc.returncode == 65
     assert proc.stderr.strip() == (
-        f"hgate: error: {bad}:3:1: unknown key 'sesion' (did you mean 'session'?)")
+        f"hgate: error: {bad}:3:1: unknown key 'sesion' (did you mean 'session'?)"
+    )
 
 
 def test_policy_without_local_identity_is_denied(gate: Gate) -> None:
@@ -130,11 +169,13 @@ def test_policy_without_local_identity_is_denied(gate: Gate) -> None:
     assert "grants nothing to the local" in run.stderr
 
 
-def test_terminal_stdin_window_size_and_echo(gate: Gate, tmp_path: Path,
-                                            agent_script: Callable[[str], list[str]]) -> None:
+def test_terminal_stdin_window_size_and_echo(
+    gate: Gate, tmp_path: Path, agent_script: Callable[[str], list[str]]
+) -> None:
     agent = agent_script('stty size; read -r line; echo "agent got: $line"\n')
-    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
-                        "--", *agent)
+    argv = gate.command(
+        "run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"), "--", *agent
+    )
     child = pexpect.spawn(argv[0], argv[1:], env=gate.env(), dimensions=(33, 111), timeout=20)
     try:
         child.expect("33 111")
@@ -144,3 +185,36 @@ def test_terminal_stdin_window_size_and_echo(gate: Gate, tmp_path: Path,
     finally:
         child.close()
     assert child.exitstatus == 0
+
+
+def test_agent_gets_default_sigpipe(gate: Gate) -> None:
+    run = gate.run(["bash", "-c", "yes | head -n 2 >/dev/null; echo status=${PIPESTATUS[0]}"])
+    assert b"status=141" in run.stdout, "yes must die of SIGPIPE (128+13) as outside hgate"
+
+
+def test_sink_failure_mid_session_stops_the_agent(gate: Gate, tmp_path: Path) -> None:
+    marker = tmp_path / "agent-still-running"
+    agent = (
+        f"for i in $(seq 1 5000); do echo line $i padding padding padding; done; "
+        f"sleep 5; touch {marker}"
+    )
+    argv = gate.command(
+        "run",
+        "--policy",
+        str(gate.policy()),
+        "--out",
+        str(tmp_path / "runs"),
+        "--",
+        "bash",
+        "-c",
+        agent,
+    )
+    limited = ["bash", "-c", 'ulimit -f 64; exec "$@"', "limit", *argv]  # 64 KiB files
+    proc = subprocess.run(limited, capture_output=True, text=True, timeout=60, env=gate.env())
+    assert proc.returncode == 73, proc.stderr
+    assert "Traceback" not in proc.stderr
+    time.sleep(0.5)
+    assert not marker.exists(), "the agent must be stopped when the transcript fails"
+    transcript = next((tmp_path / "runs").glob("*.jsonl"))
+    result = gate.verify(transcript)
+    assert result.returncode in (3, 4), result.stdout  # attested prefix, never VALID

@@ -34,9 +34,16 @@ echo "but printed from a file: ghp-synthetic-removed-token-77"
 
 def _leaks(data: bytes) -> list[str]:
     text = data.decode("utf-8", errors="replace")
-    return [name for name, value in
-            (("secret", SECRET), ("ssn", SSN), ("email", EMAIL), ("removed", REMOVED))
-            if value in text]
+    return [
+        name
+        for name, value in (
+            ("secret", SECRET),
+            ("ssn", SSN),
+            ("email", EMAIL),
+            ("removed", REMOVED),
+        )
+        if value in text
+    ]
 
 
 def test_planted_values_never_reach_stdout_or_transcript(
@@ -61,12 +68,12 @@ def test_findings_are_recorded_as_metadata_only(
 ) -> None:
     run = gate.run(agent_script('echo "ssn 536-22-1234 twice 536-22-1234"\n'))
     events = [json.loads(line) for line in run.transcript.read_text().splitlines()]
-    outputs = [e for e in events if e["type"] == "output"]
-    findings = [f for e in outputs for f in e["data"].get("findings", [])]
+    lines = [line for e in events if e["type"] == "output" for line in e["data"]["lines"]]
+    findings = [f for line in lines for f in line.get("findings", [])]
     assert [f["kind"] for f in findings] == ["SSN", "SSN"]
     assert findings[0]["token"] == findings[1]["token"], "same value, same token"
-    text = outputs[0]["data"]["text"]
-    assert text[findings[0]["start"]:findings[0]["end"]] == findings[0]["token"]
+    text = lines[0]["text"]
+    assert text[findings[0]["start"] : findings[0]["end"]] == findings[0]["token"]
 
 
 def test_same_value_gets_a_different_token_in_another_session(
@@ -84,8 +91,10 @@ def test_same_value_gets_a_different_token_in_another_session(
 def test_hgate_secrets_are_not_in_the_agent_environment(
     gate: Gate, agent_script: Callable[[str], list[str]]
 ) -> None:
-    env = gate.env(ACTIONS_ID_TOKEN_REQUEST_TOKEN="synthetic-request-token-123",
-                   ACTIONS_ID_TOKEN_REQUEST_URL="https://token.example.invalid/x")
+    env = gate.env(
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN="synthetic-request-token-123",
+        ACTIONS_ID_TOKEN_REQUEST_URL="https://token.example.invalid/x",
+    )
     run = gate.run(agent_script("env | cut -d= -f1 | sort\n"), env=env)
     names = set(run.stdout.decode().split())
     assert "ACTIONS_ID_TOKEN_REQUEST_TOKEN" not in names

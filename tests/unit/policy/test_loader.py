@@ -35,31 +35,63 @@ def test_sha256_is_of_the_exact_file_bytes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "where", "message"),
     [
-        ("version: 1\nname: t\nsesion: {}\n", ":3:1", r"unknown key 'sesion'.*did you mean 'session'"),
-        ("version: 1\nname: t\nsession:\n  max_duraton: 5s\n", ":4:3", r"unknown key 'max_duraton'"),
+        (
+            "version: 1\nname: t\nsesion: {}\n",
+            ":3:1",
+            r"unknown key 'sesion'.*did you mean 'session'",
+        ),
+        (
+            "version: 1\nname: t\nsession:\n  max_duraton: 5s\n",
+            ":4:3",
+            r"unknown key 'max_duraton'",
+        ),
         ("version: 1\nname: t\nname: u\n", ":3:1", r"duplicate key 'name'"),
         ("version: 2\nname: t\n", ":1:10", r"unsupported policy version 2"),
         ("name: t\n", ":1:1", r"missing required key 'version'"),
         ("version: 1\nname: t\nsession:\n  max_duration: soon\n", ":4:17", r"expected a duration"),
         ("version: 1\nname: t\nsession:\n  max_duration: -5\n", ":4:17", r"positive duration"),
-        ("version: 1\nname: t\nmask:\n  rules:\n    - {name: a, kind: X, pattern: '(['}\n",
-         ":5:35", r"invalid regular expression"),
-        ("version: 1\nname: t\nmask:\n  rules:\n    - {name: a, kind: X, pattern: 'a*'}\n",
-         ":5:35", r"matches the empty string"),
-        ("version: 1\nname: t\nmask:\n  rules:\n    - {name: a, kind: lower, pattern: 'ab'}\n",
-         ":5:23", r"kind 'lower' must be UPPER_CASE"),
-        ("version: 1\nname: t\nmask:\n  rules:\n    - {name: a, pattern: 'ab'}\n",
-         ":5:7", r"missing required key 'kind'"),
-        ("version: 1\nname: t\nidentities:\n  - name: d\n    local: yes please\n", ":5:12",
-         r"expected true or false"),
+        (
+            "version: 1\nname: t\nmask:\n  rules:\n    - {name: a, kind: X, pattern: '(['}\n",
+            ":5:35",
+            r"invalid regular expression",
+        ),
+        (
+            "version: 1\nname: t\nmask:\n  rules:\n    - {name: a, kind: X, pattern: 'a*'}\n",
+            ":5:35",
+            r"matches the empty string",
+        ),
+        (
+            "version: 1\nname: t\nmask:\n  rules:\n    - {name: a, kind: lower, pattern: 'ab'}\n",
+            ":5:23",
+            r"kind 'lower' must be UPPER_CASE",
+        ),
+        (
+            "version: 1\nname: t\nmask:\n  rules:\n    - {name: a, pattern: 'ab'}\n",
+            ":5:7",
+            r"missing required key 'kind'",
+        ),
+        (
+            "version: 1\nname: t\nidentities:\n  - name: d\n    local: yes please\n",
+            ":5:12",
+            r"expected true or false",
+        ),
         ("version: 1\nname: t\ntranscript:\n  sinks: []\n", ":4:10", r"at least one sink"),
-        ("version: 1\nname: t\ntranscript:\n  sinks: [{type: ftp}]\n", ":4:18",
-         r"expected one of directory"),
+        (
+            "version: 1\nname: t\ntranscript:\n  sinks: [{type: ftp}]\n",
+            ":4:18",
+            r"expected one of directory",
+        ),
         ("version: 1\nname: [a\n", ":3:1", r"YAML syntax error"),
-        ("version: 1\nname: t\nenvironment:\n  remove: ['A B']\n", ":4:12",
-         r"not an environment variable name"),
-        ("version: 1\nname: t\nmask:\n  values: [{kind: X, value: ab}]\n", ":4:29",
-         r"at least 4 characters"),
+        (
+            "version: 1\nname: t\nenvironment:\n  remove: ['A B']\n",
+            ":4:12",
+            r"not an environment variable name",
+        ),
+        (
+            "version: 1\nname: t\nmask:\n  values: [{kind: X, value: ab}]\n",
+            ":4:29",
+            r"at least 4 characters",
+        ),
         ("version: 1\nname: t\ninclude: [missing.yaml]\n", ":3:11", r"'missing.yaml' not found"),
         ("- a\n- b\n", ":1:1", r"expected a mapping"),
     ],
@@ -82,15 +114,23 @@ def test_missing_file_and_empty_file(tmp_path: Path) -> None:
 
 
 def test_includes_merge_mask_rules_and_are_hashed(tmp_path: Path) -> None:
-    write(tmp_path, "version: 1\nmask:\n  rules:\n    - {name: a, kind: A, pattern: 'aaa'}\n",
-          "base.yaml")
-    path = write(tmp_path, MINIMAL + "include: [base.yaml]\nmask:\n  rules:\n"
-                 "    - {name: b, kind: B, pattern: 'bbb'}\n")
+    write(
+        tmp_path,
+        "version: 1\nmask:\n  rules:\n    - {name: a, kind: A, pattern: 'aaa'}\n",
+        "base.yaml",
+    )
+    path = write(
+        tmp_path,
+        MINIMAL + "include: [base.yaml]\nmask:\n  rules:\n"
+        "    - {name: b, kind: B, pattern: 'bbb'}\n",
+    )
     policy = load_policy(path)
     assert [r.name for r in policy.mask.rules] == ["a", "b"]
     assert [s.path.name for s in policy.includes] == ["base.yaml"]
-    assert policy.includes[0].sha256 == hashlib.sha256(
-        (tmp_path / "base.yaml").read_bytes()).hexdigest()
+    assert (
+        policy.includes[0].sha256
+        == hashlib.sha256((tmp_path / "base.yaml").read_bytes()).hexdigest()
+    )
 
 
 def test_an_include_cannot_grant_anything(tmp_path: Path) -> None:
@@ -109,16 +149,30 @@ def test_include_cycle_is_refused(tmp_path: Path) -> None:
 
 
 def test_durations_and_groups(tmp_path: Path) -> None:
-    policy = load_policy(write(tmp_path, MINIMAL + (
-        "session: {max_duration: 10m, kill_grace: 250ms, idle_flush: 0.2}\n"
-        "mask:\n  rules:\n    - {name: m, kind: MRN, pattern: 'MRN (\\d+)', group: 1}\n")))
+    policy = load_policy(
+        write(
+            tmp_path,
+            MINIMAL
+            + (
+                "session: {max_duration: 10m, kill_grace: 250ms, idle_flush: 0.2}\n"
+                "mask:\n  rules:\n    - {name: m, kind: MRN, pattern: 'MRN (\\d+)', group: 1}\n"
+            ),
+        )
+    )
     assert policy.session.max_duration == 600.0
     assert policy.session.kill_grace == 0.25
     assert policy.session.idle_flush == 0.2
     assert policy.mask.rules[0].group == 1
     with pytest.raises(PolicyError, match="must be at most 1"):
-        load_policy(write(tmp_path, MINIMAL + (
-            "mask:\n  rules:\n    - {name: m, kind: MRN, pattern: 'MRN (\\d+)', group: 2}\n")))
+        load_policy(
+            write(
+                tmp_path,
+                MINIMAL
+                + (
+                    "mask:\n  rules:\n    - {name: m, kind: MRN, pattern: 'MRN (\\d+)', group: 2}\n"
+                ),
+            )
+        )
 
 
 @pytest.mark.parametrize("name", ["local.yaml", "hipaa-baseline.yaml"])

@@ -22,13 +22,14 @@ def test_hgate_secrets_are_always_removed() -> None:
     assert "ACTIONS_ID_TOKEN_REQUEST_TOKEN" not in env.variables
     assert "ACTIONS_ID_TOKEN_REQUEST_URL" not in env.variables
     assert env.variables["PATH"] == "/usr/bin"
-    assert dict(env.secret_values)["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] == BASE[
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
+    assert (
+        dict(env.secret_values)["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
+        == BASE["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
+    )
 
 
 def test_policy_globs_remove_and_mask() -> None:
-    env = agent_environment(BASE, EnvironmentPolicy(remove=("*_TOKEN",), mask=("API_KEY",
-                                                                                "SHORT")))
+    env = agent_environment(BASE, EnvironmentPolicy(remove=("*_TOKEN",), mask=("API_KEY", "SHORT")))
     assert "DEPLOY_TOKEN" not in env.variables
     assert env.variables["API_KEY"] == BASE["API_KEY"]
     names = [name for name, _ in env.secret_values]
