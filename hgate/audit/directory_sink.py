@@ -48,6 +48,16 @@ class DirectorySink(Sink):
         path = self._directory / f"{session_id}.jsonl"
         try:
             self._directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        except FileExistsError as exc:  # a file where the directory should be
+            raise SinkError(
+                f"cannot use {self._directory} as the transcript directory: "
+                "it exists and is not a directory"
+            ) from exc
+        except OSError as exc:
+            raise SinkError(
+                f"cannot create transcript directory {self._directory}: {exc.strerror or exc}"
+            ) from exc
+        try:
             fd = os.open(path, _OPEN_FLAGS, _FILE_MODE)
         except FileExistsError as exc:
             raise SinkError(

@@ -86,14 +86,6 @@ def run(
         f"session {result.session_id} ended: {result.reason}, exit {result.exit_code}; "
         f"{result.lines} lines, {findings} masked"
     )
-    notify(
-        f"verify with: hgate verify {result.transcript} --key "
-        f"{(key_dir or _default_key_dir()) / 'hgate.pub'}"
-    )
+    if result.public_key:
+        notify(f"verify with: hgate verify {result.transcript} --key {result.public_key}")
     raise typer.Exit(result.exit_code)
-
-
-def _default_key_dir() -> Path:
-    from hgate.audit import default_key_dir
-
-    return default_key_dir()

@@ -115,6 +115,7 @@ class PtyRunner:
         saved_tty: _TtyAttrs | None = None
         try:
             self._proc = self._spawn()
+            self._proc.delayafterclose = 0.0  # we close after the agent is gone; no nap needed
             saved_tty = self._enter_raw_mode()
             if self._pending_signals:
                 self._handle_signals()

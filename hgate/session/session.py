@@ -23,6 +23,7 @@ from hgate.audit import (
     DirectorySink,
     Signer,
     TranscriptWriter,
+    default_key_dir,
     ensure_local_signer,
     load_signer_pem,
 )
@@ -59,6 +60,7 @@ class SessionResult:
     lines: int
     findings: dict[str, int]
     key_created: bool = False
+    public_key: str = ""  # where the auditor's public key is, when hgate knows
 
 
 def new_session_id() -> str:
@@ -69,7 +71,7 @@ def new_session_id() -> str:
 def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) -> SessionResult:
     policy = request.policy
     identity = resolve_identity(policy, request.identity_mode, request.env)
-    signer, key_created = _signer(request)
+    signer, key_created, public_key = _signer(request)
     session_id = new_session_id()
     agent_env = agent_environment(
         request.env, policy.environment, additions={"HGATE_SESSION_ID": session_id}
@@ -144,6 +146,7 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
         lines=pump.lines,
         findings=dict(pump.findings),
         key_created=key_created,
+        public_key=public_key,
     )
 
 
@@ -224,14 +227,17 @@ def _seal_after_error(writer: TranscriptWriter, exc: HgateError) -> None:
         pass
 
 
-def _signer(request: SessionRequest) -> tuple[Signer, bool]:
+def _signer(request: SessionRequest) -> tuple[Signer, bool, str]:
+    """The signing key: HGATE_SIGNING_KEY (CI), else the local key, created on first use."""
     pem = request.env.get("HGATE_SIGNING_KEY")
     if pem:
-        return load_signer_pem(pem.encode()), False
+        return load_signer_pem(pem.encode()), False, ""
     key_dir = request.key_dir
     if key_dir is None and request.policy.signing.key_dir:
         key_dir = Path(request.policy.signing.key_dir).expanduser()
-    return ensure_local_signer(key_dir)
+    key_dir = key_dir or default_key_dir()
+    signer, created = ensure_local_signer(key_dir)
+    return signer, created, str(key_dir / "hgate.pub")
 
 
 def _sink_dir(request: SessionRequest) -> Path:
