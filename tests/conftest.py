@@ -1,0 +1,6 @@
+"""Suite-wide plugins: real servers behind fixtures (see tests/fixtures/)."""
+
+pytest_plugins = [
+    "tests.fixtures.oidc_server",
+    "tests.fixtures.postgres_server",
+]
