@@ -1,0 +1,30 @@
+"""Masking: the streaming line assembler, the masker and its detectors.
+
+    PTY bytes -> LineAssembler -> RawLine -> Masker (exact values + Detectors) -> MaskedLine
+
+This package never imports the policy, session or CLI layers: the policy layer turns
+its YAML into the plain constructor arguments used here.
+"""
+
+from hgate.mask.assembler import LineAssembler, RawLine
+from hgate.mask.interface import CandidateDetector, Detector, DetectorError, Pattern, Span
+from hgate.mask.masker import DETECTOR_ERROR, Finding, Masker, MaskResult
+from hgate.mask.regex_detector import RegexDetector
+from hgate.mask.stream import MaskedLine, MaskingStream
+
+__all__ = [
+    "DETECTOR_ERROR",
+    "CandidateDetector",
+    "Detector",
+    "DetectorError",
+    "Finding",
+    "LineAssembler",
+    "MaskResult",
+    "MaskedLine",
+    "Masker",
+    "MaskingStream",
+    "Pattern",
+    "RawLine",
+    "RegexDetector",
+    "Span",
+]

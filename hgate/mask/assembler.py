@@ -1,0 +1,195 @@
+"""Turns the agent's PTY byte stream into lines the masker can judge whole.
+
+The masker can only mask what it sees in one piece, so the assembler's job is to make
+sure a value never reaches it split: UTF-8 split across reads is decoded incrementally,
+terminal escape sequences are lifted out of the text (kept aside with their positions,
+so `123-45-\\x1b[31m6789` is judged as `123-45-6789`), a pause in the output flushes a
+prompt but holds back a trailing word, and an over-long line is cut with `overlap`
+characters of context on both sides of every cut.
+
+String-type escapes (OSC, DCS, SOS, PM, APC: window titles, hyperlinks) can carry any
+text, so they are dropped, never shown; CSI and short escapes are kept for display.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+__all__ = ["LineAssembler", "RawLine"]
+
+_KEEP_MAX = 32  # a CSI longer than this carries more than colour or cursor data: dropped
+_OPEN_MAX = 4096  # an unterminated escape held longer than this is given up on
+
+_SLOW_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPECIAL = re.compile(
+    r"(?P<nl>\r?\n)|(?P<cr>\r)"
+    r"|(?P<drop>\x1b[\]PX^_][^\x07\x1b\n\r]*(?:\x07|\x1b\\))"
+    r"|(?P<keep>\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"
+    r"|\x1b(?:[ -/]+[0-~]|[0-OQ-WYZ\\`a-~])"
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9a\x9c-\x9f])"
+    r"|(?P<open>\x1b[\]PX^_][^\x07\x1b\n\r]*|\x1b\[[0-?]*[ -/]*|\x9b[0-?]*[ -/]*|\x1b[ -/]*)"
+)
+_TRAILING_WORD = re.compile(r"\S+\Z")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawLine:
+    """One line (or one piece of an over-long line) as the masker must judge it.
+
+    `text` is plain text without escapes. Only `text[lead:len(text) - trail]` belongs to
+    this line; the `lead` and `trail` characters are context from the neighbouring
+    pieces of a cut line, there so a value lying on the cut is seen whole. `escapes`
+    are `(position in text, escape)` pairs, all within the owned part.
+    """
+
+    text: str
+    end: str = "\n"
+    escapes: tuple[tuple[int, str], ...] = ()
+    lead: int = 0
+    trail: int = 0
+
+    @property
+    def body(self) -> str:
+        """The part of `text` this line owns (without the context of a cut)."""
+        return self.text[self.lead : len(self.text) - self.trail]
+
+
+class LineAssembler:
+    """Incremental bytes -> lines. Not thread-safe; one per stream."""
+
+    def __init__(self, *, max_line: int = 16384, overlap: int = 256) -> None:
+        if overlap < 1 or max_line <= 2 * overlap:
+            raise ValueError(
+                f"need overlap >= 1 and max_line > 2 * overlap (got {max_line}, {overlap})"
+            )
+        self.max_line = max_line
+        self.overlap = overlap
+        self._limit = max_line + overlap
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._tail = ""  # undecided raw text: a lone trailing \r or an unfinished escape
+        self._parts: list[str] = []
+        self._len = 0
+        self._escapes: list[tuple[int, str]] = []
+        self._context = ""  # the previous piece's last characters, for a continued line
+
+    def feed(self, data: bytes) -> list[RawLine]:
+        """Take the next bytes of the stream; return the lines they complete."""
+        return self._consume(self._tail + self._decoder.decode(data), final=False)
+
+    def flush_idle(self, *, force: bool = False) -> list[RawLine]:
+        """The stream paused: emit the partial line (a prompt), minus its last word.
+
+        The last run of non-whitespace (up to `overlap` chars) is held back, since it may
+        be the first half of a value; `force=True` (after a longer pause) emits it too.
+        """
+        out: list[RawLine] = []
+        if self._tail == "\r":
+            self._tail = ""
+            self._finish("\r", out)
+        elif self._tail and force:
+            self._tail = ""  # an unfinished escape: nothing of it is ever shown
+        text = "".join(self._parts)
+        cut = len(text)
+        if not force:
+            word = _TRAILING_WORD.search(text)
+            if word is not None:
+                cut = max(word.start(), cut - self.overlap)
+        if cut or any(pos == 0 for pos, _ in self._escapes):
+            self._emit_piece(text, cut, trail="", end="", out=out)
+        return out
+
+    def close(self) -> list[RawLine]:
+        """End of stream: emit everything still held."""
+        out = self._consume(self._tail + self._decoder.decode(b"", final=True), final=True)
+        if self._len or self._escapes:
+            self._finish("", out)
+        self._parts, self._len, self._escapes, self._context = [], 0, [], ""
+        return out
+
+    def _consume(self, data: str, *, final: bool) -> list[RawLine]:
+        self._tail = ""
+        out: list[RawLine] = []
+        if _SLOW_CHARS.search(data) is None:
+            self._consume_plain(data, out)
+            return out
+        pos = 0
+        for match in _SPECIAL.finditer(data):
+            start, end = match.span()
+            if start > pos:
+                self._append(data[pos:start], out)
+            pos = end
+            kind = match.lastgroup
+            if kind == "nl":
+                self._finish(match.group(), out)
+            elif kind == "cr":
+                if end == len(data) and not final:
+                    self._tail = "\r"  # \r\n or a bare \r? the next read tells
+                else:
+                    self._finish("\r", out)
+            elif kind == "keep":
+                if end - start <= _KEEP_MAX:
+                    self._escapes.append((self._len, match.group()))
+            elif kind == "open" and end == len(data) and not final and end - start <= _OPEN_MAX:
+                self._tail = match.group()
+            # "drop", and an "open" escape cut short by what follows, are never shown
+        if pos < len(data):
+            self._append(data[pos:], out)
+        return out
+
+    def _consume_plain(self, data: str, out: list[RawLine]) -> None:
+        """The common chunk (no escapes, no \\r): split on \\n without a per-char loop."""
+        pieces = data.split("\n")
+        self._append(pieces[0], out)
+        if len(pieces) == 1:
+            return
+        self._finish("\n", out)
+        limit = self._limit
+        for piece in pieces[1:-1]:
+            if len(piece) > limit:
+                self._append(piece, out)
+                self._finish("\n", out)
+            else:
+                out.append(RawLine(text=piece))
+        self._append(pieces[-1], out)
+
+    def _append(self, text: str, out: list[RawLine]) -> None:
+        if text:
+            self._parts.append(text)
+            self._len += len(text)
+        while self._len > self._limit:
+            self._cut(out)
+
+    def _cut(self, out: list[RawLine]) -> None:
+        """Cut an over-long line, preferring whitespace so a value is not split at all."""
+        text = "".join(self._parts)
+        window = text[self.max_line - self.overlap : self.max_line]
+        space = max(window.rfind(" "), window.rfind("\t"))
+        cut = self.max_line - self.overlap + space + 1 if space >= 0 else self.max_line
+        self._emit_piece(text, cut, trail=text[cut : cut + self.overlap], end="", out=out)
+
+    def _emit_piece(self, text: str, cut: int, *, trail: str, end: str, out: list[RawLine]) -> None:
+        lead = len(self._context)
+        escapes = tuple((lead + pos, esc) for pos, esc in self._escapes if pos <= cut)
+        out.append(
+            RawLine(
+                text=self._context + text[:cut] + trail,
+                end=end,
+                escapes=escapes,
+                lead=lead,
+                trail=len(trail),
+            )
+        )
+        self._context = (self._context + text[:cut])[-self.overlap :]
+        rest = text[cut:]
+        self._parts = [rest] if rest else []
+        self._len = len(rest)
+        self._escapes = [(pos - cut, esc) for pos, esc in self._escapes if pos > cut]
+
+    def _finish(self, end: str, out: list[RawLine]) -> None:
+        text = "".join(self._parts)
+        lead = len(self._context)
+        escapes = tuple((lead + pos, esc) for pos, esc in self._escapes)
+        out.append(RawLine(text=self._context + text, end=end, escapes=escapes, lead=lead, trail=0))
+        self._parts, self._len, self._escapes, self._context = [], 0, [], ""

@@ -1,0 +1,42 @@
+"""Context words: the label near a value that turns a bare shape into a finding.
+
+Nine digits are a build number until `SSN` stands in front of them. Each detector that
+needs context owns a `ContextWords` and asks whether one occurs shortly before (or
+after) a candidate, on the same line.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["PLACEHOLDERS", "ContextWords", "is_placeholder"]
+
+PLACEHOLDERS = frozenset(
+    {"", "null", "none", "nil", "n/a", "na", "true", "false", "unknown", "redacted", "xxx"}
+)
+_PLACEHOLDER_SHAPE = re.compile(
+    r"\*+|x+|X+|<[^>]*>|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\[[^\]]*\]|-+|\?+"
+)
+
+
+def is_placeholder(value: str) -> bool:
+    """A value that stands for no value (`null`, `***`, `${VAR}`, `<redacted>`)."""
+    return value.lower() in PLACEHOLDERS or _PLACEHOLDER_SHAPE.fullmatch(value) is not None
+
+
+class ContextWords:
+    """A case-insensitive set of words or phrases, searched in a window of a line."""
+
+    def __init__(self, alternation: str, *, window: int = 40) -> None:
+        self.alternation = alternation
+        self.window = window
+        self._regex = re.compile(rf"\b(?:{alternation})\b", re.IGNORECASE)
+
+    def before(self, text: str, start: int) -> bool:
+        return self._regex.search(text, max(0, start - self.window), start) is not None
+
+    def after(self, text: str, end: int) -> bool:
+        return self._regex.search(text, end, end + self.window) is not None
+
+    def near(self, text: str, start: int, end: int) -> bool:
+        return self.before(text, start) or self.after(text, end)

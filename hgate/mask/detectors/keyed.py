@@ -1,0 +1,91 @@
+"""Values under a PHI field name: JSON keys, key=value pairs, `Label: value` lines.
+
+The label says what the value is, so the value is masked even when it has no shape of
+its own (`"first_name": "Ann"`, `mrn=X-1`). The vocabulary is hgate.mask.fields; a bare
+`name` masks only a person-like value, a date field only the date in it, an address
+field only a value with a space (so `address: 0.0.0.0:80` stays).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from hgate.mask.context import is_placeholder
+from hgate.mask.detectors.dates import find_date
+from hgate.mask.detectors.names import looks_like_person
+from hgate.mask.fields import (
+    FIELD_KINDS,
+    FIELD_REGEX,
+    FIELD_REGEXES,
+    PERSON_NAME_FIELDS,
+    field_kind,
+    key_start,
+    normalise,
+)
+from hgate.mask.interface import CandidateDetector, Pattern, Span
+
+__all__ = ["KeyedFieldDetector"]
+
+_QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'")
+_JSON_LITERAL = re.compile(r"[^\s,}\]]+")
+_KV_VALUE = re.compile(r"[^\s,;&]+")
+_PROSE_VALUE = re.compile(r"[^,;|\t]+?(?=\s{2,}|\s+[A-Za-z_][\w ]{0,20}:|[,;|\t]|$)")
+_LABEL = re.compile(rf"(?i)(?:{FIELD_REGEX})")
+
+
+class KeyedFieldDetector(CandidateDetector):
+    name = "keyed"
+
+    def __init__(self) -> None:
+        self.kinds = frozenset(FIELD_KINDS.values())
+        self.patterns = (
+            *(
+                Pattern(regex=field + suffix, tag=tag, ignore_case=True)
+                for field in FIELD_REGEXES
+                for tag, suffix in (("json", "[\"'] *: *"), ("kv", " *= *"), ("colon", " *: *"))
+            ),
+        )
+
+    def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
+        label = _LABEL.match(text, start, end)
+        if label is None:
+            return
+        begin = key_start(text, start)
+        if tag == "json" and text[begin - 1 : begin] not in ('"', "'"):
+            return
+        key = normalise(text[begin : label.end()])
+        kind = field_kind(key)
+        if kind is None or kind not in self.kinds:
+            return
+        found = self._value(text, end, tag)
+        if found is None:
+            return
+        v_start, v_end = found
+        value = text[v_start:v_end].strip()
+        v_end = v_start + len(text[v_start:v_end].rstrip())
+        if is_placeholder(value) or value.startswith("[") or not any(c.isalnum() for c in value):
+            return
+        if kind == "DATE":
+            date = find_date(text, v_start, v_end)
+            if date is not None:
+                yield self._span(date.start(), date.end(), kind)
+            return
+        if key in PERSON_NAME_FIELDS and not looks_like_person(value):
+            return
+        if kind == "ADDRESS" and key not in ("city", "county") and " " not in value:
+            return
+        yield self._span(v_start, v_end, kind)
+
+    @staticmethod
+    def _value(text: str, pos: int, tag: str) -> tuple[int, int] | None:
+        quoted = _QUOTED.match(text, pos)
+        if quoted is not None:
+            group = 1 if quoted.group(1) is not None else 2
+            return quoted.span(group)
+        regex = {"json": _JSON_LITERAL, "kv": _KV_VALUE}.get(tag, _PROSE_VALUE)
+        match = regex.match(text, pos)
+        return match.span() if match else None
+
+    def _span(self, start: int, end: int, kind: str) -> Span:
+        return Span(start=start, end=end, kind=kind, confidence=0.8, detector=self.name)

@@ -1,0 +1,144 @@
+"""Person names in context: after `Patient:`, `Dr.`, `Mr.`, name labels; before `MD`, `RN`.
+
+Names have no shape, so the context decides. A strong context (a title, a person
+label with a colon) takes the capitalised words that follow; a weak one (`pt`, a label
+without colon, lower-case words) needs the first word in the shipped name lists
+(hgate/mask/data). Common words that follow such labels in logs (`Patient: None`,
+`Name: Build`) are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+from importlib.resources import files
+
+from hgate.mask.interface import CandidateDetector, Pattern, Span
+
+__all__ = ["NameDetector", "looks_like_person", "name_lists"]
+
+_STOP_WORDS = """
+none null unknown not no yes n/a na id ids name names the a an and or of for in on
+at to is was be by with from record records data info information details summary
+list lookup portal test tests testing build run runs job jobs step steps error
+errors failed failure success passed ok true false new update updated delete deleted
+create created search found missing required invalid valid query number count total
+status type field value demo sample example service server client admin user users
+system default main master release version dob mrn ssn npi age sex dos mbi dea phone
+email address
+"""
+_STOP = frozenset(_STOP_WORDS.split())
+_WORD = r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*"
+_PARTICLE = r"(?:de|del|della|da|di|van|von|der|den|la|le|du|st\.|bin|al)"
+_NAME = re.compile(rf"(?:{_WORD}|[^\W\d_]\.)(?:,? (?:{_PARTICLE} )?(?:{_WORD}|[^\W\d_]\.)){{0,3}}")
+_LEAD = re.compile(r"[\s:=#\"'-]*")
+_TRAIL_WORDS = re.compile(rf"((?:{_WORD} ){{0,3}}{_WORD}),? *\Z")
+
+_TITLES = r"\b(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Sr|Sra)\.? [A-Z]"
+_STRONG = (
+    r"patient(?: name)?|pt name|patient's name|physician|provider|attending|nurse|guardian"
+    r"|mother|father|spouse|emergency contact|referred by|seen by|signed by|caregiver"
+    r"|next of kin|insured|subscriber name|member name|resident|doctor|surgeon|therapist"
+    r"|full name|first name|last name|given name|surname|family name|maiden name"
+)
+_WEAK = r"pt|name|named|client|member|contact|cc|attn"
+_SUFFIX = r",? (?:MD|M\.D\.|DO|RN|NP|PA-C|DDS|DMD|PhD|DNP|LPN|CNA|FNP|APRN)\b"
+
+
+@cache
+def name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(given names, surnames), lower case, from the package data."""
+    data = files("hgate.mask").joinpath("data")
+
+    def load(name: str) -> frozenset[str]:
+        text = data.joinpath(name).read_text(encoding="utf-8")
+        return frozenset(w for w in text.split() if not w.startswith("#") and w.isalpha())
+
+    return load("first_names.txt"), load("last_names.txt")
+
+
+def known_name(word: str) -> bool:
+    given, surnames = name_lists()
+    lower = word.lower().strip(".,")
+    return lower in given or lower in surnames
+
+
+def looks_like_person(value: str) -> bool:
+    """Two to four capitalised words, the first a known given name or surname."""
+    words = value.replace(",", " ").split()
+    return (
+        2 <= len(words) <= 4
+        and all(w[0].isupper() for w in words)
+        and any(known_name(w) for w in words[:2])
+    )
+
+
+class NameDetector(CandidateDetector):
+    name = "name"
+    kinds = frozenset({"NAME"})
+    patterns = (
+        Pattern(regex=_TITLES, tag="title"),
+        Pattern(regex=rf"\b(?:{_STRONG})\b *[:=#-] *", tag="strong", ignore_case=True),
+        Pattern(regex=rf"\b(?:{_STRONG})\b", tag="weak", ignore_case=True),
+        Pattern(regex=rf"\b(?:{_WEAK})\b *[:=]? *", tag="weak", ignore_case=True),
+        Pattern(regex=_SUFFIX, tag="suffix"),
+    )
+
+    def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
+        if tag == "suffix":
+            match = _TRAIL_WORDS.search(text, max(0, start - 60), start)
+            if match is None:
+                return
+            words = match.group(1).split()
+            while words and not words[0][0].isupper():
+                words.pop(0)
+            keep = words[-3:]
+            if not keep or not all(w[0].isupper() for w in keep) or keep[0].lower() in _STOP:
+                return
+            if len(keep) < 2 and not known_name(keep[0]):
+                return
+            begin = match.end(1) - len(" ".join(keep))
+            yield self._span(begin, match.end(1), 0.85)
+            return
+        if tag == "title":
+            end -= 1  # the candidate includes the name's first letter
+        pos = _LEAD.match(text, end)
+        begin = pos.end() if pos else end
+        match = _NAME.match(text, begin)
+        if match is None:
+            return
+        words = _trim(match.group().replace(",", " , ").split())
+        if not words or words[0].lower() in _STOP:
+            return
+        strong = tag in ("title", "strong")
+        capital = all(w[0].isupper() or w == "," or re.fullmatch(_PARTICLE, w) for w in words)
+        if not (strong and capital) and not known_name(words[0]):
+            return
+        if not strong and not capital and not all(known_name(w) for w in words if w != ","):
+            return
+        value = " ".join(words).replace(" , ", ", ")
+        yield self._span(begin, begin + len(value), 0.85 if strong else 0.75)
+
+    def _span(self, start: int, end: int, confidence: float) -> Span:
+        return Span(start=start, end=end, kind="NAME", confidence=confidence, detector=self.name)
+
+
+def _trim(words: list[str]) -> list[str]:
+    """Stop at the first word that is not part of the name (lower case, a stop word)."""
+    kept: list[str] = []
+    for index, word in enumerate(words):
+        if word == ",":
+            following = words[index + 1] if index + 1 < len(words) else ""
+            if not known_name(following) or "," in kept:
+                break
+            kept.append(word)
+            continue
+        lower = word.lower()
+        ends = lower in _STOP or (word[0].islower() and not re.fullmatch(_PARTICLE, word))
+        if kept and ends and (not known_name(word) or (word[0].islower() and kept[0][0].isupper())):
+            break
+        kept.append(word)
+    while kept and kept[-1] == ",":
+        kept.pop()
+    return kept

@@ -1,0 +1,67 @@
+"""IP addresses (v4 and v6) and MAC addresses (device identifiers).
+
+Loopback, unspecified and broadcast addresses identify no one and stay; a dotted quad
+that is part of a version string (`v1.2.3.4`, `==1.2.3.4`, `1.2.3.4.5`) is not an
+address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from hgate.mask.interface import CandidateDetector, Pattern, Span
+
+__all__ = ["NetworkDetector"]
+
+_V4_KEEP = frozenset({"0.0.0.0", "255.255.255.255"})
+_VERSION_BEFORE = ("v", "V", "=", "@", ".", "-", "/", "~", "^")
+_VERSION_WORDS = ("version ", "python ", "release ", "build ")
+
+
+class NetworkDetector(CandidateDetector):
+    name = "network"
+    kinds = frozenset({"IP", "DEVICE_ID"})
+    patterns = (
+        Pattern(regex=r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b", tag="v4"),
+        Pattern(regex=r"[0-9A-Fa-f]{0,4}:(?:[0-9A-Fa-f]{0,4}:){1,6}[0-9A-Fa-f]{0,4}", tag="v6"),
+        Pattern(regex=r"\b[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}\b", tag="mac"),
+        Pattern(regex=r"\b[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}\b", tag="mac"),
+    )
+
+    def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
+        value = text[start:end]
+        if tag == "v4":
+            if self._ipv4(text, start, end, value):
+                yield Span(start=start, end=end, kind="IP", confidence=0.9, detector=self.name)
+        elif tag == "v6":
+            if self._ipv6(text, start, end, value):
+                yield Span(start=start, end=end, kind="IP", confidence=0.9, detector=self.name)
+        elif any(c.isalpha() for c in value) or len(set(value)) > 3:
+            yield Span(start=start, end=end, kind="DEVICE_ID", confidence=0.8, detector=self.name)
+
+    @staticmethod
+    def _ipv4(text: str, start: int, end: int, value: str) -> bool:
+        if value in _V4_KEEP or value.startswith("127."):
+            return False
+        if any((len(o) > 1 and o[0] == "0") or int(o) > 255 for o in value.split(".")):
+            return False
+        before = text[start - 1 : start]
+        if before in _VERSION_BEFORE or (
+            text[end : end + 1] == "." and text[end + 1 : end + 2].isdigit()
+        ):
+            return False
+        return not text[max(0, start - 8) : start].lower().endswith(_VERSION_WORDS)
+
+    @staticmethod
+    def _ipv6(text: str, start: int, end: int, value: str) -> bool:
+        if text[start - 1 : start].isalnum() or text[end : end + 1].isalnum():
+            return False
+        try:
+            address = ipaddress.IPv6Address(value)
+        except ValueError:
+            return False
+        if address.is_loopback or address.is_unspecified:
+            return False
+        groups = [g for g in value.split(":") if g]
+        return len(groups) >= 3 or any(len(g) >= 3 for g in groups)

@@ -1,0 +1,121 @@
+"""Secrets: tokens with a known shape, passwords in URLs and assignments, keyed secrets.
+
+Shapes: JWTs, AWS access key ids, GitHub/GitLab/Slack/npm/PyPI/Stripe/Google/OpenAI
+style tokens, `Bearer` credentials, one-line PEM private keys (multi-line key blocks:
+see tables.KeyBlockDetector). A value assigned to a password-like key is masked whatever
+it looks like (placeholders aside); under other secret-like keys (`token`, `api_key`) it
+must look random (high entropy), so `max_tokens=512` stays.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from hgate.mask.context import is_placeholder
+from hgate.mask.interface import CandidateDetector, Pattern, Span
+
+__all__ = ["SecretDetector", "entropy"]
+
+_SHAPES = (
+    r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{0,}",
+    r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+    r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
+    r"\bgithub_pat_[A-Za-z0-9_]{60,}\b",
+    r"\bgl(?:pat|ptt|rt|dt|oas|cbt|imt|ft|soat)-[A-Za-z0-9_-]{20,}\b",
+    r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b",
+    r"hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+",
+    r"\bnpm_[A-Za-z0-9]{36}\b",
+    r"\bpypi-AgE[A-Za-z0-9_-]{50,}",
+    r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{20,}\b",
+    r"\bAIza[0-9A-Za-z_-]{35}\b",
+    r"\bsk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{32,}\b",
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[^\n]*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
+)
+_PASSWORD_KEY = r"pass(?:word|wd|phrase)?|pwd|pw"
+_SECRET_KEY = (
+    r"secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret"
+    r"|credentials?|auth(?:[_-]?token)?|session[_-]?key|signing[_-]?key|encryption[_-]?key"
+)
+_ASSIGN_VALUE = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'|([^\s\"'`]+)")
+_PASSWORD = re.compile(rf"(?:{_PASSWORD_KEY})", re.IGNORECASE)
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def looks_random(value: str) -> bool:
+    classes = sum(
+        (
+            any(c.islower() for c in value),
+            any(c.isupper() for c in value),
+            any(c.isdigit() for c in value),
+        )
+    )
+    return len(value) >= 12 and entropy(value) >= 3.0 and classes >= 2 and not value.isdigit()
+
+
+class SecretDetector(CandidateDetector):
+    name = "secret"
+    kinds = frozenset({"SECRET"})
+    patterns = (
+        *(Pattern(regex=shape, tag="shape") for shape in _SHAPES),
+        Pattern(
+            regex=r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]{1,64}:[^\s@/]{1,128}@",
+            tag="userinfo",
+            ignore_case=True,
+        ),
+        Pattern(
+            regex=rf"\b[A-Za-z0-9_.-]*(?:{_PASSWORD_KEY}|{_SECRET_KEY})[A-Za-z0-9_.-]*[\"']?\s*(?::|=|:=|=>)\s*",
+            tag="assign",
+            ignore_case=True,
+        ),
+        Pattern(
+            regex=r"\b(?:Bearer|Basic|Token) [A-Za-z0-9._~+/-]{16,}=*",
+            tag="bearer",
+            ignore_case=True,
+        ),
+    )
+
+    def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
+        if tag == "shape":
+            yield self._span(start, end)
+        elif tag == "userinfo":
+            colon = text.index(":", text.index("://", start) + 3, end)
+            if not is_placeholder(text[colon + 1 : end - 1]):
+                yield self._span(colon + 1, end - 1)
+        elif tag == "bearer":
+            yield self._span(text.index(" ", start) + 1, end)
+        else:
+            yield from self._assignment(text, start, end)
+
+    def _assignment(self, text: str, start: int, end: int) -> Iterator[Span]:
+        key = text[start:end]
+        match = _ASSIGN_VALUE.match(text, end)
+        if match is None:
+            return
+        group = next(g for g in (1, 2, 3) if match.group(g) is not None)
+        v_start, v_end = match.span(group)
+        if group == 3:  # unquoted: a query string or a JSON/YAML flow ends it earlier
+            value = text[v_start:v_end]
+            if text[start - 1 : start] in ("?", "&"):
+                value = value.split("&", 1)[0]
+            value = value.rstrip(",;}])")
+            v_end = v_start + len(value)
+        value = text[v_start:v_end]
+        if not value or is_placeholder(value) or value.startswith("["):
+            return
+        name = key.rstrip("\"' \t:=>").rsplit(".", 1)[-1]
+        if _PASSWORD.search(name) is None and not looks_random(value):
+            return
+        if name.lower().endswith(("_file", "_path", "_env", "_name", "_id", "_type", "_url")):
+            return
+        yield self._span(v_start, v_end)
+
+    def _span(self, start: int, end: int) -> Span:
+        return Span(start=start, end=end, kind="SECRET", confidence=0.97, detector=self.name)

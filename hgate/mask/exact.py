@@ -1,0 +1,93 @@
+"""The exact values hgate knows (issued credentials, policy values, tainted values).
+
+One Aho-Corasick automaton finds them all in one pass, rebuilt lazily when the set
+changes. Each value is also looked for in the encodings a value commonly travels in
+(base64 at any alignment, URL-encoding, JSON escaping, hex), which is where plain
+log masking stops.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from urllib.parse import quote, quote_plus
+
+import ahocorasick
+
+from hgate.mask.interface import Span
+
+__all__ = ["EXACT_DETECTOR", "MIN_EXACT_LENGTH", "ExactValues", "encodings"]
+
+EXACT_DETECTOR = "exact"
+MIN_EXACT_LENGTH = 4
+_MIN_ENCODED = 6
+_KIND = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _base64_cores(raw: bytes) -> list[str]:
+    """The base64 text `raw` produces at each of the three byte alignments.
+
+    Only characters whose six bits come from `raw` alone are kept, so the core is found
+    inside any longer base64 blob that contains the value.
+    """
+    cores: list[str] = []
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + raw).decode().rstrip("=")
+        first = -(-pad * 8 // 6)  # first char whose bits start inside raw
+        last = (pad + len(raw)) * 8 // 6  # chars fully inside raw end before this
+        core = encoded[first:last]
+        if len(core) >= _MIN_ENCODED:
+            cores.append(core)
+            cores.append(core.replace("+", "-").replace("/", "_"))
+    return cores
+
+
+def encodings(value: str) -> set[str]:
+    """The value and its common encodings (only those that differ from it)."""
+    raw = value.encode()
+    found = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+    found.update((raw.hex(), raw.hex().upper()))
+    found.update(_base64_cores(raw))
+    return {v for v in found if len(v) >= MIN_EXACT_LENGTH}
+
+
+class ExactValues:
+    """A set of (value -> kind) found with one automaton over a block."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+        self._automaton: ahocorasick.Automaton | None = None
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def add(self, value: str, kind: str) -> None:
+        if not _KIND.fullmatch(kind):
+            raise ValueError(f"kind {kind!r} must be upper-case letters, digits and _")
+        parts = [p for p in value.splitlines() if len(p) >= MIN_EXACT_LENGTH] or [value]
+        if len(parts[0]) < MIN_EXACT_LENGTH:
+            raise ValueError(
+                f"exact values must be at least {MIN_EXACT_LENGTH} characters long "
+                f"(a shorter one would mask ordinary text); got {len(value)} characters"
+            )
+        for part in parts:  # a multi-line value (a key) is masked line by line
+            for variant in encodings(part):
+                if self._values.get(variant) != kind:
+                    self._values[variant] = kind
+                    self._automaton = None
+
+    def find(self, text: str) -> list[Span]:
+        if not self._values:
+            return []
+        automaton = self._automaton
+        if automaton is None:
+            automaton = ahocorasick.Automaton()
+            for value, kind in self._values.items():
+                automaton.add_word(value, (kind, len(value)))
+            automaton.make_automaton()
+            self._automaton = automaton
+        return [
+            Span(start=end - length + 1, end=end + 1, kind=kind, detector=EXACT_DETECTOR)
+            for end, (kind, length) in automaton.iter(text)
+        ]

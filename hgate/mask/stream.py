@@ -1,0 +1,89 @@
+"""Bytes from the agent's PTY in, masked lines out: the assembler and masker joined.
+
+Each `MaskedLine` carries the masked plain `text` for the transcript and the `display`
+bytes for the CI log (the agent's colours and cursor codes re-inserted, except where
+they sat inside a masked value). If the display would spell out an exact value across
+an escape (an agent printing `\\x1b[31` before `mvalue`), the escapes are dropped.
+All lines completed by one read are masked as one block (one engine pass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hgate.mask.assembler import LineAssembler, RawLine
+from hgate.mask.interface import DetectorError, Span
+from hgate.mask.masker import DETECTOR_ERROR_MARKER, Finding, Masker, error_finding
+
+__all__ = ["MaskedLine", "MaskingStream"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaskedLine:
+    """One masked line: `text` for the transcript, `display` for the CI log."""
+
+    text: str
+    findings: tuple[Finding, ...]
+    end: str
+    display: bytes
+
+
+class MaskingStream:
+    """The session's data path: `feed` PTY bytes, get masked lines back."""
+
+    def __init__(self, masker: Masker, assembler: LineAssembler | None = None) -> None:
+        self.masker = masker
+        self.assembler = assembler if assembler is not None else LineAssembler()
+
+    def feed(self, data: bytes) -> list[MaskedLine]:
+        return self.mask_lines(self.assembler.feed(data))
+
+    def flush_idle(self, force: bool = False) -> list[MaskedLine]:
+        return self.mask_lines(self.assembler.flush_idle(force=force))
+
+    def close(self) -> list[MaskedLine]:
+        return self.mask_lines(self.assembler.close())
+
+    def mask_lines(self, lines: list[RawLine]) -> list[MaskedLine]:
+        """Mask assembled lines (in stream order) as one block."""
+        if not lines:
+            return []
+        results = self.masker.scan_lines([line.text for line in lines])
+        out: list[MaskedLine] = []
+        for line, spans in zip(lines, results, strict=True):
+            if not spans and not line.escapes and not line.lead and not line.trail:
+                text = line.text
+                out.append(
+                    MaskedLine(
+                        text=text, findings=(), end=line.end, display=(text + line.end).encode()
+                    )
+                )
+            elif isinstance(spans, DetectorError):
+                out.append(self._error_line(line, spans))
+            else:
+                out.append(self._render(line, spans))
+        return out
+
+    def _error_line(self, line: RawLine, error: DetectorError) -> MaskedLine:
+        marker = DETECTOR_ERROR_MARKER
+        return MaskedLine(
+            text=marker,
+            findings=(error_finding(error),),
+            end=line.end,
+            display=(marker + line.end).encode(),
+        )
+
+    def _render(self, line: RawLine, spans: list[Span]) -> MaskedLine:
+        masker = self.masker
+        rendering = masker.render(
+            line.text, spans, lead=line.lead, trail=line.trail, escapes=line.escapes
+        )
+        display = rendering.display
+        if line.escapes and masker.exact_count and masker.find_exact(display):
+            display = rendering.text
+        return MaskedLine(
+            text=rendering.text,
+            findings=rendering.findings,
+            end=line.end,
+            display=(display + line.end).encode(),
+        )
