@@ -28,6 +28,9 @@ ALWAYS_REMOVED = (
     "CI_JOB_JWT_V1",
     "CI_JOB_JWT_V2",
 )
+# Removed too, but not secret: where hgate keeps its key, not the key. Masking a path
+# would only garble ordinary output.
+REMOVED_NOT_SECRET = ("HGATE_HOME",)
 MIN_MASKED_LENGTH = 6  # shorter values ("1", "true") would mask ordinary text
 
 
@@ -51,6 +54,9 @@ def agent_environment(
     removed: list[str] = []
     secrets: list[tuple[str, str]] = []
     for name, value in base.items():
+        if name in REMOVED_NOT_SECRET:
+            removed.append(name)
+            continue
         if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
             removed.append(name)
             if len(value) >= MIN_MASKED_LENGTH:

@@ -41,3 +41,9 @@ def test_policy_globs_remove_and_mask() -> None:
 def test_additions_win() -> None:
     env = agent_environment(BASE, EnvironmentPolicy(), additions={"HGATE_SESSION_ID": "s1"})
     assert env.variables["HGATE_SESSION_ID"] == "s1"
+
+
+def test_key_location_is_removed_but_not_masked() -> None:
+    env = agent_environment({"HGATE_HOME": "/home/dev/.config/hgate"}, EnvironmentPolicy())
+    assert "HGATE_HOME" not in env.variables
+    assert env.secret_values == (), "a path is not a secret; masking it garbles output"
