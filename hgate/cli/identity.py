@@ -1,0 +1,172 @@
+"""`hgate dev-issuer` and `hgate policy explain`: exercise identity rules without CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hgate.cli.console import console, err_console
+from hgate.errors import HgateError, IdentityError, UsageError
+from hgate.identity import create_dev_issuer, load_dev_issuer, mint_dev_token
+from hgate.policy.claims import IdentityDecision, explain_claims
+from hgate.policy.loader import load_policy
+
+dev_issuer_app = typer.Typer(
+    help="A local development OIDC issuer: mint tokens with a CI job's claims.",
+    no_args_is_help=True,
+)
+
+
+def _default_dir() -> Path:
+    from hgate.audit import default_key_dir
+
+    return default_key_dir() / "dev-issuer"
+
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Issuer directory. Default: $HGATE_HOME/dev-issuer or ~/.config/hgate/dev-issuer.",
+        file_okay=False,
+    ),
+]
+
+
+@dev_issuer_app.command("init")
+def init(
+    directory: DirOption = None,
+    algorithm: Annotated[str, typer.Option("--alg", help="ES256 or RS256.")] = "ES256",
+) -> None:
+    """Create the key pair and static JWKS; print the policy `issuers:` entry to paste."""
+    issuer = create_dev_issuer(directory or _default_dir(), algorithm=algorithm)
+    console.print(
+        f"created development issuer in {issuer.directory} (kid {issuer.key_id})", markup=False
+    )
+    console.print("policy entry (development policies only):", markup=False)
+    console.print(
+        f"  issuers:\n    - name: dev\n      development: true\n"
+        f"      jwks_file: {issuer.jwks_file}\n      audience: hgate:dev",
+        markup=False,
+    )
+
+
+@dev_issuer_app.command("mint")
+def mint(
+    claims_file: Annotated[
+        Path,
+        typer.Option(
+            "--claims-file", help="JSON object of claims, e.g. a CI job's.", dir_okay=False
+        ),
+    ],
+    audience: Annotated[str, typer.Option("--audience", help="The policy issuer's audience.")],
+    directory: DirOption = None,
+    lifetime: Annotated[int, typer.Option("--ttl", help="Seconds the token is valid.")] = 600,
+) -> None:
+    """Print a token signed by the development issuer (iss, aud and times are set here)."""
+    claims = _read_claims(claims_file)
+    print(
+        mint_dev_token(
+            load_dev_issuer(directory or _default_dir()),
+            claims,
+            audience=audience,
+            lifetime=lifetime,
+        )
+    )
+
+
+def explain(
+    policy: Annotated[Path, typer.Argument(help="The policy file.", dir_okay=False)],
+    claims_file: Annotated[
+        Path, typer.Option("--claims", help="JSON object of a job's claims.", dir_okay=False)
+    ],
+    issuer: Annotated[
+        str | None, typer.Option("--issuer", help="Issuer name, if the claims lack `iss`.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Show which identity rule these claims match, and why; exit 66 when none does."""
+    loaded = load_policy(policy)
+    decision = explain_claims(
+        loaded.issuers, loaded.identities, _read_claims(claims_file), issuer=issuer
+    )
+    if json_output:
+        console.print_json(json.dumps(decision_to_dict(decision)))
+    else:
+        _render(decision)
+    raise typer.Exit(0 if decision.rule is not None else IdentityError.exit_code)
+
+
+def decision_to_dict(decision: IdentityDecision) -> dict[str, Any]:
+    return {
+        "issuer": decision.issuer,
+        "matched": decision.rule.name if decision.rule else None,
+        "explanation": None if decision.rule else decision.explain_denial(),
+        "rules": [
+            {
+                "name": r.rule.name,
+                "location": r.rule.location,
+                "issuer": r.rule.issuer,
+                "issuer_matches": r.issuer_matches,
+                "matched": r.matched,
+                "claims": [
+                    {"claim": c.claim, "ok": c.ok, "actual": c.actual, "expected": c.expected}
+                    for c in r.results
+                ],
+            }
+            for r in decision.evaluated
+        ],
+    }
+
+
+def _render(decision: IdentityDecision) -> None:
+    if decision.rule is not None:
+        grants = decision.rule.grants.to_dict() or "the policy's defaults"
+        console.print(
+            f"MATCH rule {decision.rule.name!r} ({decision.rule.location}), grants {grants}",
+            markup=False,
+        )
+    else:
+        console.print(f"DENY {decision.explain_denial()}", markup=False)
+    chosen = False
+    for result in decision.evaluated:
+        if not result.issuer_matches:
+            note = f"skipped: for issuer {result.rule.issuer!r}"
+        elif result.matched and chosen:
+            note = "matches too, but an earlier rule won (first match wins)"
+        else:
+            note = "matches" if result.matched else f"{len(result.failed)} claim(s) fail"
+        chosen = chosen or result.matched
+        console.print(f"  rule {result.rule.name!r} ({result.rule.location}): {note}", markup=False)
+        if result.issuer_matches:
+            for claim in result.results:
+                console.print(
+                    f"    {'ok  ' if claim.ok else 'FAIL'} {claim.describe()}", markup=False
+                )
+
+
+def _read_claims(path: Path) -> dict[str, Any]:
+    try:
+        claims = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"claims file {path} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"claims file {path} is not JSON") from exc
+    if not isinstance(claims, dict):
+        raise UsageError(f"claims file {path} must hold a JSON object")
+    return claims
+
+
+def annotate_for_ci(exc: HgateError) -> None:
+    """On GitHub Actions, repeat an identity refusal as an `::error::` annotation."""
+    if os.environ.get("GITHUB_ACTIONS") != "true" or not isinstance(exc, IdentityError):
+        return
+    text = str(exc).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    sys.stdout.write(f"::error title=hgate identity refused::{text}\n")
+    sys.stdout.flush()
+    err_console.file.flush()

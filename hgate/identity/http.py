@@ -1,0 +1,101 @@
+"""Bounded HTTP GETs for discovery documents, JWKS and CI token endpoints.
+
+Identity material is only as trustworthy as the channel it came over, so every fetch is
+HTTPS (plain HTTP only to a loopback host, for tests and local issuers), never follows a
+redirect, reads at most `MAX_BYTES`, and gives up after one overall deadline. Socket and
+HTTP errors become IdentityError here, at the boundary, with no response text in them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from hgate.errors import IdentityError
+
+DEFAULT_TIMEOUT = 5.0
+MAX_BYTES = 1 << 20
+_CHUNK = 16 * 1024
+
+
+def check_url(url: str, what: str) -> None:
+    """Refuse anything but HTTPS, except plain HTTP to a loopback address."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        return
+    raise IdentityError(f"{what} must be an https:// URL (plain http only for loopback hosts)")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 3xx then surfaces as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def fetch_json(
+    url: str,
+    *,
+    what: str,
+    timeout: float = DEFAULT_TIMEOUT,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """GET `url` and parse JSON, within `timeout` seconds overall."""
+    check_url(url, what)
+    deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            body = _read_bounded(response, deadline, what)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise IdentityError(f"{what}: the server answered HTTP {exc.code}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            raise IdentityError(f"{what}: no answer within {timeout:g}s") from exc
+        text = getattr(reason, "strerror", None) or type(reason).__name__
+        raise IdentityError(f"{what}: cannot connect ({text})") from exc
+    except TimeoutError as exc:
+        raise IdentityError(f"{what}: no answer within {timeout:g}s") from exc
+    except OSError as exc:
+        raise IdentityError(
+            f"{what}: connection failed ({exc.strerror or type(exc).__name__})"
+        ) from exc
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IdentityError(f"{what}: the response is not JSON") from exc
+
+
+def _read_bounded(response: Any, deadline: float, what: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        chunk = response.read(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise IdentityError(f"{what}: the response is larger than {MAX_BYTES} bytes")
+        chunks.append(chunk)
