@@ -79,6 +79,8 @@ def _render(report: VerificationReport, transcript: Path) -> None:
     _row("key", report.key_fingerprint)
     _row("session", report.session_id or "unknown")
     _row("identity", _identity(report))
+    for label, value in _binding(report):
+        _row(label, value)
     if report.first_break is not None:
         _row("first break", f"line {report.first_break.line}: {report.first_break.what}")
     attested = (
@@ -107,6 +109,29 @@ def _identity(report: VerificationReport) -> str:
     if report.attested_through < 2:
         text += " [unattested header]"
     return text
+
+
+def _binding(report: VerificationReport) -> list[tuple[str, str]]:
+    """What binds this transcript to one job: the rule, the token id, the CI run, the policy."""
+    rows: list[tuple[str, str]] = []
+    identity = report.identity or {}
+    if identity.get("rule"):
+        rows.append(("rule", _text(identity["rule"])))
+    if identity.get("jti"):
+        rows.append(("token id", _text(identity["jti"])))
+    header = report.header or {}
+    ci = identity.get("ci") or header.get("ci")
+    if isinstance(ci, dict) and ci:
+        run = ", ".join(
+            f"{key} {_text(ci[key])}"
+            for key in ("provider", "repository", "run_id", "run_attempt", "ref", "sha")
+            if ci.get(key)
+        )
+        rows.append(("ci run", run))
+    policy = header.get("policy")
+    if isinstance(policy, dict) and policy.get("sha256"):
+        rows.append(("policy", f"{_text(policy.get('name'))} sha256 {_text(policy['sha256'])}"))
+    return rows
 
 
 def _text(value: Any) -> str:
