@@ -1,6 +1,8 @@
 """Evidence: the signed, hash-chained session transcript, its sinks and offline verification.
 
     TranscriptWriter ──► Sink (DirectorySink, ...) ──► file ──► verify_transcript(key)
+                          └─ FanoutSink ──► segment per checkpoint ──► SegmentShipper
+                             (thread) ──► SegmentStore (S3, HTTP collector) ──► verify_source
 
 Format contract: docs/transcript.md.
 """
@@ -18,14 +20,17 @@ from hgate.audit.keys import (
     load_signer,
     load_signer_pem,
 )
+from hgate.audit.reassembly import verify_segments, verify_source
 from hgate.audit.report import (
     Break,
     Check,
     Expectations,
     SealSummary,
+    SegmentReport,
     Verdict,
     VerificationReport,
 )
+from hgate.audit.segments import Segment, SegmentRejected, SegmentStore
 from hgate.audit.transcript import TranscriptWriter
 from hgate.audit.verify import verify_transcript
 
@@ -36,6 +41,10 @@ __all__ = [
     "Expectations",
     "KeyPaths",
     "SealSummary",
+    "Segment",
+    "SegmentRejected",
+    "SegmentReport",
+    "SegmentStore",
     "Signer",
     "Sink",
     "TranscriptWriter",
@@ -48,5 +57,7 @@ __all__ = [
     "load_public_key",
     "load_signer",
     "load_signer_pem",
+    "verify_segments",
+    "verify_source",
     "verify_transcript",
 ]

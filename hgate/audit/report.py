@@ -75,6 +75,29 @@ class SealSummary:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentReport:
+    """How a transcript read from a segmented store (S3, a collector) was reassembled.
+
+    `present` are the segment numbers found; `missing` the numbers absent before the last
+    one found (a gap: INVALID); `extra` the objects hgate never writes there (segments
+    after the seal, other names, later versions or delete markers over a segment).
+    """
+
+    location: str
+    present: tuple[int, ...]
+    missing: tuple[int, ...] = ()
+    extra: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "present": list(self.present),
+            "missing": list(self.missing),
+            "extra": list(self.extra),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerificationReport:
     """The verdict and the evidence; fields read from the file are trustworthy only up to
     `attested_through` (the header, hence `identity` and `session_id`, is attested once
@@ -92,6 +115,7 @@ class VerificationReport:
     first_break: Break | None
     checks: tuple[Check, ...]
     seal: SealSummary | None
+    segments: SegmentReport | None = None  # set when read from a segmented source
 
     @property
     def exit_code(self) -> int:
@@ -133,4 +157,5 @@ class VerificationReport:
                 if self.seal
                 else None
             ),
+            "segments": self.segments.to_dict() if self.segments else None,
         }

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from hgate import __version__
+from hgate.cli import creds as creds_cmd
 from hgate.cli import identity as identity_cmd
 from hgate.cli import keygen as keygen_cmd
 from hgate.cli import policy as policy_cmd
@@ -78,6 +79,7 @@ app.command("keygen")(keygen_cmd.keygen)
 policy_app.command("check")(policy_cmd.check)
 policy_app.command("explain")(identity_cmd.explain)
 app.add_typer(identity_cmd.dev_issuer_app, name="dev-issuer")
+app.add_typer(creds_cmd.creds_app, name="creds")
 
 
 def main(argv: list[str] | None = None) -> None:

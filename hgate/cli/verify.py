@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from hgate.audit import Expectations, Verdict, VerificationReport, load_public_key
-from hgate.audit import verify_transcript as verify_file
+from hgate.audit import Expectations, Verdict, VerificationReport, load_public_key, verify_source
 from hgate.cli.console import console
 
 _STYLE = {
@@ -24,7 +24,12 @@ _STYLE = {
 
 def verify(
     transcript: Annotated[
-        Path, typer.Argument(help="The transcript file (<session_id>.jsonl).", show_default=False)
+        str,
+        typer.Argument(
+            help="The transcript: a file (<session_id>.jsonl), a directory of segments, "
+            "s3://BUCKET/PREFIX/SESSION_ID or a collector's session URL.",
+            show_default=False,
+        ),
     ],
     key: Annotated[
         Path,
@@ -53,6 +58,11 @@ def verify(
 ) -> None:
     """Verify a session transcript offline, with the signer's public key.
 
+    Segmented sources (S3, a collector, a directory of segments) are reassembled; a
+    missing segment or an object hgate never writes there makes the verdict INVALID.
+    S3 uses the standard AWS credential chain (and AWS_ENDPOINT_URL_S3); a collector
+    gets $HGATE_VERIFY_TOKEN as a bearer token when it is set.
+
     Exit codes: 0 VALID, 3 INCOMPLETE, 4 INVALID, 5 MALFORMED, 6 MISMATCH.
     """
     expect = Expectations(
@@ -61,7 +71,7 @@ def verify(
         policy_sha256=expect_policy_sha256,
         key_fingerprint=expect_key_fingerprint,
     )
-    report = verify_file(transcript, load_public_key(key), expect)
+    report = verify_source(transcript, load_public_key(key), expect, env=os.environ)
     if json_output:
         console.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -69,13 +79,13 @@ def verify(
     raise typer.Exit(report.verdict.exit_code)
 
 
-def _render(report: VerificationReport, transcript: Path) -> None:
+def _render(report: VerificationReport, transcript: str) -> None:
     """Verdict first; key and identity always; then where it broke and what is attested."""
     verdict = report.verdict
     console.print(
         f"[{_STYLE[verdict]}]{verdict.name}[/] {escape(report.reason)}",
     )
-    _row("transcript", str(transcript))
+    _row("transcript", transcript)
     _row("key", report.key_fingerprint)
     _row("session", report.session_id or "unknown")
     _row("identity", _identity(report))
@@ -92,6 +102,13 @@ def _render(report: VerificationReport, transcript: Path) -> None:
     if report.unattested is not None:
         first, last = report.unattested
         _row("unattested", f"lines {first}-{last}")
+    if report.segments is not None:
+        segments = report.segments
+        _row("segments", f"{len(segments.present)} found, numbered up to {max(segments.present)}")
+        if segments.missing:
+            _row("missing", ", ".join(str(number) for number in segments.missing))
+        if segments.extra:
+            _row("extra", ", ".join(segments.extra))
     if report.seal is not None:
         seal = report.seal
         _row("sealed", f"exit code {seal.exit_code}, {seal.reason}, at {seal.ended_at}")

@@ -34,6 +34,12 @@ _SPECIAL = re.compile(
 _TRAILING_WORD = re.compile(r"\S+\Z")
 
 
+def _long_line(text: str, cut: int, limit: int) -> bool:
+    if cut <= limit:
+        return len(text) > limit
+    return len(text) - cut > limit or max(map(len, text[:cut].split("\n"))) > limit
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RawLine:
     """One line (or one piece of an over-long line) as the masker must judge it.
@@ -77,6 +83,27 @@ class LineAssembler:
     def feed(self, data: bytes) -> list[RawLine]:
         """Take the next bytes of the stream; return the lines they complete."""
         return self._consume(self._tail + self._decoder.decode(data), final=False)
+
+    def feed_block(self, data: bytes) -> str | list[RawLine]:
+        """The fast path for a filter: complete plain lines of `data` as one string.
+
+        When nothing but plain text is pending and the new text holds no escape, no
+        `\\r` and no over-long line, returns the text up to and including the last
+        `\\n` (the rest stays pending); otherwise the lines `feed` would return.
+        """
+        text = self._decoder.decode(data)
+        if self._tail or self._escapes or self._context:
+            return self._consume(self._tail + text, final=False)
+        if self._parts:
+            text = "".join(self._parts) + text
+            self._parts, self._len = [], 0
+        cut = text.rfind("\n") + 1
+        if _SLOW_CHARS.search(text) is not None or _long_line(text, cut, self._limit):
+            return self._consume(text, final=False)
+        rest = text[cut:]
+        if rest:
+            self._append(rest, [])
+        return text[:cut]
 
     def flush_idle(self, *, force: bool = False) -> list[RawLine]:
         """The stream paused: emit the partial line (a prompt), minus its last word.

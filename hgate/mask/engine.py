@@ -12,6 +12,7 @@ byte offsets are character offsets and ASCII-only patterns behave as under `re.A
 from __future__ import annotations
 
 import re
+import re._parser as re_parser  # type: ignore[import-not-found]
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -75,9 +76,9 @@ class ReEngine(Engine):
         return _collapse(hits) if hits else hits
 
 
-def _compile_re(pattern: Pattern) -> re.Pattern[str]:
+def _compile_re(pattern: Pattern, suffix: str = "") -> re.Pattern[str]:
     flags = re.ASCII | re.MULTILINE | (re.IGNORECASE if pattern.ignore_case else 0)
-    return re.compile(pattern.regex, flags)
+    return re.compile(f"(?:{pattern.regex}){suffix}", flags)
 
 
 class HyperscanEngine(Engine):
@@ -91,6 +92,15 @@ class HyperscanEngine(Engine):
         super().__init__(patterns)
         self._hs: Any = hyperscan
         self._fallback: list[tuple[int, re.Pattern[str]]] = []
+        self._no_start = frozenset(i for i, p in enumerate(self.patterns) if not p.needs_start)
+        # Start-of-match tracking (SOM) costs Hyperscan an order of magnitude; a pattern
+        # of bounded width is scanned without it and its start is recovered with `re` on
+        # the few characters before each (rare) hit.
+        self._recover: dict[int, tuple[re.Pattern[str], int]] = {}
+        for index, pattern in enumerate(self.patterns):
+            width = _max_width(pattern) if pattern.needs_start else None
+            if width is not None:
+                self._recover[index] = (_compile_re(pattern, suffix=r"\Z"), width)
         accepted = list(range(len(self.patterns)))
         try:
             self._db: Any = self._build(accepted) if accepted else None
@@ -103,7 +113,9 @@ class HyperscanEngine(Engine):
 
     def _flags(self, index: int) -> int:
         hs = self._hs
-        flags: int = hs.HS_FLAG_SOM_LEFTMOST | hs.HS_FLAG_MULTILINE
+        flags: int = hs.HS_FLAG_MULTILINE
+        if self.patterns[index].needs_start and index not in self._recover:
+            flags |= hs.HS_FLAG_SOM_LEFTMOST
         if self.patterns[index].ignore_case:
             flags |= hs.HS_FLAG_CASELESS
         return flags
@@ -130,16 +142,41 @@ class HyperscanEngine(Engine):
         hits: list[Candidate] = []
         if self._db is not None:
             append = hits.append
+            no_start = self._no_start
 
             def on_match(index: int, start: int, end: int, flags: int, context: object) -> None:
-                append((index, start, end))
+                append((index, end if index in no_start else start, end))
 
             self._db.scan(block.encode("latin-1", "replace"), match_event_handler=on_match)
+            if self._recover and hits:
+                hits = self._recovered(block, hits)
         for index, regex in self._fallback:
             hits.extend(
                 (index, m.start(), m.end()) for m in regex.finditer(block) if m.end() > m.start()
             )
         return _collapse(hits) if hits else hits
+
+    def _recovered(self, block: str, hits: list[Candidate]) -> list[Candidate]:
+        out: list[Candidate] = []
+        for index, start, end in hits:
+            recover = self._recover.get(index)
+            if recover is not None:
+                regex, width = recover
+                match = regex.search(block, max(0, end - width), end)
+                if match is None:
+                    continue
+                start = match.start()
+            out.append((index, start, end))
+        return out
+
+
+def _max_width(pattern: Pattern) -> int | None:
+    """The longest match `pattern` can have, or None when unbounded or unknown."""
+    try:
+        width = int(re_parser.parse(pattern.regex).getwidth()[1])
+    except (re.error, OverflowError, ValueError):
+        return None
+    return width if width <= 512 else None
 
 
 def hyperscan_available() -> bool:

@@ -76,12 +76,16 @@ class Pattern:
 
     `regex` must be valid for both Python `re` and Hyperscan (no look-arounds, no
     back-references, no lazy quantifiers the engines disagree on); `tag` tells the
-    validator which of its patterns matched.
+    validator which of its patterns matched. With `needs_start=False` the validator
+    promises to use only the candidate's end (a label whose value follows it), which
+    lets Hyperscan skip start-of-match tracking, its most expensive mode; such
+    candidates may arrive with `start == end`.
     """
 
     regex: str
     tag: str = ""
     ignore_case: bool = False
+    needs_start: bool = True
 
 
 class CandidateDetector(Detector):

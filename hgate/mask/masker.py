@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -128,34 +129,37 @@ class Masker:
 
         Lines must come in stream order: stateful detectors (tables) carry over.
         """
-        count = len(texts)
-        found: list[list[Span]] = [[] for _ in range(count)]
-        errors: dict[int, DetectorError] = {}
-        block = texts[0] if count == 1 else "\n".join(texts)
+        sparse = self.scan_sparse(texts)
+        if not sparse:
+            return [[] for _ in texts]
+        return [sparse.get(index, []) for index in range(len(texts))]
+
+    def scan_sparse(self, texts: Sequence[str]) -> dict[int, LineSpans]:
+        """Like scan_lines, but only the lines with something to mask (the cheap path)."""
+        block = texts[0] if len(texts) == 1 else "\n".join(texts)
         candidates = self._engine.scan(block) if self._engine is not None else []
         exact = self._exact.find(block)
         busy = any(d.active for d in self._stateful)
-        if candidates or exact or busy or self._plain:
-            self._distribute(texts, block, candidates, exact, found, errors)
-        out: list[LineSpans] = []
-        for index, spans in enumerate(found):
-            if index in errors:
-                out.append(errors[index])
-            elif not spans:
-                out.append(spans)
-            else:
+        if not (candidates or exact or busy or self._plain):
+            return {}
+        found: defaultdict[int, list[Span]] = defaultdict(list)
+        errors: dict[int, DetectorError] = {}
+        self._distribute(texts, candidates, exact, found, errors)
+        out: dict[int, LineSpans] = {}
+        for index, spans in found.items():
+            if spans and index not in errors:
                 if "[" in texts[index]:
                     spans = outside_tokens(texts[index], spans)
-                out.append(merge(spans))
+                out[index] = merge(spans)
+        out.update(errors)
         return out
 
     def _distribute(
         self,
         texts: Sequence[str],
-        block: str,
         candidates: list[tuple[int, int, int]],
         exact: list[Span],
-        found: list[list[Span]],
+        found: defaultdict[int, list[Span]],
         errors: dict[int, DetectorError],
     ) -> None:
         starts = [0, *accumulate(len(t) + 1 for t in texts)]
@@ -207,10 +211,11 @@ class Masker:
         detector: StatefulDetector,
         texts: Sequence[str],
         hinted: set[int],
-        found: list[list[Span]],
+        found: defaultdict[int, list[Span]],
         errors: dict[int, DetectorError],
     ) -> None:
-        line = 0 if detector.active else min(hinted, default=len(texts))
+        pending = sorted(hinted, reverse=True)
+        line = 0 if detector.active else (pending.pop() if pending else len(texts))
         while line < len(texts):
             try:
                 found[line].extend(detector.observe(texts[line], line in hinted))
@@ -221,8 +226,10 @@ class Masker:
                 )
                 errors[line].__cause__ = exc
             line += 1
+            while pending and pending[-1] < line:
+                pending.pop()
             if not detector.active:
-                line = min((h for h in hinted if h >= line), default=len(texts))
+                line = pending.pop() if pending else len(texts)
 
     def spans(self, text: str) -> list[Span]:
         """Spans to mask in one line; raises DetectorError when a detector fails."""

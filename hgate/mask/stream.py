@@ -9,6 +9,7 @@ All lines completed by one read are masked as one block (one engine pass).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from hgate.mask.assembler import LineAssembler, RawLine
@@ -34,9 +35,46 @@ class MaskingStream:
     def __init__(self, masker: Masker, assembler: LineAssembler | None = None) -> None:
         self.masker = masker
         self.assembler = assembler if assembler is not None else LineAssembler()
+        self.kinds_seen: Counter[str] = Counter()
 
     def feed(self, data: bytes) -> list[MaskedLine]:
         return self.mask_lines(self.assembler.feed(data))
+
+    def feed_display(self, data: bytes) -> bytes:
+        """What `feed` would write to the log, as bytes, without per-line objects.
+
+        The path for filters (`hgate mask`) and benchmarks: plain blocks are scanned
+        in one pass and only lines with findings are rebuilt. `kinds_seen` counts them.
+        """
+        block = self.assembler.feed_block(data)
+        if not isinstance(block, str):
+            return self._display(self.mask_lines(block))
+        if not block:
+            return b""
+        texts = block.split("\n")
+        texts.pop()  # the block ends with \n
+        sparse = self.masker.scan_sparse(texts)
+        if not sparse:
+            return block.encode()
+        for index, spans in sparse.items():
+            line = RawLine(text=texts[index])
+            masked = (
+                self._error_line(line, spans)
+                if isinstance(spans, DetectorError)
+                else self._render(line, spans)
+            )
+            texts[index] = masked.text
+            self.kinds_seen.update(f.kind for f in masked.findings)
+        texts.append("")
+        return "\n".join(texts).encode()
+
+    def _display(self, lines: list[MaskedLine]) -> bytes:
+        for line in lines:
+            self.kinds_seen.update(f.kind for f in line.findings)
+        return b"".join(line.display for line in lines)
+
+    def close_display(self) -> bytes:
+        return self._display(self.close())
 
     def flush_idle(self, force: bool = False) -> list[MaskedLine]:
         return self.mask_lines(self.assembler.flush_idle(force=force))

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 from hgate.guard import Rule
 from hgate.policy.commands import parse_commands, parse_included_commands
-from hgate.policy.document import Node, read_document
+from hgate.policy.database import parse_database
+from hgate.policy.document import Fields, Node, read_document
 from hgate.policy.identities import parse_identities, parse_issuers
 from hgate.policy.model import (
     DetectorSettings,
@@ -44,6 +46,7 @@ TOP_LEVEL_KEYS = (
     "identities",
     "commands",
     "issuers",
+    "database",
 )
 INCLUDE_KEYS = ("version", "name", "description", "include", "mask", "commands")
 _KIND = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
@@ -93,6 +96,7 @@ def load_policy(path: Path) -> Policy:
         issuers=(issuers := parse_issuers(fields.get("issuers"))),
         identities=parse_identities(fields.get("identities"), issuers),
         commands=parse_commands(fields.get("commands"), included=tuple(included_rules)),
+        database=parse_database(fields.get("database")),
     )
 
 
@@ -306,29 +310,121 @@ def _union_kinds(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[
 def _transcript(node: Node | None) -> TranscriptSettings:
     if node is None:
         return TranscriptSettings()
-    fields = node.mapping(("sinks", "checkpoint_every_lines", "checkpoint_every_seconds"))
+    fields = node.mapping(
+        ("sinks", "checkpoint_every_lines", "checkpoint_every_seconds", "on_sink_failure")
+    )
     default = TranscriptSettings()
     sinks = default.sinks
     if (sink_list := fields.get("sinks")) is not None:
         sinks = tuple(_sink(item) for item in sink_list.items())
         if not sinks:
             sink_list.fail("at least one sink is required: the transcript must go somewhere")
+        if sum(sink.type == "directory" for sink in sinks) > 1:
+            sink_list.fail("at most one directory sink: it is the session's local copy")
     lines = fields.get("checkpoint_every_lines")
     seconds = fields.get("checkpoint_every_seconds")
+    failure = fields.get("on_sink_failure")
     return TranscriptSettings(
         sinks=sinks,
         checkpoint_every_lines=lines.integer(minimum=1, maximum=1_000_000)
         if lines is not None
         else default.checkpoint_every_lines,
         checkpoint_every_seconds=_get_duration(seconds, default.checkpoint_every_seconds),
+        on_sink_failure="continue"
+        if failure is not None and failure.choice(("stop", "continue")) == "continue"
+        else "stop",
     )
 
 
+_DELIVERY_KEYS = ("retries", "backoff", "timeout", "queue_size")
+_SINK_KEYS: dict[str, tuple[str, ...]] = {
+    "directory": ("type", "path"),
+    "s3": (
+        "type",
+        "bucket",
+        "prefix",
+        "region",
+        "endpoint_url",
+        "object_lock_mode",
+        "retention_days",
+        "require_object_lock",
+        *_DELIVERY_KEYS,
+    ),
+    "http": ("type", "url", "token_env", *_DELIVERY_KEYS),
+}
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def _sink(node: Node) -> SinkSettings:
-    fields = node.mapping(("type", "path"), required=("type",))
-    fields["type"].choice(("directory",))
-    path = fields.get("path")
-    return SinkSettings(type="directory", path=path.string() if path is not None else "runs")
+    every = tuple(dict.fromkeys(key for keys in _SINK_KEYS.values() for key in keys))
+    fields = node.mapping(every, required=("type",))
+    kind = fields["type"].choice(("directory", "s3", "http"))
+    for key, value in fields.values.items():
+        if key not in _SINK_KEYS[kind]:
+            value.fail(f"{key!r} does not apply to a {kind} sink")
+    if kind == "directory":
+        path = fields.get("path")
+        return SinkSettings(type="directory", path=path.string() if path is not None else "runs")
+    default = SinkSettings()
+    retries, backoff = fields.get("retries"), fields.get("backoff")
+    timeout, queue = fields.get("timeout"), fields.get("queue_size")
+    delivery = {
+        "retries": retries.integer(minimum=0, maximum=20) if retries else default.retries,
+        "backoff": backoff.duration() if backoff else default.backoff,
+        "timeout": timeout.duration() if timeout else default.timeout,
+        "queue_size": queue.integer(minimum=1, maximum=100_000) if queue else default.queue_size,
+    }
+    if kind == "http":
+        return _http_sink(node, fields, delivery)
+    return _s3_sink(node, fields, delivery)
+
+
+def _http_sink(node: Node, fields: Fields, delivery: dict[str, Any]) -> SinkSettings:
+    from hgate.audit.http_sink import check_collector_url
+
+    url_node = fields.get("url")
+    if url_node is None:
+        node.fail("an http sink needs a url (the collector's POST endpoint)")
+    if (problem := check_collector_url(url_node.string())) is not None:
+        url_node.fail(problem)
+    token = fields.get("token_env")
+    token_env = token.string() if token is not None else SinkSettings().token_env
+    if token is not None and not _VARIABLE.match(token_env):
+        token.fail(f"{token_env!r} is not an environment variable name")
+    return SinkSettings(type="http", url=url_node.string(), token_env=token_env, **delivery)
+
+
+def _s3_sink(node: Node, fields: Fields, delivery: dict[str, Any]) -> SinkSettings:
+    bucket = fields.get("bucket")
+    if bucket is None:
+        node.fail("an s3 sink needs a bucket")
+    if not _BUCKET.match(bucket.string()):
+        bucket.fail(f"{bucket.string()!r} is not an S3 bucket name")
+    prefix = fields.get("prefix")
+    if prefix is not None and ".." in prefix.string().split("/"):
+        prefix.fail("the prefix may not contain '..'")
+    endpoint = fields.get("endpoint_url")
+    if endpoint is not None and not endpoint.string().startswith(("https://", "http://")):
+        endpoint.fail("endpoint_url must be an http(s) URL")
+    mode, days = fields.get("object_lock_mode"), fields.get("retention_days")
+    require, region = fields.get("require_object_lock"), fields.get("region")
+    default = SinkSettings()
+    return SinkSettings(
+        type="s3",
+        bucket=bucket.string(),
+        prefix=prefix.string().strip("/") if prefix is not None else default.prefix,
+        region=region.string() if region is not None else None,
+        endpoint_url=endpoint.string() if endpoint is not None else None,
+        object_lock_mode="GOVERNANCE"
+        if mode is not None and mode.choice(("COMPLIANCE", "GOVERNANCE")) == "GOVERNANCE"
+        else "COMPLIANCE",
+        retention_days=days.integer(minimum=1, maximum=36_500)
+        if days is not None
+        else default.retention_days,
+        require_object_lock=require.boolean() if require is not None else True,
+        **delivery,
+    )
 
 
 def _signing(node: Node | None) -> SigningSettings:

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Literal
 
 from hgate.policy.commands import CommandPolicy
+from hgate.policy.database import DatabasePolicy
 from hgate.policy.identities import IdentityRule, IssuerPolicy
 
-SinkType = Literal["directory"]
+SinkType = Literal["directory", "s3", "http"]
+SinkFailure = Literal["stop", "continue"]
+ObjectLockMode = Literal["COMPLIANCE", "GOVERNANCE"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,8 +79,23 @@ class EnvironmentPolicy:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SinkSettings:
+    """One `transcript.sinks[]` entry; which keys apply depends on `type` (docs/policy.md)."""
+
     type: SinkType = "directory"
-    path: str = "runs"
+    path: str = "runs"  # directory
+    bucket: str = ""  # s3
+    prefix: str = "hgate"
+    region: str | None = None
+    endpoint_url: str | None = None
+    object_lock_mode: ObjectLockMode = "COMPLIANCE"
+    retention_days: int = 2192
+    require_object_lock: bool = True
+    url: str = ""  # http
+    token_env: str = "HGATE_COLLECTOR_TOKEN"
+    retries: int = 5  # s3 and http: delivery
+    backoff: float = 0.5
+    timeout: float = 10.0
+    queue_size: int = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +103,7 @@ class TranscriptSettings:
     sinks: tuple[SinkSettings, ...] = (SinkSettings(),)
     checkpoint_every_lines: int = 1000
     checkpoint_every_seconds: float = 5.0
+    on_sink_failure: SinkFailure = "stop"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,3 +128,4 @@ class Policy:
     issuers: tuple[IssuerPolicy, ...] = ()
     identities: tuple[IdentityRule, ...] = ()
     commands: CommandPolicy = field(default_factory=CommandPolicy)
+    database: DatabasePolicy = field(default_factory=DatabasePolicy)

@@ -61,6 +61,7 @@ class PtyRunner:
     `on_output(data)` gets raw PTY bytes; `on_idle(force)` is called after `idle_flush`
     seconds without output (force=True after ten times as long) so a prompt is shown;
     `on_tick()` runs about every `tick_interval` seconds (transcript checkpoints).
+    `stdin_filter(keys)` returns what of the terminal's keys to forward to the agent.
     An exception from a callback stops the agent (TERM, then KILL) and propagates.
     """
 
@@ -75,6 +76,7 @@ class PtyRunner:
         on_tick: Callable[[], None],
         cwd: str | None = None,
         stdin_fd: int = 0,
+        stdin_filter: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self._argv = list(argv)
         self._env = dict(env)
@@ -84,6 +86,7 @@ class PtyRunner:
         self._on_tick = on_tick
         self._cwd = cwd
         self._stdin_fd = stdin_fd
+        self._stdin_filter = stdin_filter
         self._stdin_is_tty = _isatty(stdin_fd)
         self._pending_signals: list[int] = []
         self._stop_reason: ExitReason | None = None
@@ -203,7 +206,10 @@ class PtyRunner:
             return False
         if not data:
             return False
-        write_all(master, data)
+        if self._stdin_filter is not None:  # the stdin guard: what may reach the agent
+            data = self._stdin_filter(data)
+        if data:
+            write_all(master, data)
         return True
 
     # -- process control ----------------------------------------------------------

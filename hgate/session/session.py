@@ -20,21 +20,23 @@ from typing import Any
 
 from hgate import __version__
 from hgate.audit import (
-    DirectorySink,
     Signer,
     TranscriptWriter,
     default_key_dir,
     ensure_local_signer,
     load_signer_pem,
 )
-from hgate.errors import ConfigError, HgateError, SessionBlocked, SinkError
+from hgate.errors import CredentialError, HgateError, SessionBlocked, SinkError
 from hgate.mask import MaskedLine, MaskingStream
 from hgate.policy.model import Policy
 from hgate.session.ci import ci_coordinates
+from hgate.session.commands import CommandsSession
+from hgate.session.credentials import SessionCredentials
 from hgate.session.environment import agent_environment
 from hgate.session.identity import SessionIdentity, resolve_identity
 from hgate.session.masking import build_masker
 from hgate.session.pty_runner import AgentExit, PtyRunner, RunnerSettings, write_all
+from hgate.session.sinks import SinkGuard, build_sink, sink_variables
 
 Notify = Callable[[str], None]
 
@@ -73,13 +75,20 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
     identity = resolve_identity(policy, request.identity_mode, request.env)
     signer, key_created, public_key = _signer(request)
     session_id = new_session_id()
+    commands = CommandsSession(policy.commands)  # the agent's sh/bash shims and their socket
     agent_env = agent_environment(
-        request.env, policy.environment, additions={"HGATE_SESSION_ID": session_id}
+        request.env,
+        policy.environment,
+        extra_removed=(*identity.consumed_env, *sink_variables(policy.transcript)),
+        additions={"HGATE_SESSION_ID": session_id, **commands.environment(request.env)},
     )
     masker, engine = build_masker(
-        policy.mask, key=secrets.token_bytes(32), env=request.env, secrets=agent_env.secret_values
+        policy.mask,
+        key=secrets.token_bytes(32),
+        env=request.env,
+        secrets=(*agent_env.secret_values, *identity.secret_values),
     )
-    sink = DirectorySink(_sink_dir(request))
+    sink = build_sink(policy.transcript, _sink_dir(request), request.env)
     writer = TranscriptWriter(
         sink,
         signer,
@@ -95,34 +104,67 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
         f"(sha256 {policy.source.sha256[:12]}) · identity {identity.describe()} · "
         f"transcript {writer.location}"
     )
+    guard = SinkGuard(sink, writer, policy.transcript, notify)
+    guard.start()  # the first segment is stored remotely before the agent runs
+    credentials = SessionCredentials(
+        identity.grants,
+        session_id=session_id,
+        subject=identity.subject,
+        rule=identity.rule,
+        lifetime=identity.max_duration(policy.session.max_duration) + policy.session.kill_grace,
+        env=request.env,
+        masker=masker,
+        writer=writer,
+        notify=notify,
+    )
+    try:
+        credentials.issue()  # each secret joins the mask set as it is made; revoked below
+    except HgateError as exc:
+        _seal_after_error(writer, exc)
+        guard.shutdown()
+        raise
     pump = _OutputPump(MaskingStream(masker), writer, output_fd, policy.mask.max_findings)
+    commands.start(masker=masker, writer=writer, echo=lambda data: write_all(output_fd, data))
     runner = PtyRunner(
         request.argv,
-        agent_env.variables,
+        {**agent_env.variables, **credentials.environment},
         RunnerSettings(
-            max_duration=policy.session.max_duration,
+            max_duration=identity.max_duration(policy.session.max_duration),
             kill_grace=policy.session.kill_grace,
             idle_flush=policy.session.idle_flush,
         ),
         on_output=pump.feed,
         on_idle=pump.idle,
-        on_tick=writer.tick,
+        on_tick=guard.tick,
         cwd=request.cwd,
+        stdin_filter=commands.stdin_filter,
     )
-    pump.on_budget_exceeded = runner.request_stop
+    pump.on_budget_exceeded = commands.on_stop = guard.stop_agent = runner.request_stop
     try:
-        outcome = runner.run()
+        try:
+            outcome = runner.run()
+        finally:
+            credentials.revoke()  # also armed on atexit and SIGTERM/SIGHUP until it ran
+            commands.close()
         pump.close()
     except SinkError:
         notify(
             "transcript sink failed: the agent was stopped; the transcript on disk "
             "is attested up to its last checkpoint"
         )
+        guard.shutdown()
         raise
     except HgateError as exc:
         _seal_after_error(writer, exc)
+        guard.shutdown()
         raise
+    guard.settle()  # a remote failure found now is still recorded before the seal
     exit_code, reason = _final_status(outcome, pump)
+    if commands.stopped is not None:
+        exit_code, reason = SessionBlocked.exit_code, f"stopped: {commands.stopped}"
+    exit_code, reason = guard.final_status(exit_code, reason)
+    if credentials.revoke_error is not None:
+        exit_code, reason = CredentialError.exit_code, "credentials could not be revoked"
     writer.append(
         "exit",
         {
@@ -135,8 +177,13 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
     writer.seal(
         exit_code=exit_code,
         reason=reason,
-        extra={"findings": dict(pump.findings), "agent_exit_code": outcome.exit_code},
+        extra={
+            "findings": dict(pump.findings),
+            "agent_exit_code": outcome.exit_code,
+            **guard.seal_extra(),
+        },
     )
+    guard.finish()  # ships the seal; raises SinkError (exit 73) if a sink failed and policy stops
     return SessionResult(
         session_id=session_id,
         exit_code=exit_code,
@@ -244,9 +291,8 @@ def _sink_dir(request: SessionRequest) -> Path:
     if request.sink_dir is not None:
         return request.sink_dir
     directories = [s for s in request.policy.transcript.sinks if s.type == "directory"]
-    if not directories:
-        raise ConfigError("the policy names no directory sink for the transcript")
-    return Path(directories[0].path).expanduser()
+    # The local copy is always kept, even when the policy names only remote sinks.
+    return Path(directories[0].path if directories else "runs").expanduser()
 
 
 def _header(

@@ -37,7 +37,7 @@ class AddressDetector(CandidateDetector):
 
     def __init__(self) -> None:
         suffixes = "|".join(street_suffixes())
-        word = r"(?:[A-Z][A-Za-z'-]*\.?|[0-9]{1,3}(?:st|nd|rd|th))"
+        word = r"(?:[A-Z][A-Za-z'-]{0,20}\.?|[0-9]{1,3}(?:st|nd|rd|th))"
         self.patterns = (
             Pattern(
                 regex=rf"\b[0-9]{{1,6}}[A-Z]? (?:[NSEW]\.? )?(?:{word} ){{0,3}}(?:{suffixes})\b\.?",
@@ -48,6 +48,7 @@ class AddressDetector(CandidateDetector):
                 regex=r"\b(?:lives|living|resides|residing|located) at\b",
                 tag="at",
                 ignore_case=True,
+                needs_start=False,
             ),
         )
 

@@ -58,7 +58,11 @@ class DateDetector(CandidateDetector):
 
     def __init__(self, *, keep_log_timestamps: bool = True) -> None:
         self.keep_log_timestamps = keep_log_timestamps
-        patterns = [Pattern(regex=rf"\b(?:{_LABELS})(?:\b|$)", tag="label", ignore_case=True)]
+        patterns = [
+            Pattern(
+                regex=rf"\b(?:{_LABELS})(?:\b|$)", tag="label", ignore_case=True, needs_start=False
+            )
+        ]
         if not keep_log_timestamps:
             patterns.append(Pattern(regex=rf"\b{DATE_REGEX}\b", tag="any", ignore_case=True))
         self.patterns = tuple(patterns)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from hgate.mask.interface import CandidateDetector, Pattern, Span
 
 __all__ = ["EmailDetector"]
 
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
 _NOT_A_PERSON = frozenset({"git", "hg", "noreply", "no-reply"})
 
 
@@ -16,12 +18,19 @@ class EmailDetector(CandidateDetector):
     kinds = frozenset({"EMAIL"})
     patterns = (
         Pattern(
-            regex=r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b",
+            regex=r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]{1,63}\.[A-Za-z0-9]",
             tag="email",
         ),
     )
 
     def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
+        at = text.index("@", start)
+        match = _EMAIL.search(text, max(0, at - 64), at + 300)
+        while match is not None and match.end() <= at:
+            match = _EMAIL.search(text, match.end(), at + 300)
+        if match is None or match.start() > at:
+            return
+        start, end = match.span()
         local, _, domain = text[start:end].partition("@")
         if local.lower() in _NOT_A_PERSON or domain.lower().endswith("users.noreply.github.com"):
             return

@@ -54,7 +54,12 @@ class IdentifierDetector(CandidateDetector):
         self.name = f"label:{kind.lower()}"
         self.kinds = frozenset({kind})
         self.patterns = (
-            Pattern(regex=rf"\b(?:{labels})(?:\b|$|[^A-Za-z0-9])", tag=kind, ignore_case=True),
+            Pattern(
+                regex=rf"\b(?:{labels})(?:\b|$|[^A-Za-z0-9])",
+                tag=kind,
+                ignore_case=True,
+                needs_start=False,
+            ),
         )
 
     def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:

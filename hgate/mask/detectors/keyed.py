@@ -16,7 +16,6 @@ from hgate.mask.detectors.dates import find_date
 from hgate.mask.detectors.names import looks_like_person
 from hgate.mask.fields import (
     FIELD_KINDS,
-    FIELD_REGEX,
     FIELD_REGEXES,
     PERSON_NAME_FIELDS,
     field_kind,
@@ -31,7 +30,6 @@ _QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'")
 _JSON_LITERAL = re.compile(r"[^\s,}\]]+")
 _KV_VALUE = re.compile(r"[^\s,;&]+")
 _PROSE_VALUE = re.compile(r"[^,;|\t]+?(?=\s{2,}|\s+[A-Za-z_][\w ]{0,20}:|[,;|\t]|$)")
-_LABEL = re.compile(rf"(?i)(?:{FIELD_REGEX})")
 
 
 class KeyedFieldDetector(CandidateDetector):
@@ -41,20 +39,27 @@ class KeyedFieldDetector(CandidateDetector):
         self.kinds = frozenset(FIELD_KINDS.values())
         self.patterns = (
             *(
-                Pattern(regex=field + suffix, tag=tag, ignore_case=True)
+                Pattern(
+                    regex=field + "[\"']? *[:=]", tag="key", ignore_case=True, needs_start=False
+                )
                 for field in FIELD_REGEXES
-                for tag, suffix in (("json", "[\"'] *: *"), ("kv", " *= *"), ("colon", " *: *"))
             ),
         )
 
     def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
-        label = _LABEL.match(text, start, end)
-        if label is None:
+        label_end = end - 1  # the candidate ends on the `:` or `=`
+        while label_end > 0 and text[label_end - 1] == " ":
+            label_end -= 1
+        quoted = text[label_end - 1 : label_end] in ('"', "'")
+        if quoted:
+            label_end -= 1
+        begin = key_start(text, label_end)
+        if quoted and text[begin - 1 : begin] != text[label_end]:
             return
-        begin = key_start(text, start)
-        if tag == "json" and text[begin - 1 : begin] not in ('"', "'"):
-            return
-        key = normalise(text[begin : label.end()])
+        tag = "kv" if text[end - 1] == "=" else "json" if quoted else "colon"
+        while text[end : end + 1] == " ":
+            end += 1
+        key = normalise(text[begin:label_end])
         kind = field_kind(key)
         if kind is None or kind not in self.kinds:
             return

@@ -42,7 +42,8 @@ _STRONG = (
     r"|next of kin|insured|subscriber name|member name|resident|doctor|surgeon|therapist"
     r"|full name|first name|last name|given name|surname|family name|maiden name"
 )
-_WEAK = r"pt|name|named|client|member|contact|cc|attn"
+_WEAK = r"pt|named|attn"
+_WEAK_LABEL = r"name|client|member|contact|cc"  # only with a `:` or `=` after them
 _SUFFIX = r",? (?:MD|M\.D\.|DO|RN|NP|PA-C|DDS|DMD|PhD|DNP|LPN|CNA|FNP|APRN)\b"
 
 
@@ -78,10 +79,28 @@ class NameDetector(CandidateDetector):
     name = "name"
     kinds = frozenset({"NAME"})
     patterns = (
-        Pattern(regex=_TITLES, tag="title"),
-        Pattern(regex=rf"\b(?:{_STRONG})\b *[:=#-] *", tag="strong", ignore_case=True),
-        Pattern(regex=rf"\b(?:{_STRONG})\b", tag="weak", ignore_case=True),
-        Pattern(regex=rf"\b(?:{_WEAK})\b *[:=]? *", tag="weak", ignore_case=True),
+        Pattern(regex=_TITLES, tag="title", needs_start=False),
+        Pattern(
+            regex=rf"\b(?:{_STRONG})\b *[:=#-]", tag="strong", ignore_case=True, needs_start=False
+        ),
+        Pattern(
+            regex=rf"\b(?:{_STRONG})\b",
+            tag="weak",
+            ignore_case=True,
+            needs_start=False,
+        ),
+        Pattern(
+            regex=rf"\b(?:{_WEAK_LABEL}) *[:=]",
+            tag="weak",
+            ignore_case=True,
+            needs_start=False,
+        ),
+        Pattern(
+            regex=rf"\b(?:{_WEAK})\b *[:=]?",
+            tag="weak",
+            ignore_case=True,
+            needs_start=False,
+        ),
         Pattern(regex=_SUFFIX, tag="suffix"),
     )
 

@@ -8,12 +8,15 @@ address.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 
 from hgate.mask.interface import CandidateDetector, Pattern, Span
 
 __all__ = ["NetworkDetector"]
 
+_HEX_COLON = frozenset("0123456789abcdefABCDEF:")
+_V6_RUN = re.compile(r"[0-9A-Fa-f:]+(?:\.[0-9]{1,3}){0,3}")
 _V4_KEEP = frozenset({"0.0.0.0", "255.255.255.255"})
 _VERSION_BEFORE = ("v", "V", "=", "@", ".", "-", "/", "~", "^")
 _VERSION_WORDS = ("version ", "python ", "release ", "build ")
@@ -24,7 +27,8 @@ class NetworkDetector(CandidateDetector):
     kinds = frozenset({"IP", "DEVICE_ID"})
     patterns = (
         Pattern(regex=r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b", tag="v4"),
-        Pattern(regex=r"[0-9A-Fa-f]{0,4}:(?:[0-9A-Fa-f]{0,4}:){1,6}[0-9A-Fa-f]{0,4}", tag="v6"),
+        # three colons: no clock time; the validator takes the whole address
+        Pattern(regex=r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:", tag="v6"),
         Pattern(regex=r"\b[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}\b", tag="mac"),
         Pattern(regex=r"\b[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}\b", tag="mac"),
     )
@@ -35,7 +39,11 @@ class NetworkDetector(CandidateDetector):
             if self._ipv4(text, start, end, value):
                 yield Span(start=start, end=end, kind="IP", confidence=0.9, detector=self.name)
         elif tag == "v6":
-            if self._ipv6(text, start, end, value):
+            while start > 0 and text[start - 1] in _HEX_COLON:
+                start -= 1
+            whole = _V6_RUN.match(text, start)
+            end = whole.end() if whole else end
+            if self._ipv6(text, start, end, text[start:end]):
                 yield Span(start=start, end=end, kind="IP", confidence=0.9, detector=self.name)
         elif any(c.isalpha() for c in value) or len(set(value)) > 3:
             yield Span(start=start, end=end, kind="DEVICE_ID", confidence=0.8, detector=self.name)

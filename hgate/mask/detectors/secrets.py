@@ -15,25 +15,35 @@ from collections import Counter
 from collections.abc import Iterator
 
 from hgate.mask.context import is_placeholder
+from hgate.mask.fields import key_start
 from hgate.mask.interface import CandidateDetector, Pattern, Span
 
 __all__ = ["SecretDetector", "entropy"]
 
+# (bounded candidate prefix for the engine, the whole shape checked from its start)
 _SHAPES = (
-    r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{0,}",
-    r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
-    r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
-    r"\bgithub_pat_[A-Za-z0-9_]{60,}\b",
-    r"\bgl(?:pat|ptt|rt|dt|oas|cbt|imt|ft|soat)-[A-Za-z0-9_-]{20,}\b",
-    r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b",
-    r"hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+",
-    r"\bnpm_[A-Za-z0-9]{36}\b",
-    r"\bpypi-AgE[A-Za-z0-9_-]{50,}",
-    r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{20,}\b",
-    r"\bAIza[0-9A-Za-z_-]{35}\b",
-    r"\bsk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{32,}\b",
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[^\n]*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
+    (r"\beyJ[A-Za-z0-9_-]{8}", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+    (r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b", r"[A-Z0-9]{20}"),
+    (r"\bgh[pousr]_[A-Za-z0-9]{36}", r"gh[pousr]_[A-Za-z0-9]{36,}\b"),
+    (r"\bgithub_pat_[A-Za-z0-9_]{60}", r"github_pat_[A-Za-z0-9_]{60,}\b"),
+    (
+        r"\bgl(?:pat|ptt|rt|dt|oas|cbt|imt|ft|soat)-[A-Za-z0-9_-]{20}",
+        r"gl[a-z]+-[A-Za-z0-9_-]{20,}",
+    ),
+    (r"\bxox[abposr]-[A-Za-z0-9-]{10}", r"xox[abposr]-[A-Za-z0-9-]{10,}"),
+    (r"hooks\.slack\.com/services/T", r"hooks\.slack\.com/services/T[A-Za-z0-9/]+"),
+    (r"\bnpm_[A-Za-z0-9]{36}\b", r"npm_[A-Za-z0-9]{36}"),
+    (r"\bpypi-AgE[A-Za-z0-9_-]{50}", r"pypi-AgE[A-Za-z0-9_-]{50,}"),
+    (r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{20}", r"[rs]k_(?:live|test)_[A-Za-z0-9]{20,}"),
+    (r"\bAIza[0-9A-Za-z_-]{35}\b", r"AIza[0-9A-Za-z_-]{35}"),
+    (r"\bsk-[A-Za-z0-9_-]{32}", r"sk-[A-Za-z0-9_-]{32,}"),
+    (
+        r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----",
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[^\n]*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
+    ),
 )
+_FULL_SHAPES = {prefix: re.compile(full) for prefix, full in _SHAPES}
+_BEARER = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 _PASSWORD_KEY = r"pass(?:word|wd|phrase)?|pwd|pw"
 _SECRET_KEY = (
     r"secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret"
@@ -64,38 +74,50 @@ class SecretDetector(CandidateDetector):
     name = "secret"
     kinds = frozenset({"SECRET"})
     patterns = (
-        *(Pattern(regex=shape, tag="shape") for shape in _SHAPES),
+        *(Pattern(regex=prefix, tag=prefix) for prefix, _ in _SHAPES),
         Pattern(
             regex=r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]{1,64}:[^\s@/]{1,128}@",
             tag="userinfo",
             ignore_case=True,
         ),
         Pattern(
-            regex=rf"\b[A-Za-z0-9_.-]*(?:{_PASSWORD_KEY}|{_SECRET_KEY})[A-Za-z0-9_.-]*[\"']?\s*(?::|=|:=|=>)\s*",
+            regex=rf"(?:{_PASSWORD_KEY}|{_SECRET_KEY})[A-Za-z0-9_.-]*[\"']? *(?::|=|=>)",
             tag="assign",
             ignore_case=True,
+            needs_start=False,
         ),
         Pattern(
-            regex=r"\b(?:Bearer|Basic|Token) [A-Za-z0-9._~+/-]{16,}=*",
+            regex=r"\b(?:Bearer|Basic|Token) [A-Za-z0-9._~+/-]{16}",
             tag="bearer",
             ignore_case=True,
         ),
     )
 
     def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
-        if tag == "shape":
-            yield self._span(start, end)
+        shape = _FULL_SHAPES.get(tag)
+        if shape is not None:
+            match = shape.match(text, start)
+            if match is not None:
+                yield self._span(start, match.end())
         elif tag == "userinfo":
             colon = text.index(":", text.index("://", start) + 3, end)
             if not is_placeholder(text[colon + 1 : end - 1]):
                 yield self._span(colon + 1, end - 1)
         elif tag == "bearer":
-            yield self._span(text.index(" ", start) + 1, end)
+            begin = text.index(" ", start) + 1
+            match = _BEARER.match(text, begin)
+            yield self._span(begin, match.end() if match else end)
         else:
             yield from self._assignment(text, start, end)
 
     def _assignment(self, text: str, start: int, end: int) -> Iterator[Span]:
-        key = text[start:end]
+        key_end = end - 1 if text[end - 1] in ":=" else end - 2  # `:`, `=` or `=>`
+        while key_end > 0 and text[key_end - 1] in " \"'":
+            key_end -= 1
+        start = key_start(text, key_end)
+        key = text[start:key_end]
+        while text[end : end + 1] in (" ", "\t", ">"):
+            end += 1
         match = _ASSIGN_VALUE.match(text, end)
         if match is None:
             return
@@ -103,14 +125,14 @@ class SecretDetector(CandidateDetector):
         v_start, v_end = match.span(group)
         if group == 3:  # unquoted: a query string or a JSON/YAML flow ends it earlier
             value = text[v_start:v_end]
-            if text[start - 1 : start] in ("?", "&"):
+            if text[start - 1 : start] in ("?", "&"):  # a query parameter
                 value = value.split("&", 1)[0]
             value = value.rstrip(",;}])")
             v_end = v_start + len(value)
         value = text[v_start:v_end]
         if not value or is_placeholder(value) or value.startswith("["):
             return
-        name = key.rstrip("\"' \t:=>").rsplit(".", 1)[-1]
+        name = key.rsplit(".", 1)[-1]
         if _PASSWORD.search(name) is None and not looks_random(value):
             return
         if name.lower().endswith(("_file", "_path", "_env", "_name", "_id", "_type", "_url")):

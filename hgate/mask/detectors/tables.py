@@ -66,7 +66,12 @@ class TableDetector(StatefulDetector):
         self.kinds = frozenset(FIELD_KINDS.values())
         self.patterns = (
             *(
-                Pattern(regex=rf"{field}[\"']?[ \t]*(?:[,\t|;]|$)", tag="header", ignore_case=True)
+                Pattern(
+                    regex=rf"{field}[\"']?[ \t]*(?:[,\t|;]|$)",
+                    tag="header",
+                    ignore_case=True,
+                    needs_start=False,
+                )
                 for field in FIELD_REGEXES
             ),
         )

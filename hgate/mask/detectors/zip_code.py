@@ -31,6 +31,7 @@ class ZipDetector(CandidateDetector):
             regex=r"\b(?:zip(?:[ _-]?code)?|postal[ _-]?code|post[ _-]?code)\b",
             tag="label",
             ignore_case=True,
+            needs_start=False,
         ),
         Pattern(
             regex=r"\b(?:" + "|".join(STATES) + r")\.? {1,2}[0-9]{5}(?:-[0-9]{4})?\b", tag="state"

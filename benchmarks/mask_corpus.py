@@ -1,0 +1,306 @@
+"""Synthetic labelled corpus for the masking benchmarks (all values are fake).
+
+`labelled(n, seed)` yields (lines, [(kind, value), ...]) records: every kind in prose,
+key=value, JSON (one-line and pretty), CSV, psql and Markdown table shapes.
+`lookalikes(n, seed)` yields ordinary CI output that must pass unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from collections.abc import Callable, Iterator
+
+from faker import Faker
+
+from hgate.mask.checksums import dea_valid, iban_valid, luhn_valid, npi_valid, vin_valid
+
+Record = tuple[list[str], list[tuple[str, str]]]
+_MBI_A = "ACDEFGHJKMNPQRTUVWXY"
+
+
+def _luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
+    body = prefix + "".join(rng.choice(string.digits) for _ in range(length - len(prefix) - 1))
+    return next(body + d for d in string.digits if luhn_valid(body + d))
+
+
+def npi(rng: random.Random) -> str:
+    while True:
+        body = rng.choice("12") + "".join(rng.choice(string.digits) for _ in range(8))
+        for d in string.digits:
+            if npi_valid(body + d):
+                return body + d
+
+
+def dea(rng: random.Random) -> str:
+    while True:
+        value = rng.choice("ABFGMPRX") + rng.choice(string.ascii_uppercase)
+        value += "".join(rng.choice(string.digits) for _ in range(7))
+        if dea_valid(value):
+            return value
+
+
+def mbi(rng: random.Random) -> str:
+    an = _MBI_A + string.digits
+    c = [rng.choice("123456789"), rng.choice(_MBI_A), rng.choice(an), rng.choice(string.digits)]
+    c += [rng.choice(_MBI_A), rng.choice(an), rng.choice(string.digits)]
+    c += [
+        rng.choice(_MBI_A),
+        rng.choice(_MBI_A),
+        rng.choice(string.digits),
+        rng.choice(string.digits),
+    ]
+    value = "".join(c)
+    return value if rng.random() < 0.5 else f"{value[:4]}-{value[4:7]}-{value[7:]}"
+
+
+def vin(rng: random.Random) -> str:
+    chars = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+    while True:
+        value = "".join(rng.choice(chars) for _ in range(17))
+        for d in "0123456789X":
+            candidate = value[:8] + d + value[9:]
+            if vin_valid(candidate):
+                return candidate
+
+
+def iban(rng: random.Random) -> str:
+    bban = "".join(rng.choice(string.digits) for _ in range(18))
+    for check in range(100):
+        value = f"DE{check:02d}{bban}"
+        if iban_valid(value):
+            return (
+                value if rng.random() < 0.5 else " ".join(value[i : i + 4] for i in range(0, 22, 4))
+            )
+    raise AssertionError("unreachable")
+
+
+def ssn(rng: random.Random) -> str:
+    area = rng.choice([a for a in range(1, 900) if a != 666])
+    return f"{area:03d}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}"
+
+
+def card(rng: random.Random) -> str:
+    value = _luhn_complete(rng.choice(["4", "51", "55", "37", "6011"]), 16, rng)
+    if value.startswith("37"):
+        value = _luhn_complete("37", 15, rng)
+        return value if rng.random() < 0.5 else f"{value[:4]} {value[4:10]} {value[10:]}"
+    return value if rng.random() < 0.4 else " ".join(value[i : i + 4] for i in range(0, 16, 4))
+
+
+def phone(rng: random.Random) -> str:
+    a, b, c = rng.randint(201, 989), rng.randint(200, 999), rng.randint(0, 9999)
+    forms = [f"({a}) {b}-{c:04d}", f"{a}-{b}-{c:04d}", f"{a}.{b}.{c:04d}", f"+1 {a} {b} {c:04d}"]
+    return rng.choice([*forms, f"+44 20 {rng.randint(7000, 7999)} {c:04d}"])
+
+
+def date(rng: random.Random, fake: Faker) -> str:
+    d = fake.date_of_birth(minimum_age=1, maximum_age=95)
+    fmt = rng.choice(
+        ["%m/%d/%Y", "%Y-%m-%d", "%B %d, %Y", "%d %b %Y", "%m/%d/%y", "%d.%m.%Y", "%b %d, %Y"]
+    )
+    return d.strftime(fmt)
+
+
+def _ident(rng: random.Random, prefix: str = "") -> str:
+    digits = "".join(rng.choice(string.digits) for _ in range(rng.randint(6, 10)))
+    return prefix + digits
+
+
+def generators(fake: Faker, rng: random.Random) -> dict[str, Callable[[], str]]:
+    return {
+        "SSN": lambda: ssn(rng),
+        "NPI": lambda: npi(rng),
+        "DEA": lambda: dea(rng),
+        "MBI": lambda: mbi(rng),
+        "CARD": lambda: card(rng),
+        "VIN": lambda: vin(rng),
+        "IBAN": lambda: iban(rng),
+        "IP": lambda: fake.ipv4_public() if rng.random() < 0.7 else fake.ipv6(),
+        "EMAIL": fake.email,
+        "PHONE": lambda: phone(rng),
+        "ZIP": fake.zipcode,
+        "MRN": lambda: _ident(rng, rng.choice(["", "MR", "A", "H-"])),
+        "MEMBER_ID": lambda: _ident(rng, rng.choice(["", "XJ", "W", "M-"])),
+        "ACCOUNT": lambda: _ident(rng),
+        "LICENSE": lambda: _ident(rng, rng.choice(["", "MD", "RN-", "C"])),
+        "DEVICE_ID": lambda: _ident(rng, rng.choice(["SN", "DEV-", "", "UDI"])),
+        "DRIVERS_LICENSE": lambda: rng.choice(string.ascii_uppercase) + _ident(rng),
+        "PLATE": fake.license_plate,
+        "DATE": lambda: date(rng, fake),
+        "NAME": fake.name,
+        "ADDRESS": fake.street_address,
+        "SECRET": lambda: fake.password(length=16),
+    }
+
+
+PROSE = {
+    "SSN": ["Patient SSN {v} verified", "ssn {v} on file", "social security number: {v}"],
+    "NPI": ["Referring NPI {v}", "provider NPI: {v} not found", "npi={v}"],
+    "DEA": ["Prescriber DEA {v} checked", "DEA number {v}"],
+    "MBI": ["Medicare MBI {v} eligible", "MBI: {v}"],
+    "CARD": ["charged card {v} ok", "payment card {v} declined"],
+    "VIN": ["vehicle {v} registered", "VIN {v}"],
+    "IBAN": ["refund to IBAN {v}", "account {v} credited"],
+    "IP": ["patient portal login from {v}", "client {v} connected"],
+    "EMAIL": ["sent reminder to {v}", "contact: {v}"],
+    "PHONE": ["call back at {v}", "patient phone {v}", "fax {v}"],
+    "ZIP": ["zip code {v} outside service area", "postal code: {v}"],
+    "MRN": ["MRN {v} admitted", "medical record number: {v}", "chart no {v} merged"],
+    "MEMBER_ID": ["member id {v} eligible", "subscriber {v} active", "policy number {v}"],
+    "ACCOUNT": ["account number {v} billed", "acct {v} past due"],
+    "LICENSE": ["license number {v} verified", "certificate no {v} expired"],
+    "DEVICE_ID": ["pump serial number {v} paired", "device id {v} offline"],
+    "DRIVERS_LICENSE": ["driver's license {v} scanned", "DL# {v}"],
+    "PLATE": ["license plate {v} in lot B", "plate number {v}"],
+    "DATE": ["DOB {v}", "admitted on {v} via ED", "date of birth: {v}", "discharged {v}"],
+    "NAME": ["Patient: {v}", "seen by Dr. {v} today", "{v}, MD signed the note", "pt name: {v}"],
+    "ADDRESS": ["lives at {v}", "ship to {v}, apartment door", "address: {v}"],
+    "SECRET": ["export DB_PASSWORD={v}", "password: {v}"],
+}
+KEYS = {
+    "SSN": "ssn", "NPI": "npi", "DEA": "dea_number", "MBI": "mbi", "CARD": "card",
+    "VIN": "vin", "IBAN": "iban", "IP": "ip_address", "EMAIL": "email", "PHONE": "phone",
+    "ZIP": "zip", "MRN": "mrn", "MEMBER_ID": "member_id", "ACCOUNT": "account_number",
+    "LICENSE": "license_number", "DEVICE_ID": "device_serial", "DRIVERS_LICENSE": "drivers_license",
+    "PLATE": "license_plate", "DATE": "dob", "NAME": "patient_name", "ADDRESS": "address",
+    "SECRET": "password",
+}  # fmt: skip
+
+
+def labelled(n: int, seed: int = 1) -> Iterator[Record]:
+    """`n` records per kind, in rotating shapes."""
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    gen = generators(fake, rng)
+    kinds = sorted(gen)
+    for i in range(n):
+        for kind in kinds:
+            value = gen[kind]()
+            shape = i % 6
+            key = KEYS[kind]
+            if shape in (0, 1):
+                yield [rng.choice(PROSE[kind]).format(v=value)], [(kind, value)]
+            elif shape == 2:
+                yield (
+                    [
+                        f"ts=2024-05-01T10:00:00Z event=update {key}={json.dumps(value) if ' ' in value else value} ok=1"
+                    ],
+                    [(kind, value)],
+                )
+            elif shape == 3:
+                doc = {"id": i, key: value, "status": "active"}
+                if i % 12 == 3:
+                    yield json.dumps(doc, indent=2).splitlines(), [(kind, value)]
+                else:
+                    yield [json.dumps(doc)], [(kind, value)]
+            elif shape == 4:
+                other = gen[kinds[(kinds.index(kind) + 1) % len(kinds)]]()
+                cell = f'"{value}"' if "," in value else value
+                ocell = f'"{other}"' if "," in other else other
+                yield (
+                    [
+                        f"id,{key},{KEYS[kinds[(kinds.index(kind) + 1) % len(kinds)]]}",
+                        f"{i},{cell},{ocell}",
+                        "",
+                    ],
+                    [(kind, value)],
+                )
+            else:
+                if i % 2:
+                    lines = [
+                        f" id | {key} | status",
+                        "----+------+--------",
+                        f" {i} | {value} | active",
+                        "(1 row)",
+                        "",
+                    ]
+                else:
+                    lines = [
+                        f"| id | {key} | status |",
+                        "|---|---|---|",
+                        f"| {i} | {value} | active |",
+                        "",
+                    ]
+                yield lines, [(kind, value)]
+
+
+LOOKALIKE_TEMPLATES = [
+    "commit {sha}",
+    "HEAD is now at {sha7} Merge pull request #{n} from org/feature-{n}",
+    "Successfully installed requests-{ver} urllib3-{ver} idna-{ver}",
+    "Collecting numpy=={ver}",
+    "  Downloading https://files.pythonhosted.org/packages/{hex2}/{hex2}/{hex}/pkg-{ver}-py3-none-any.whl ({n} kB)",
+    "Requirement already satisfied: setuptools>={ver} in /usr/lib/python3/dist-packages ({ver})",
+    "{ts} INFO  worker[{n}]: processed batch {n} in {n} ms",
+    "{ts} DEBUG http: GET /api/v1/builds/{n} 200 {n}ms",
+    "[{ts}] Listening on 0.0.0.0:{port}",
+    "Server started at http://127.0.0.1:{port}/",
+    "request id {uuid} completed in {dur}",
+    "sha256:{sha256}",
+    "Digest: sha256:{sha256}",
+    "Step {n}/{n} : RUN pip install -r requirements.txt",
+    " ---> Using cache {sha12}",
+    "tests/unit/test_{word}.py::test_{word}_{word} PASSED  [{pct}%]",
+    "==== {n} passed, {n} skipped, {n} warnings in {dur} ====",
+    '  File "/usr/lib/python3.11/site-packages/{word}/{word}.py", line {n}, in {word}',
+    '    raise ValueError(f"bad {word}: {{value!r}}")',
+    "ValueError: invalid literal for int() with base 10: '{word}'",
+    "SELECT id, created_at FROM builds WHERE id = {n} AND status = 'ok';",
+    "INSERT INTO jobs (id, name, started_at) VALUES ({n}, 'build', now());",
+    "gcc -O2 -Wall -c src/{word}.c -o build/{word}.o",
+    "npm WARN deprecated {word}@{ver}: this package is no longer supported",
+    "added {n} packages, and audited {n} packages in {dur}",
+    "Build #{n} finished with status SUCCESS after {dur}",
+    "Python {ver} on linux; pytest-{ver}, pluggy-{ver}",
+    "Total: {n} files, {n} lines, coverage {pct}.{n2}%",
+    "Uploading artifact build-{n}.tar.gz ({n} bytes)",
+    "Run actions/checkout@v4 with ref {sha}",
+    "docker.io/library/python:{ver}-slim@sha256:{sha256}",
+    "Epoch {n}/{n} - loss: 0.{n2}{n2} - accuracy: 0.9{n2} - {n}ms/step",
+    "Processing {n} of {n} records ({pct}%) at {ts}",
+    'ETag: "{hex}"  Content-Length: {n}',
+    "user={word} uid={n} gid={n} pid={n} elapsed={dur}",
+    "connected to redis://localhost:{port}/0 after {n} retries",
+    "version {ver} released on 2024-0{d1}-1{d1}",
+    "{word}.{word}:{n}: warning: unused variable '{word}'",
+    "migrating {word}_{word}_table ... OK ({dur})",
+    "Timestamp 17{n8} sequence {n} offset {n}",
+]
+_WORDS = [
+    "cache",
+    "build",
+    "parser",
+    "client",
+    "router",
+    "models",
+    "utils",
+    "handler",
+    "queue",
+    "core",
+]
+
+
+def lookalikes(n: int, seed: int = 2) -> Iterator[str]:
+    rng = random.Random(seed)
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+
+    def fill(template: str) -> str:
+        values = {
+            "sha": fake.sha1(), "sha7": fake.sha1()[:7], "sha12": fake.sha1()[:12],
+            "sha256": fake.sha256(), "hex": fake.md5(), "hex2": fake.md5()[:2],
+            "uuid": fake.uuid4(), "n": rng.randint(1, 99999), "n2": rng.randint(10, 99),
+            "n8": rng.randint(10**7, 10**8 - 1), "d1": rng.randint(1, 9),
+            "port": rng.choice([80, 443, 5432, 6379, 8000, 8080, 9090, rng.randint(1024, 65535)]),
+            "ver": f"{rng.randint(0, 30)}.{rng.randint(0, 20)}.{rng.randint(0, 30)}",
+            "ts": fake.date_time_this_decade().isoformat(timespec="milliseconds") + "Z",
+            "dur": rng.choice([f"{rng.randint(1, 999)}ms", f"{rng.random() * 60:.2f}s", f"{rng.randint(1, 59)}m{rng.randint(0, 59)}s"]),
+            "pct": rng.randint(0, 100), "word": rng.choice(_WORDS),
+        }  # fmt: skip
+        return template.format(**values)
+
+    for i in range(n):
+        yield fill(LOOKALIKE_TEMPLATES[i % len(LOOKALIKE_TEMPLATES)])

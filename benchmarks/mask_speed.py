@@ -1,0 +1,120 @@
+"""Masking throughput: a >= 50 MB mixed CI log and a PHI-dense file through the masking
+stream (assembler + masker, display bytes out), in MB/s, against `cat` in the same run.
+
+    PYTHONPATH=. python benchmarks/mask_speed.py [--mb 50] [--engine auto|re|hyperscan] [--profile]
+
+All data is synthetic (benchmarks/mask_corpus.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mask_corpus import labelled, lookalikes
+
+from hgate.mask.detectors import build_default_detectors
+from hgate.mask.masker import Masker
+from hgate.mask.stream import MaskingStream
+
+CHUNK = 64 * 1024
+
+
+def build_files(directory: Path, megabytes: int) -> tuple[Path, Path]:
+    """Mixed: ordinary CI output with one PHI record every ~50 lines. Dense: PHI only."""
+    ordinary = list(lookalikes(20_000))
+    phi = ["\n".join(lines) for lines, _ in labelled(60)]
+    mixed_unit = []
+    for i, line in enumerate(ordinary):
+        mixed_unit.append(line)
+        if i % 50 == 0:
+            mixed_unit.append(phi[i // 50 % len(phi)])
+    mixed_text = ("\n".join(mixed_unit) + "\n").encode()
+    dense_text = ("\n".join(phi) + "\n").encode()
+    mixed, dense = directory / "mixed.log", directory / "dense.log"
+    with mixed.open("wb") as out:
+        for _ in range(megabytes * 2**20 // len(mixed_text) + 1):
+            out.write(mixed_text)
+    with dense.open("wb") as out:
+        for _ in range(max(1, megabytes // 5) * 2**20 // len(dense_text) + 1):
+            out.write(dense_text)
+    return mixed, dense
+
+
+def run_masker(path: Path, masker: Masker, *, per_line: bool) -> tuple[float, int, int]:
+    """per_line: the session path (MaskedLine objects); else the filter path (bytes)."""
+    masker.reset_state()
+    stream = MaskingStream(masker)
+    findings = 0
+    sink = open(os.devnull, "wb")  # noqa: SIM115
+    start = time.perf_counter()
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK):
+            if per_line:
+                lines = stream.feed(chunk)
+                sink.write(b"".join(line.display for line in lines))
+                findings += sum(len(line.findings) for line in lines)
+            else:
+                sink.write(stream.feed_display(chunk))
+    if per_line:
+        lines = stream.close()
+        sink.write(b"".join(line.display for line in lines))
+    else:
+        sink.write(stream.close_display())
+        findings = sum(stream.kinds_seen.values())
+    elapsed = time.perf_counter() - start
+    sink.close()
+    return elapsed, path.stat().st_size, findings
+
+
+def run_cat(path: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mb", type=int, default=50)
+    parser.add_argument("--engine", default="auto")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    masker = Masker(
+        key=b"benchmark-key-0123456789abcdef",
+        detectors=build_default_detectors(),
+        engine=args.engine,
+    )
+    print(f"engine {masker.engine_name}: masker built in {time.perf_counter() - start:.2f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        mixed, dense = build_files(Path(tmp), args.mb)
+        for name, path in (("mixed", mixed), ("dense", dense)):
+            cat = run_cat(path)
+            for per_line in (False, True):
+                profile = cProfile.Profile() if args.profile else None
+                if profile:
+                    profile.enable()
+                elapsed, size, findings = run_masker(path, masker, per_line=per_line)
+                if profile:
+                    profile.disable()
+                    pstats.Stats(profile).sort_stats("tottime").print_stats(10)
+                mb = size / 2**20
+                mode = "per-line " if per_line else "filter   "
+                print(
+                    f"{name:<6} {mb:6.1f} MB  {mode} {mb / elapsed:7.1f} MB/s"
+                    f"  (cat {mb / cat:7.0f} MB/s)  findings {findings}"
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""An HTTP collector: each segment POSTed as JSON with a bearer token (docs/sinks.md).
+
+The collector contract makes retries safe: posting a segment it already holds, byte for
+byte, is a no-op (200); a different segment under the same number is refused (409),
+which the shipper treats as final. Connection errors, timeouts, 429 and 5xx are retried
+with back-off by the shipper. Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from hgate.audit.segments import Segment, SegmentRejected, SegmentStore
+from hgate.errors import SinkError
+
+if TYPE_CHECKING:
+    import urllib.error
+
+__all__ = ["HttpSegmentStore", "check_collector_url"]
+
+_RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+_MAX_ERROR_TEXT = 200
+
+
+def check_collector_url(url: str) -> str | None:
+    """Why `url` cannot take a bearer token (None if it can): https, or http to loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) URL"
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        return f"{url!r} would send the bearer token in clear text; use https"
+    return None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpSegmentStore(SegmentStore):
+    """POSTs `{session_id, segment, first_seq, last_seq, prev, chain_head, final, lines}`."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 10.0) -> None:
+        self._url = url
+        self._token = token
+        self._timeout = timeout
+
+    @property
+    def location(self) -> str:
+        return self._url
+
+    def prepare(self, session_id: str) -> None:
+        problem = check_collector_url(self._url)
+        if problem is not None:
+            raise SinkError(f"HTTP transcript sink: {problem}")
+        if not self._token:
+            raise SinkError(f"HTTP transcript sink {self._url} has an empty bearer token")
+
+    def put(self, segment: Segment) -> None:
+        import urllib.error  # lazily: start-up stays fast without an HTTP sink
+        import urllib.request
+
+        body = json.dumps(segment.to_json(), ensure_ascii=False, separators=(",", ":"))
+        request = urllib.request.Request(
+            self._url,
+            data=body.encode("utf-8"),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self._token}",
+                "Content-Type": "application/json",
+                "User-Agent": "hgate",
+            },
+        )
+        where = f"{self._url} (segment {segment.number})"
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                status = response.status
+                response.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                detail = _error_text(exc)
+            message = f"collector {where} answered {exc.code}: {detail}"
+            if exc.code in _RETRYABLE:
+                raise SinkError(message) from exc
+            raise SegmentRejected(message) from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SinkError(f"cannot reach collector {where}: {reason}") from exc
+        if status not in (200, 201):
+            raise SinkError(f"collector {where} answered {status}, expected 200 or 201")
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    """The collector's `error` member, shortened; never echoes the request."""
+    try:
+        raw = exc.read(4096)
+        payload: Any = json.loads(raw)
+        text = payload.get("error") if isinstance(payload, dict) else None
+    except (OSError, ValueError):
+        text = None
+    return str(text or exc.reason)[:_MAX_ERROR_TEXT]

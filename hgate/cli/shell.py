@@ -1,0 +1,116 @@
+"""`hgate shell`: a drop-in for `bash`/`sh` that asks the session before any command runs.
+
+The agent gets this as `$SHELL` and, through a private directory first on its PATH, as
+`sh` and `bash`. It sends its arguments, working directory and PATH to the parent
+hgate over the session's control socket (`HGATE_CONTROL`); the parent parses, decides
+and records, so the agent cannot skip the record. On `allow` this process becomes the
+real shell (exec, same pid, unchanged arguments); otherwise it prints one line on
+stderr and exits 126, as a shell does for a command it cannot execute. No session, no
+answer, or a garbled answer: refused (fail closed).
+
+Speed matters (one of these per tool call), so this module imports only `os`, `sys`
+and `_socket`; the private directory's scripts run it with `python -I -S`, skipping
+site-packages, the environment's PYTHON* variables and typer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False  # `typing` costs ~7 ms to import: only the type checker reads it
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+EXIT_REFUSED = 126
+PROTOCOL = b"hgate-shell/1"
+TIMEOUT = 30.0
+MAX_REPLY = 65536
+CONTEXT = {
+    "ignore_unknown_options": True,
+    "allow_extra_args": True,
+    "allow_interspersed_args": False,
+}  # every argument is the shell's, even --help
+
+
+def main(shell: str, real_shell: str, args: list[str] | None = None) -> NoReturn:
+    """Ask the session about `shell ARGS`; exec `real_shell` if allowed, else exit 126."""
+    argv = sys.argv[1:] if args is None else args
+    control = os.environ.get("HGATE_CONTROL", "")
+    if not control:
+        _refuse("not inside an hgate session (HGATE_CONTROL is not set)")
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""
+    fields = [
+        PROTOCOL,
+        shell.encode(),
+        os.fsencode(cwd),
+        os.fsencode(os.environ.get("PATH", "")),
+        *(os.fsencode(a) for a in argv),
+    ]
+    try:
+        reply = _ask(control, b"".join(b"%d:%s," % (len(f), f) for f in fields))
+    except OSError as exc:
+        _refuse(f"cannot reach the hgate session ({exc.strerror or exc})")
+    action, _, message = reply.decode("utf-8", "replace").rstrip("\n").partition("\t")
+    if action != "allow":
+        _refuse(message or "the session gave no verdict")
+    name = sys.argv[0] if args is None else shell
+    argv0 = "-" + shell if os.path.basename(name).startswith("-") else shell
+    try:
+        os.execv(real_shell, [argv0, *argv])
+    except OSError as exc:
+        _refuse(f"cannot run {real_shell}: {exc.strerror}")
+
+
+def _ask(path: str, request: bytes) -> bytes:
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(TIMEOUT)
+        sock.connect(path)
+        sock.sendall(request)
+        sock.shutdown(_socket.SHUT_WR)
+        chunks = []
+        size = 0
+        while size < MAX_REPLY:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        sock.close()
+
+
+def _refuse(message: str) -> NoReturn:
+    os.write(2, f"hgate: {message}\n".encode("utf-8", "replace"))
+    os._exit(EXIT_REFUSED)  # no atexit work: this stands in for a shell that could not run
+
+
+def register(app: Any) -> None:
+    """Add `hgate shell` to the typer app; typer is imported here, never on the shim's path."""
+    import typer
+
+    def shell(ctx: typer.Context) -> None:
+        """Check a shell command line against the session's policy, then run it in bash.
+
+        Use as `hgate shell -c 'COMMAND'` (any bash options), `hgate shell script.sh`, or
+        with no arguments for an interactive shell. Exits 126 if the session refuses.
+        """
+        main("bash", _real("bash"), list(ctx.args))
+
+    shell.__annotations__ = {"ctx": typer.Context, "return": None}
+    app.command("shell", context_settings=CONTEXT, add_help_option=False)(shell)
+
+
+def _real(shell: str) -> str:
+    for directory in ("/bin", "/usr/bin"):
+        candidate = f"{directory}/{shell}"
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return f"/bin/{shell}"

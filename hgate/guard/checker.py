@@ -1,0 +1,188 @@
+"""The guard: a command line, an argv or a shell invocation in; a `Verdict` out.
+
+Every command found is matched against every rule; the most severe match wins
+(block > approve > allow), so an allow rule can never cancel a block rule (write an
+`unless:` on the block rule instead). A command no rule matches gets the policy's
+`default`; a line that cannot be parsed gets `unparsable`. A line's verdict is the most
+severe of its commands'.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from hgate.guard.command import Command
+from hgate.guard.rules import SEVERITY, Action, Rule
+from hgate.guard.shell_args import SHELLS, ShellInvocation, parse_shell_args
+from hgate.guard.shell_line import MAX_DEPTH, UnparsableLine, expand_argv, parse_line
+from hgate.guard.verdict import DEFAULT_RULE, UNPARSABLE_RULE, Verdict
+
+MAX_SCRIPT_BYTES = 1 << 20
+ReadScript = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShellCheck:
+    """A shell invocation's verdict, with what was checked (for the record)."""
+
+    verdict: Verdict
+    invocation: ShellInvocation
+    text: str | None  # the command string or script checked; None for stdin/interactive
+
+
+class CommandGuard:
+    """Pure matching; knows nothing of sessions, sockets or transcripts."""
+
+    def __init__(
+        self, rules: Iterable[Rule], *, default: Action = "allow", unparsable: Action = "block"
+    ) -> None:
+        self.rules = tuple(rules)
+        self.default: Action = default
+        self.unparsable: Action = unparsable
+
+    def check_line(
+        self, text: str, *, path: str | None = None, read_script: ReadScript | None = None
+    ) -> Verdict:
+        """With `read_script`, `bash script.sh` inside the line is checked by its contents
+        too (a login shell may reset PATH, so the inner bash might not be the shim)."""
+        try:
+            commands = parse_line(text)
+            if read_script is not None:
+                commands = _with_scripts(commands, read_script, depth=0)
+        except UnparsableLine as exc:
+            return Verdict(action=self.unparsable, rule=UNPARSABLE_RULE, reason=exc.reason)
+        return self.check_commands(commands, path=path)
+
+    def check_argv(
+        self,
+        argv: tuple[str, ...],
+        *,
+        exe: str | None = None,
+        path: str | None = None,
+        nested: bool = True,
+    ) -> Verdict:
+        """An argv as exec'd: wrappers seen through, and with `nested`, `sh -c` strings,
+        `eval` and `find -exec` expanded (the recorder leaves those to their own execs)."""
+        if not argv:
+            return Verdict(action=self.default, rule=DEFAULT_RULE)
+        try:
+            commands = tuple(expand_argv(argv, nested=nested))
+        except UnparsableLine as exc:
+            return Verdict(action=self.unparsable, rule=UNPARSABLE_RULE, reason=exc.reason)
+        if exe is not None and commands:
+            commands = (_with_path(commands[0], exe), *commands[1:])
+        return self.check_commands(commands, path=path)
+
+    def check_shell(
+        self,
+        shell: str,
+        args: tuple[str, ...],
+        *,
+        path: str | None = None,
+        read_script: ReadScript | None = None,
+    ) -> ShellCheck:
+        """`bash ARGS` as the shim sees it: the -c string, or the script's contents."""
+        invocation = parse_shell_args(args)
+        if invocation.mode == "command" and invocation.command is not None:
+            return ShellCheck(
+                verdict=self.check_line(invocation.command, path=path, read_script=read_script),
+                invocation=invocation,
+                text=invocation.command,
+            )
+        if invocation.mode == "script" and invocation.script is not None:
+            try:
+                text = (read_script or _read_script)(invocation.script)
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                reason = f"script {invocation.script!r} cannot be read to be checked: {exc}"
+                verdict = Verdict(action=self.unparsable, rule=UNPARSABLE_RULE, reason=reason)
+                return ShellCheck(verdict=verdict, invocation=invocation, text=None)
+            verdict = self.check_line(text, path=path, read_script=read_script)
+            return ShellCheck(verdict=verdict, invocation=invocation, text=text)
+        verdict = self.check_commands((Command(argv=(shell, *args)),), path=path)
+        return ShellCheck(verdict=verdict, invocation=invocation, text=None)
+
+    def check_commands(self, commands: Iterable[Command], *, path: str | None = None) -> Verdict:
+        worst: Verdict | None = None
+        count = 0
+        for command in commands:
+            count += 1
+            verdict = self._check_one(_resolved(command, path))
+            if worst is None or SEVERITY[verdict.action] > SEVERITY[worst.action]:
+                worst = verdict
+        if worst is None:
+            return Verdict(action="allow", rule=DEFAULT_RULE, reason="no command", checked=0)
+        return Verdict(
+            action=worst.action,
+            rule=worst.rule,
+            reason=worst.reason,
+            command=worst.command,
+            checked=count,
+        )
+
+    def _check_one(self, command: Command) -> Verdict:
+        best: Rule | None = None
+        for rule in self.rules:
+            if (best is None or SEVERITY[rule.action] > SEVERITY[best.action]) and (
+                rule.matcher.matches(command)
+            ):
+                best = rule
+        if best is None:
+            return Verdict(action=self.default, rule=DEFAULT_RULE, command=command.text())
+        return Verdict(
+            action=best.action, rule=best.name, reason=best.reason, command=command.text()
+        )
+
+
+def _with_scripts(
+    commands: tuple[Command, ...], read_script: ReadScript, *, depth: int
+) -> tuple[Command, ...]:
+    """`commands` plus those of every `bash FILE` among them whose FILE can be read."""
+    found: list[Command] = []
+    for command in commands:
+        found.append(command)
+        if command.name not in SHELLS:
+            continue
+        invocation = parse_shell_args(command.args)
+        if invocation.mode != "script" or invocation.script is None:
+            continue
+        if depth >= MAX_DEPTH:
+            raise UnparsableLine(f"scripts nested more than {MAX_DEPTH} levels deep")
+        try:
+            text = read_script(invocation.script)
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue  # not readable now: the inner shell's own shim request will say so
+        found.extend(_with_scripts(parse_line(text), read_script, depth=depth + 1))
+    return tuple(found)
+
+
+def _resolved(command: Command, path: str | None) -> Command:
+    if command.path is not None or command.dynamic or not command.program:
+        return command
+    if "/" in command.program:
+        return _with_path(command, command.program)
+    found = shutil.which(command.program, path=path) if path is not None else None
+    return _with_path(command, found) if found else command
+
+
+def _with_path(command: Command, path: str) -> Command:
+    return Command(
+        argv=command.argv,
+        wrappers=command.wrappers,
+        redirects=command.redirects,
+        piped_to=command.piped_to,
+        path=path,
+        dynamic=command.dynamic,
+    )
+
+
+def _read_script(name: str) -> str:
+    with open(name, "rb") as handle:
+        data = handle.read(MAX_SCRIPT_BYTES + 1)
+    if len(data) > MAX_SCRIPT_BYTES:
+        raise ValueError(f"larger than {MAX_SCRIPT_BYTES} bytes")
+    if not os.path.basename(name):
+        raise ValueError("not a file")
+    return data.decode("utf-8")

@@ -1,0 +1,175 @@
+"""Command rules: what a rule matches on, and how one command is matched.
+
+A rule matches when every condition it states holds (unstated ones match anything):
+
+    program    a glob on the program's basename, or on its path when it has a `/`
+    flags      every group present; a group is alternatives, "-r|-R|--recursive"
+    args       any operand (argument, redirection target, --opt=value) matches a glob
+    options    an option's value matches: {"-h|--host": ["db.*"]}
+    subcommand one of the first three operands is one of these words
+    piped_to   a later stage of the same pipeline runs one of these programs
+    unless     ...but not when this nested matcher matches (exceptions to a block)
+
+Globs are path-aware: `*` and `?` stop at `/`, `**` crosses it, `[abc]` is a class
+(`[*]` a literal star). Short flag clusters are split (`-rf` has `-r` and `-f`); paths
+are also compared in normal form (`//`, `/tmp/..` are `/`).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from hgate.guard.command import Command
+
+Action = Literal["allow", "block", "approve"]
+ACTIONS: tuple[Action, ...] = ("allow", "block", "approve")
+SEVERITY: dict[str, int] = {"allow": 1, "approve": 2, "block": 3}
+SUBCOMMAND_REACH = 3
+_SLASHES = re.compile(r"/{2,}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Matcher:
+    """The conditions of a rule; an empty matcher matches every command."""
+
+    programs: tuple[str, ...] = ()
+    flags: tuple[tuple[str, ...], ...] = ()
+    args: tuple[str, ...] = ()
+    options: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    subcommands: tuple[str, ...] = ()
+    piped_to: tuple[str, ...] = ()
+    unless: Matcher | None = None
+
+    def matches(self, command: Command) -> bool:
+        shape = _Shape.of(command)
+        return self._matches(command, shape)
+
+    def _matches(self, command: Command, shape: _Shape) -> bool:
+        if self.programs and not any(_program_matches(p, command) for p in self.programs):
+            return False
+        if any(not (set(group) & shape.flags) for group in self.flags):
+            return False
+        if self.args and not any(
+            glob_match(value, glob) for value in shape.operands for glob in self.args
+        ):
+            return False
+        for spellings, globs in self.options:
+            values = [v for name, v in shape.options if name in spellings and v is not None]
+            if not any(glob_match(v, g) for v in values for g in globs):
+                return False
+        if self.subcommands and not set(shape.positionals[:SUBCOMMAND_REACH]) & set(
+            self.subcommands
+        ):
+            return False
+        if self.piped_to and not any(
+            glob_match(name, glob) for name in command.piped_to for glob in self.piped_to
+        ):
+            return False
+        return not (self.unless is not None and self.unless._matches(command, shape))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    name: str
+    action: Action
+    matcher: Matcher
+    reason: str = ""
+    location: str = ""  # file:line:col of the rule in its policy
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A command's arguments sorted into flags, options with values, and operands."""
+
+    flags: frozenset[str]
+    options: tuple[tuple[str, str | None], ...]
+    positionals: tuple[str, ...]
+    operands: tuple[str, ...]  # positionals + redirection targets + --opt=value values
+
+    @classmethod
+    def of(cls, command: Command) -> _Shape:
+        flags: set[str] = set()
+        options: list[tuple[str, str | None]] = []
+        positionals: list[str] = []
+        extra: list[str] = []
+        args = command.args
+        ended = False
+        for index, arg in enumerate(args):
+            following = args[index + 1] if index + 1 < len(args) else None
+            if ended or arg == "-" or not arg.startswith("-") or _is_number(arg):
+                positionals.append(arg)
+            elif arg == "--":
+                ended = True
+            elif arg.startswith("--"):
+                name, equals, value = arg.partition("=")
+                flags.add(name)
+                options.append((name, value if equals else following))
+                if equals:
+                    extra.append(value)
+            else:
+                flags.add(arg)
+                flags.update(f"-{letter}" for letter in arg[1:] if letter.isalnum())
+                options.append((arg[:2], arg[2:] or following))
+        operands = [*positionals, *extra, *command.redirects]
+        operands += [_normal(value) for value in operands if value.startswith("/")]
+        return cls(frozenset(flags), tuple(options), tuple(positionals), tuple(operands))
+
+
+def _program_matches(glob: str, command: Command) -> bool:
+    if "/" in glob:
+        candidates = {command.program, command.path or "", _real(command.path)}
+    else:
+        candidates = {command.name, os.path.basename(_real(command.path))}
+    return any(glob_match(candidate, glob) for candidate in candidates if candidate)
+
+
+def _real(path: str | None) -> str:
+    if not path or not path.startswith("/"):
+        return ""
+    return os.path.realpath(path)
+
+
+def _normal(path: str) -> str:
+    normal = posixpath.normpath(_SLASHES.sub("/", path))
+    return "/" if normal.startswith("//") else normal
+
+
+def _is_number(arg: str) -> bool:
+    return arg[1:].replace(".", "", 1).isdigit()
+
+
+def glob_match(value: str, glob: str) -> bool:
+    """Whether `value` matches the path-aware `glob` (the whole of it)."""
+    return _compile(glob).fullmatch(value) is not None
+
+
+@lru_cache(maxsize=4096)
+def _compile(glob: str) -> re.Pattern[str]:
+    out: list[str] = []
+    index = 0
+    while index < len(glob):
+        char = glob[index]
+        if glob.startswith("**", index):
+            out.append(".*")
+            index += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[" and (end := glob.find("]", index + 2)) != -1:
+            body = glob[index + 1 : end]
+            negate = body.startswith("!")
+            body = re.escape(body[1:] if negate else body).replace("\\-", "-")
+            out.append(f"[{'^' if negate else ''}{body}]")
+            index = end + 1
+            continue
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return re.compile("".join(out), re.DOTALL)

@@ -1,0 +1,202 @@
+"""Shell lines to the commands they would run, with bash's own grammar (bashlex).
+
+Every simple command is found wherever it sits: pipelines, `&&`/`||`/`;` lists,
+subshells, `{ …; }`, `if`/`for`/`while` bodies, functions, `$(…)`, backticks, `<(…)`,
+and the strings given to `bash -c`, `sh -c`, `su -c`, `eval` and `find -exec`, parsed in
+turn. What cannot be parsed is never guessed at: `UnparsableLine` says why, and the
+policy's `unparsable` setting decides. bashlex is imported on first use (it is slow to
+import and optional: the `shell` extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from hgate.guard.command import Command, unwrap
+from hgate.guard.shell_args import SHELLS, parse_shell_args
+
+MAX_DEPTH = 8
+MAX_LINE = 1 << 20
+
+
+class UnparsableLine(Exception):
+    """The line is not something hgate can read with certainty; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_line(text: str, *, depth: int = 0) -> tuple[Command, ...]:
+    """Every simple command in `text`, nested ones included, in the order bash starts
+    them (a command's substitutions before the command)."""
+    if depth > MAX_DEPTH:
+        raise UnparsableLine(f"commands nested more than {MAX_DEPTH} levels deep")
+    if len(text) > MAX_LINE:
+        raise UnparsableLine(f"line longer than {MAX_LINE} characters")
+    if "\0" in text:
+        raise UnparsableLine("line contains a NUL character")
+    if not text.strip() or (text.lstrip().startswith("#") and "\n" not in text.strip()):
+        return ()
+    try:
+        import bashlex
+    except ImportError as exc:  # pragma: no cover - the shell extra is a dependency here
+        raise UnparsableLine("bashlex is not installed (pip install 'hgate[shell]')") from exc
+    try:
+        trees = bashlex.parse(text)
+    except Exception as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UnparsableLine(f"shell syntax hgate cannot parse: {message}") from None
+    found: list[Command] = []
+    for tree in trees:
+        found.extend(_walk(tree, depth))
+    return tuple(found)
+
+
+def expand_argv(
+    argv: tuple[str, ...],
+    *,
+    depth: int = 0,
+    redirects: tuple[str, ...] = (),
+    piped_to: tuple[str, ...] = (),
+    dynamic: bool = False,
+    nested: bool = True,
+) -> Iterator[Command]:
+    """The command `argv` runs, seen through wrappers, then (if `nested`) the commands it
+    runs in turn: `sh -c` strings, `eval`, `find -exec`."""
+    inner, wrappers = unwrap(argv)
+    if not inner:
+        inner, wrappers = argv, ()
+    command = Command(
+        argv=inner,
+        wrappers=wrappers,
+        redirects=redirects,
+        piped_to=piped_to,
+        dynamic=dynamic and not wrappers,
+    )
+    yield command
+    if nested:
+        yield from _nested(command, depth)
+
+
+def _nested(command: Command, depth: int) -> Iterator[Command]:
+    name, args = command.name, command.args
+    if name in SHELLS:
+        invocation = parse_shell_args(args)
+        if invocation.command is not None:
+            yield from parse_line(invocation.command, depth=depth + 1)
+    elif name == "eval" and args:
+        yield from parse_line(" ".join(args), depth=depth + 1)
+    elif name in ("su", "runuser"):
+        for index, arg in enumerate(args[:-1]):
+            if arg in ("-c", "--command"):
+                yield from parse_line(args[index + 1], depth=depth + 1)
+    elif name == "find":
+        for group in _find_exec_groups(args):
+            yield from expand_argv(group, depth=depth + 1)
+
+
+def _find_exec_groups(args: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    index = 0
+    while index < len(args):
+        if args[index] in ("-exec", "-execdir", "-ok", "-okdir"):
+            end = index + 1
+            while end < len(args) and args[end] not in (";", "+"):
+                end += 1
+            if end > index + 1:
+                yield tuple(args[index + 1 : end])
+            index = end
+        index += 1
+
+
+def _walk(node: Any, depth: int) -> Iterator[Command]:
+    kind = node.kind
+    if kind == "command":
+        yield from _simple(node, depth, ())
+    elif kind == "pipeline":
+        yield from _pipeline(node, depth)
+    elif kind in ("word", "assignment"):
+        yield from _substitutions(node, depth)
+    elif kind == "redirect":
+        if hasattr(node.output, "kind"):
+            yield from _substitutions(node.output, depth)
+    elif kind in ("commandsubstitution", "processsubstitution"):
+        yield from _walk(node.command, depth)
+    elif kind in ("reservedword", "operator", "pipe", "parameter", "tilde", "heredoc"):
+        return
+    else:  # list, compound, if, for, while, until, function
+        for child in getattr(node, "parts", None) or getattr(node, "list", None) or ():
+            yield from _walk(child, depth)
+        for redirect in getattr(node, "redirects", None) or ():
+            yield from _walk(redirect, depth)
+
+
+def _pipeline(node: Any, depth: int) -> Iterator[Command]:
+    stages = [part for part in node.parts if part.kind != "pipe"]
+    names = [_stage_names(stage) for stage in stages]
+    for index, stage in enumerate(stages):
+        later = tuple(name for names_of in names[index + 1 :] for name in names_of)
+        if stage.kind == "command":
+            yield from _simple(stage, depth, later)
+        else:
+            yield from _walk(stage, depth)
+
+
+def _stage_names(stage: Any) -> list[str]:
+    try:
+        return [command.name for command in _walk(stage, MAX_DEPTH)]
+    except UnparsableLine:
+        return []
+
+
+def _simple(node: Any, depth: int, piped_to: tuple[str, ...]) -> Iterator[Command]:
+    words: list[str] = []
+    redirects: list[str] = []
+    dynamic = False
+    heredoc: str | None = None
+    for part in node.parts:
+        yield from _walk(part, depth)
+        if part.kind == "word":
+            if not words and _is_computed(part):
+                dynamic = True
+            words.append(part.word)
+        elif part.kind == "redirect":
+            output = part.output
+            if hasattr(output, "word"):
+                redirects.append(output.word)
+            if getattr(part, "heredoc", None) is not None:
+                heredoc = part.heredoc.value
+    if not words:
+        return
+    commands = list(
+        expand_argv(
+            tuple(words),
+            depth=depth,
+            redirects=tuple(redirects),
+            piped_to=piped_to,
+            dynamic=dynamic,
+        )
+    )
+    yield from commands
+    if heredoc is not None and commands[0].name in SHELLS:
+        body = heredoc.rsplit("\n", 1)[0] if "\n" in heredoc else ""
+        yield from parse_line(body, depth=depth + 1)
+
+
+def _substitutions(node: Any, depth: int) -> Iterator[Command]:
+    for part in getattr(node, "parts", None) or ():
+        if part.kind in ("commandsubstitution", "processsubstitution"):
+            yield from _walk(part.command, depth)
+        elif part.kind == "parameter" and ("$(" in part.value or "`" in part.value):
+            raise UnparsableLine("a command substitution inside ${…} cannot be checked")
+
+
+def _is_computed(word: Any) -> bool:
+    return (
+        any(
+            p.kind in ("parameter", "commandsubstitution", "processsubstitution")
+            for p in getattr(word, "parts", None) or ()
+        )
+        or "`" in word.word
+    )

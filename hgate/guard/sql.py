@@ -1,0 +1,179 @@
+"""The SQL statement guard: statement text in, a `Verdict` out, with PostgreSQL's own parser.
+
+    text ──► pgparse (libpg_query) ──► Facts per statement ──► built-in hazards
+                                                          └──► policy rules ──► Verdict
+
+Built-in hazards (COPY PROGRAM, server files, side-effect and dynamic-SQL functions, DO,
+SET ROLE/search_path, ALTER SYSTEM, LOAD, unbounded UPDATE/DELETE, node types outside
+the allow-list, masked columns leaving through expressions) block whatever the rules
+say. A string that does not parse is blocked. Verdicts are cached by exact text; SQL
+PREPARE/EXECUTE is classified at PREPARE and enforced at EXECUTE per connection
+(`PreparedVerdicts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pgparse
+
+from hgate.guard.rules import SEVERITY, Action
+from hgate.guard.sql_facts import Facts, facts_of
+from hgate.guard.sql_rules import ALLOWED_NODE_TYPES, ColumnMask, SqlRule, rule_matches
+from hgate.guard.verdict import Verdict
+
+UNPARSABLE = "database.unparsable"
+DEFAULT = "database.default"
+CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Classification:
+    """A statement string's verdict and what it does to SQL-level prepared statements."""
+
+    verdict: Verdict
+    statements: int = 0
+    prepares: tuple[tuple[str, Verdict], ...] = ()
+    executes: tuple[str, ...] = ()
+    deallocates: tuple[str, ...] = ()  # "*" for DEALLOCATE ALL
+
+
+@dataclass(slots=True)
+class PreparedVerdicts:
+    """One connection's SQL PREPAREd statements and the verdict each got at PREPARE."""
+
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+
+
+class SqlGuard:
+    """Pure classification; knows nothing of sockets, sessions or transcripts."""
+
+    def __init__(
+        self,
+        rules: Iterable[SqlRule] = (),
+        *,
+        default: Action = "block",
+        masks: Iterable[ColumnMask] = (),
+        extra_node_types: Iterable[str] = (),
+    ) -> None:
+        self.rules = tuple(rules)
+        self.default: Action = default
+        self.masks = tuple(masks)
+        self.node_types = ALLOWED_NODE_TYPES | frozenset(extra_node_types)
+        self._cache: dict[str, Classification] = {}
+
+    def check(self, text: str, prepared: PreparedVerdicts | None = None) -> Verdict:
+        """The verdict for a statement string on one connection (updates `prepared`)."""
+        found = self.classify(text)
+        verdict = found.verdict
+        if prepared is None:
+            return verdict
+        for name in found.executes:
+            stored = prepared.verdicts.get(name)
+            if stored is None:
+                stored = Verdict(
+                    action="block",
+                    rule="database.execute_unknown",
+                    reason=f"EXECUTE of {name!r}, which was not PREPAREd through hgate",
+                )
+            verdict = most_severe(verdict, stored)
+        if verdict.action == "block":
+            return verdict
+        for name in found.deallocates:
+            if name == "*":
+                prepared.verdicts.clear()
+            else:
+                prepared.verdicts.pop(name, None)
+        for name, stored in found.prepares:
+            prepared.verdicts[name] = stored
+        return verdict
+
+    def classify(self, text: str) -> Classification:
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        result = self._classify(text)
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[text] = result
+        return result
+
+    def _classify(self, text: str) -> Classification:
+        try:
+            tree = pgparse.parse(text)
+        except pgparse.PGQueryError as exc:
+            return Classification(
+                verdict=Verdict(action="block", rule=UNPARSABLE, reason=f"parse error: {exc}")
+            )
+        except Exception as exc:  # the parser must never let a statement through
+            return Classification(
+                verdict=Verdict(action="block", rule=UNPARSABLE, reason=type(exc).__name__)
+            )
+        verdict: Verdict | None = None
+        prepares: list[tuple[str, Verdict]] = []
+        executes: list[str] = []
+        deallocates: list[str] = []
+        for raw in tree:
+            facts = facts_of(raw.get("stmt", {}), self.masks)
+            judged = self._judge(facts)
+            verdict = judged if verdict is None else most_severe(verdict, judged)
+            for name, inner in facts.prepares:
+                inner_verdict = self._judge(inner)
+                verdict = most_severe(verdict, inner_verdict, only_block=True)
+                prepares.append((name, inner_verdict))
+            executes.extend(facts.executes)
+            deallocates.extend(facts.deallocates)
+        if verdict is None:
+            verdict = Verdict(action="allow", rule=DEFAULT, reason="empty statement")
+        return Classification(
+            verdict=verdict,
+            statements=len(tree),
+            prepares=tuple(prepares),
+            executes=tuple(executes),
+            deallocates=tuple(deallocates),
+        )
+
+    def _judge(self, facts: Facts) -> Verdict:
+        if facts.hazards:
+            rule, reason = facts.hazards[0]
+            return Verdict(action="block", rule=rule, reason=reason)
+        unknown = sorted(facts.node_types - self.node_types)
+        if unknown:
+            return Verdict(
+                action="block",
+                rule="database.node_type",
+                reason=f"{', '.join(unknown)} is not on the statement allow-list",
+            )
+        best: Verdict | None = None
+        allowed: str | None = None
+        for rule in self.rules:
+            if not rule_matches(
+                rule,
+                kinds=facts.kinds,
+                tables=facts.tables,
+                columns=facts.columns,
+                functions=facts.functions,
+                aliases=facts.aliases,
+            ):
+                continue
+            if rule.action == "allow":
+                allowed = allowed or rule.name
+                continue
+            candidate = Verdict(action=rule.action, rule=rule.name, reason=facts.summary())
+            best = candidate if best is None else most_severe(best, candidate)
+        if best is not None:
+            return best
+        if allowed or not facts.kinds:
+            return Verdict(action="allow", rule=allowed or DEFAULT)
+        return Verdict(
+            action=self.default,
+            rule=DEFAULT,
+            reason=f"no rule allows {facts.summary()}" if self.default != "allow" else "",
+        )
+
+
+def most_severe(current: Verdict, other: Verdict, *, only_block: bool = False) -> Verdict:
+    if only_block and other.action != "block":
+        return current
+    return other if SEVERITY[other.action] > SEVERITY[current.action] else current

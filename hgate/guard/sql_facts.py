@@ -1,0 +1,327 @@
+"""What one parsed statement does: kinds, tables, columns, functions and hazards.
+
+One pass over libpg_query's JSON tree. A node is `{"TypeName": {...}}`; embedded
+structs (a RangeVar in `relation`, the arms of a UNION) come without the wrapper, so
+the walk also recognises them by shape. Masked columns may reach the result only as a
+plain column of the top-level SELECT (where RowDescription names their table and
+column); anywhere else in an output they would arrive as an anonymous expression, so
+that is a hazard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hgate.guard.sql_rules import (
+    DYNAMIC_SQL_PREFIXES,
+    FORBIDDEN_SETTINGS,
+    SIDE_EFFECT_FUNCTIONS,
+    SIDE_EFFECT_PREFIXES,
+    UTF8_ENCODINGS,
+    ColumnMask,
+    ColumnRef,
+    TableRef,
+    column_matches,
+    table_name,
+)
+
+EXEC, NESTED, OUTPUT, EXPR = 1, 2, 4, 8
+_SIMPLE_KINDS = {
+    "TransactionStmt": "transaction",
+    "VariableShowStmt": "show",
+    "DeclareCursorStmt": "cursor",
+    "FetchStmt": "cursor",
+    "ClosePortalStmt": "cursor",
+    "ListenStmt": "notify",
+    "NotifyStmt": "notify",
+    "UnlistenStmt": "notify",
+    "LockStmt": "lock",
+    "VacuumStmt": "maintenance",
+    "ClusterStmt": "maintenance",
+    "ReindexStmt": "maintenance",
+    "TruncateStmt": "truncate",
+    "DiscardStmt": "discard",
+    "GrantStmt": "grant",
+    "GrantRoleStmt": "grant",
+    "CallStmt": "call",
+    "CreateTableAsStmt": "ddl",
+    "InsertStmt": "insert",
+    "MergeStmt": "merge",
+}
+
+
+@dataclass(slots=True)
+class Facts:
+    kinds: set[str] | frozenset[str] = field(default_factory=set)
+    tables: set[TableRef] | frozenset[TableRef] = field(default_factory=set)
+    columns: set[ColumnRef] | frozenset[ColumnRef] = field(default_factory=set)
+    functions: set[str] | frozenset[str] = field(default_factory=set)
+    node_types: set[str] = field(default_factory=set)
+    hazards: list[tuple[str, str]] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    ctes: set[str] = field(default_factory=set)
+    exposed: set[tuple[str, str, bool]] = field(default_factory=set)  # qualifier, col, derived
+    copied: bool = False  # rows leave through COPY, without column origins
+    prepares: list[tuple[str, Facts]] = field(default_factory=list)
+    executes: list[str] = field(default_factory=list)
+    deallocates: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        kinds = "/".join(sorted(self.kinds)) or "statement"
+        tables = ", ".join(sorted(table_name(t) for t in self.tables))
+        return f"{kinds} on {tables}" if tables else kinds
+
+
+def facts_of(stmt: dict[str, Any], masks: tuple[ColumnMask, ...]) -> Facts:
+    facts = Facts()
+    _Walker(facts).walk(stmt, EXEC)
+    facts.tables = frozenset(t for t in facts.tables if t[0] or t[1] not in facts.ctes)
+    facts.kinds, facts.columns = frozenset(facts.kinds), frozenset(facts.columns)
+    facts.functions = frozenset(facts.functions)
+    if masks:
+        _check_masks(facts, masks)
+    return facts
+
+
+def _check_masks(facts: Facts, masks: tuple[ColumnMask, ...]) -> None:
+    tables = frozenset(facts.tables)
+    masked = {t for t in tables if any(_table_masked(table_name(t), m) for m in masks)}
+    if not masked:
+        return
+    if facts.copied:
+        facts.hazards.append(
+            ("database.masked_copy", "COPY of a table with masked columns (COPY has no origins)")
+        )
+        return
+    rows = {t[1] for t in masked} | {a for a, t in facts.aliases.items() if _alias_masked(t, masked)}
+    for qualifier, column, derived in facts.exposed:
+        if not qualifier and column in rows:
+            reason = f"whole-row reference {column!r} to a table with masked columns"
+        elif derived and column == "*":
+            reason = "a star over a table with masked columns inside a subquery or expression"
+        elif derived and any(
+            column_matches((qualifier, column), f"{m.table}.{m.column}", facts.aliases, tables)
+            for m in masks
+        ):
+            reason = f"masked column {column!r} inside an expression, subquery or RETURNING"
+        else:
+            continue
+        facts.hazards.append(("database.masked_expression", reason))
+        return
+
+
+def _table_masked(name: str, mask: ColumnMask) -> bool:
+    return ColumnMask(table=mask.table, column="*", kind=mask.kind).matches(name, "")
+
+
+def _alias_masked(target: str, masked: set[TableRef]) -> bool:
+    return any(table_name(t) == target or t[1] == target for t in masked)
+
+
+class _Walker:
+    __slots__ = ("facts",)
+
+    def __init__(self, facts: Facts) -> None:
+        self.facts = facts
+
+    def walk(self, obj: Any, flags: int) -> None:
+        if type(obj) is list:
+            for item in obj:
+                if type(item) is dict or type(item) is list:
+                    self.walk(item, flags)
+            return
+        if len(obj) == 1:
+            ((key, value),) = obj.items()
+            if key[0].isupper() and type(value) is dict:
+                self.node(key, value, flags)
+                return
+        if "relname" in obj:
+            self.range_var(obj)
+        for key, value in obj.items():
+            if type(value) is dict or type(value) is list:
+                if key == "larg" or key == "rarg":
+                    self.select(value, flags | NESTED)
+                else:
+                    self.walk(value, flags)
+
+    def node(self, kind: str, body: dict[str, Any], flags: int) -> None:
+        facts = self.facts
+        facts.node_types.add(kind)
+        if kind == "ColumnRef":
+            self.column_ref(body, flags)
+        elif kind == "FuncCall":
+            self.function(body, flags)
+        elif kind == "RangeVar":
+            self.range_var(body)
+        elif kind == "SelectStmt":
+            self.select(body, flags)
+        elif kind == "ResTarget" and flags & OUTPUT:
+            value = body.get("val")
+            if value is not None:
+                bare = "ColumnRef" in value
+                self.walk(value, flags if bare else flags | EXPR | NESTED)
+        elif kind.endswith("Stmt"):
+            self.statement(kind, body, flags)
+        elif kind == "CommonTableExpr":
+            facts.ctes.add(body.get("ctename", ""))
+            self.walk(body, (flags | NESTED) & ~OUTPUT)
+        elif kind == "RangeFunction":
+            self.walk(body, flags | NESTED | OUTPUT | EXPR)
+        else:
+            self.walk(body, flags)
+
+    def select(self, body: dict[str, Any], flags: int) -> None:
+        if flags & EXEC and "valuesLists" not in body:
+            self.facts.kinds.add("select")
+        if "intoClause" in body:
+            self.facts.kinds.add("ddl")
+        inner = flags & ~(OUTPUT | EXPR)
+        for key, value in body.items():
+            if type(value) is not dict and type(value) is not list:
+                continue
+            if key == "targetList":
+                self.walk(value, inner | OUTPUT)
+            elif key == "larg" or key == "rarg":
+                self.select(value, inner | NESTED)
+            else:
+                self.walk(value, inner | NESTED)
+
+    def statement(self, kind: str, body: dict[str, Any], flags: int) -> None:
+        facts = self.facts
+        executed = bool(flags & EXEC)
+        if kind in ("UpdateStmt", "DeleteStmt"):
+            if executed:
+                facts.kinds.add("update" if kind == "UpdateStmt" else "delete")
+            where = body.get("whereClause")
+            if where is None or not _bounded(where):
+                verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
+                facts.hazards.append(
+                    ("database.unbounded_write", f"{verb} without a WHERE that names a column")
+                )
+        elif kind == "CopyStmt":
+            self.copy(body)
+        elif kind == "ExplainStmt":
+            facts.kinds.add("explain")
+            analyze = any(
+                o.get("DefElem", {}).get("defname") == "analyze"
+                and _truthy(o["DefElem"].get("arg"))
+                for o in body.get("options", [])
+            )
+            self.walk(body.get("query", {}), flags if analyze else flags & ~EXEC)
+            return
+        elif kind == "VariableSetStmt":
+            self.setting(body)
+        elif kind == "DoStmt":
+            facts.hazards.append(("database.do", "DO runs procedural code (dynamic SQL)"))
+        elif kind == "AlterSystemStmt":
+            facts.hazards.append(("database.alter_system", "ALTER SYSTEM changes server config"))
+        elif kind == "LoadStmt":
+            facts.hazards.append(("database.load", "LOAD loads a shared library"))
+        elif kind == "PrepareStmt":
+            facts.kinds.add("prepare")
+            inner = Facts()
+            _Walker(inner).walk(body.get("query", {}), EXEC)
+            facts.prepares.append((body.get("name", ""), inner))
+            facts.node_types |= inner.node_types
+            return
+        elif kind == "ExecuteStmt":
+            facts.kinds.add("execute")
+            facts.executes.append(body.get("name", ""))
+        elif kind == "DeallocateStmt":
+            facts.kinds.add("deallocate")
+            facts.deallocates.append("*" if body.get("isall") else body.get("name", "*"))
+        elif executed:
+            facts.kinds.add(_SIMPLE_KINDS.get(kind, "ddl"))
+        if kind == "DeclareCursorStmt":
+            self.walk(body, flags & ~NESTED)
+            return
+        rest = (flags | NESTED) & ~(OUTPUT | EXPR)
+        for key, value in body.items():
+            if type(value) is dict or type(value) is list:
+                self.walk(value, rest | OUTPUT | EXPR if key == "returningList" else rest)
+
+    def copy(self, body: dict[str, Any]) -> None:
+        facts = self.facts
+        facts.kinds.add("copy_in" if body.get("is_from") else "copy_out")
+        facts.copied = not body.get("is_from")
+        if body.get("is_program"):
+            facts.hazards.append(("database.copy_program", "COPY … PROGRAM runs a server command"))
+        elif body.get("filename"):
+            facts.hazards.append(("database.copy_file", "COPY to or from a server file"))
+        for option in body.get("options", []):
+            elem = option.get("DefElem", {})
+            if elem.get("defname") == "format" and not body.get("is_from"):
+                value = elem.get("arg", {}).get("String", {}).get("sval", "")
+                if value.lower() == "binary":
+                    facts.hazards.append(
+                        ("database.copy_binary", "binary COPY TO cannot be masked")
+                    )
+
+    def setting(self, body: dict[str, Any]) -> None:
+        self.facts.kinds.add("set")
+        name = body.get("name", "").lower()
+        if body.get("kind") == "VAR_RESET" or body.get("kind") == "VAR_RESET_ALL":
+            return
+        if name in FORBIDDEN_SETTINGS:
+            self.facts.hazards.append(("database.setting", f"SET {name} is not allowed"))
+        elif name == "client_encoding":
+            for arg in body.get("args", []):
+                value = arg.get("A_Const", {}).get("sval", {}).get("sval", "")
+                if value.lower() not in UTF8_ENCODINGS:
+                    self.facts.hazards.append(
+                        ("database.setting", "client_encoding other than UTF8 cannot be masked")
+                    )
+
+    def column_ref(self, body: dict[str, Any], flags: int) -> None:
+        names = []
+        for item in body.get("fields", []):
+            names.append(item["String"]["sval"] if "String" in item else "*")
+        if not names:
+            return
+        ref = (".".join(names[:-1]), names[-1])
+        self.facts.columns.add(ref)
+        if flags & OUTPUT:
+            self.facts.exposed.add((ref[0], ref[1], bool(flags & (NESTED | EXPR))))
+
+    def function(self, body: dict[str, Any], flags: int) -> None:
+        names = [n["String"]["sval"].lower() for n in body.get("funcname", []) if "String" in n]
+        if names:
+            name = names[-1]
+            self.facts.functions.add(name)
+            if name in SIDE_EFFECT_FUNCTIONS or name.startswith(SIDE_EFFECT_PREFIXES):
+                self.facts.hazards.append(
+                    ("database.side_effect_function", f"{name}() has side effects")
+                )
+            elif name.startswith(DYNAMIC_SQL_PREFIXES):
+                self.facts.hazards.append(
+                    ("database.dynamic_sql", f"{name}() runs SQL given as a string")
+                )
+        self.walk(body, flags | EXPR | NESTED if flags & OUTPUT else flags)
+
+    def range_var(self, body: dict[str, Any]) -> None:
+        ref = (body.get("schemaname", ""), body.get("relname", ""))
+        self.facts.tables.add(ref)
+        alias = body.get("alias", {}).get("aliasname")
+        if alias:
+            self.facts.aliases[alias] = table_name(ref)
+
+
+def _bounded(where: Any) -> bool:
+    """A WHERE bounds a write only if it names a column (or is WHERE CURRENT OF)."""
+    if type(where) is dict:
+        if "ColumnRef" in where or "CurrentOfExpr" in where:
+            return True
+        return any(_bounded(v) for k, v in where.items() if k != "SubLink")
+    if type(where) is list:
+        return any(_bounded(v) for v in where)
+    return False
+
+
+def _truthy(arg: Any) -> bool:
+    if arg is None:
+        return True
+    text = str(next(iter(arg.get("String", {}).values()), "true")).lower()
+    if "Boolean" in arg:
+        return bool(arg["Boolean"].get("boolval"))
+    return text not in ("false", "off", "0", "no")

@@ -1,0 +1,149 @@
+"""The control socket: `hgate shell` asks, the parent decides and records, then answers.
+
+One request per connection: netstring fields `hgate-shell/1`, shell, cwd, PATH, args...;
+the answer is one line, `allow` or `block<TAB>message`. The caller is identified by
+SO_PEERCRED (the kernel's word, not the caller's). Anything malformed, and any failure
+to decide or record, is answered `block`: the shim then refuses (fail closed).
+
+The server runs in a daemon thread rather than in the PTY loop: a shim is waiting with
+a tool call in flight, and the PTY loop can sit in a blocking write to a slow CI log;
+the transcript writer is thread-safe, so the thread records directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hgate.guard import Verdict
+
+MAX_REQUEST = 2 << 20
+REQUEST_TIMEOUT = 5.0
+PROTOCOL = b"hgate-shell/1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShellRequest:
+    """One shim's question: which shell, its arguments, where, with which PATH, from whom."""
+
+    shell: str
+    args: tuple[str, ...]
+    cwd: str
+    path: str
+    pid: int | None
+
+
+Handler = Callable[[ShellRequest], Verdict]
+
+
+class ControlServer:
+    """Answers shims on a Unix socket, one request per connection, from a daemon thread."""
+
+    def __init__(self, path: Path, handler: Handler) -> None:
+        self._path = path
+        self._handler = handler
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._wake_read, self._wake_write = os.pipe()
+        self._thread = threading.Thread(target=self._serve, name="hgate-control", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._listener.bind(str(self._path))
+        self._path.chmod(0o600)
+        self._listener.listen(64)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            os.write(self._wake_write, b"x")
+            self._thread.join(timeout=5)
+        self._listener.close()
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_read, selectors.EVENT_READ)
+            while True:
+                ready = [key.fileobj for key, _ in selector.select()]
+                if self._wake_read in ready:
+                    return
+                connection, _ = self._listener.accept()
+                with connection:
+                    self._answer(connection)
+
+    def _answer(self, connection: socket.socket) -> None:
+        try:
+            connection.settimeout(REQUEST_TIMEOUT)
+            request = _parse(_receive(connection), _peer_pid(connection))
+        except (OSError, ValueError) as exc:
+            _reply(connection, f"block\tmalformed request to the hgate session ({exc})")
+            return
+        try:
+            verdict = self._handler(request)
+        except Exception as exc:
+            self.error = exc
+            _reply(connection, "block\tthe hgate session could not record this command")
+            return
+        if verdict.allowed:
+            _reply(connection, "allow")
+        else:
+            _reply(connection, f"block\t{verdict.message()}")
+
+
+def _receive(connection: socket.socket) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_REQUEST:
+            raise ValueError(f"request larger than {MAX_REQUEST} bytes")
+        chunks.append(chunk)
+
+
+def _parse(data: bytes, pid: int | None) -> ShellRequest:
+    fields: list[bytes] = []
+    view = memoryview(data)
+    while view:
+        length, colon, _ = bytes(view[:12]).partition(b":")
+        if not colon or not length.isdigit():
+            raise ValueError("bad field length")
+        start = len(length) + 1
+        end = start + int(length)
+        if end >= len(view) or view[end] != ord(","):
+            raise ValueError("truncated field")
+        fields.append(bytes(view[start:end]))
+        view = view[end + 1 :]
+    if len(fields) < 4 or fields[0] != PROTOCOL:
+        raise ValueError("not an hgate-shell/1 request")
+    shell, cwd, path, *args = (os.fsdecode(field) for field in fields[1:])
+    if shell not in ("sh", "bash"):
+        raise ValueError(f"unknown shell {shell!r}")
+    return ShellRequest(shell=shell, args=tuple(args), cwd=cwd, path=path, pid=pid)
+
+
+def _peer_pid(connection: socket.socket) -> int | None:
+    """The caller's pid as the kernel knows it (not as the caller claims)."""
+    try:
+        raw = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    pid, _, _ = struct.unpack("3i", raw)
+    return pid or None
+
+
+def _reply(connection: socket.socket, text: str) -> None:
+    with contextlib.suppress(OSError):
+        connection.sendall((text.replace("\n", " ") + "\n").encode())

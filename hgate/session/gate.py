@@ -1,0 +1,223 @@
+"""The session's command gate: every check (shim, stdin, process recorder) decided and recorded.
+
+One place turns a guard verdict into evidence, so the three ways hgate sees commands
+produce the same transcript events:
+
+    command   {"id", "phase": "request", "source", "argv"|"text" (masked), "pid", ...}
+    decision  {"command": id, "action", "rule", "reason", "matched" (masked), ...}
+    command   {"id", "phase": "exit", "exit_code", "signal", "duration"}   (when knowable)
+    process   {"phase": "exec"|"exit", "pid", "ppid", "program", "argv" (masked), ...}
+    decision  {"process": pid, "action": "violation", "rule", "response"}  (bypassed the shim)
+
+Calls arrive from the control-socket thread, the recorder thread and the PTY loop; the
+writer is thread-safe, and a lock keeps each command/decision pair's ids consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from hgate.audit import TranscriptWriter
+from hgate.guard import (
+    DEFAULT_RULE,
+    UNPARSABLE_RULE,
+    ApprovalChannel,
+    CommandGuard,
+    Verdict,
+    settle,
+)
+from hgate.mask import Masker
+from hgate.policy.commands import CommandPolicy
+
+MAX_RECORDED_TEXT = 4096
+
+
+class CommandGate:
+    """Decides with the guard, settles approvals, records, and enforces `on_violation`."""
+
+    def __init__(
+        self,
+        policy: CommandPolicy,
+        *,
+        masker: Masker,
+        writer: TranscriptWriter,
+        approvals: ApprovalChannel,
+        shim_dir: str,
+        stop: Callable[[str], None],
+    ) -> None:
+        self.policy = policy
+        self.guard = CommandGuard(
+            policy.rules, default=policy.default, unparsable=policy.unparsable
+        )
+        self._masker = masker
+        self._writer = writer
+        self._approvals = approvals
+        self._shim_dir = shim_dir.rstrip("/") + "/"
+        self._stop = stop
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._by_pid: dict[int, int] = {}  # pid of an allowed shell -> its command id
+
+    def shell_request(
+        self, *, shell: str, args: tuple[str, ...], cwd: str, path: str, pid: int | None
+    ) -> Verdict:
+        """A request from `hgate shell`; an allowed shell's exit status is recorded later."""
+
+        def read_script(name: str) -> str:
+            from hgate.guard.checker import MAX_SCRIPT_BYTES
+
+            target = os.path.join(cwd, name) if cwd else name
+            with open(target, "rb") as handle:
+                data = handle.read(MAX_SCRIPT_BYTES + 1)
+            if len(data) > MAX_SCRIPT_BYTES:
+                raise ValueError(f"larger than {MAX_SCRIPT_BYTES} bytes")
+            return data.decode("utf-8")
+
+        check = self.guard.check_shell(shell, args, path=path, read_script=read_script)
+        event: dict[str, Any] = {
+            "source": "shell",
+            "shell": shell,
+            "mode": check.invocation.mode,
+            "argv": self._mask_all((shell, *args)),
+            "cwd": self._mask(cwd),
+            "pid": pid,
+        }
+        if check.invocation.mode == "script" and check.text is not None:
+            event["script_sha256"] = hashlib.sha256(check.text.encode()).hexdigest()
+        text = check.text if check.text is not None else " ".join((shell, *args))
+        command_id, verdict = self._decide(event, check.verdict, text)
+        if verdict.allowed and pid is not None:
+            with self._lock:
+                self._by_pid[pid] = command_id
+        return verdict
+
+    def stdin_line(self, text: str) -> Verdict:
+        """A line typed on the agent's stdin, before it is forwarded."""
+        verdict = self.guard.check_line(text)
+        event: dict[str, Any] = {"source": "stdin", "text": self._mask(text)}
+        return self._decide(event, verdict, text)[1]
+
+    def process_exec(
+        self,
+        *,
+        pid: int,
+        ppid: int | None,
+        argv: tuple[str, ...] | None,
+        exe: str | None,
+        source: str,
+    ) -> None:
+        """The recorder saw an exec; a process matching a block rule is a violation."""
+        via_shim = argv is not None and any(a.startswith(self._shim_dir) for a in argv[:3])
+        event: dict[str, Any] = {
+            "phase": "exec",
+            "pid": pid,
+            "ppid": ppid,
+            "source": source,
+            "program": self._mask(exe) if exe else None,
+            "argv": self._mask_all(argv) if argv is not None else None,
+        }
+        if via_shim:
+            event["via"] = "hgate-shell"
+        if argv is None:
+            event["note"] = "exited before its arguments could be read"
+        self._writer.append("process", event)
+        if argv is None or via_shim:
+            return
+        verdict = self.guard.check_argv(argv, exe=exe, nested=False)
+        if verdict.allowed or verdict.rule in (DEFAULT_RULE, UNPARSABLE_RULE):
+            return
+        response = self.policy.on_violation
+        if response in ("kill", "stop"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self._writer.append(
+            "decision",
+            {
+                "process": pid,
+                "action": "violation",
+                "rule": verdict.rule,
+                "reason": verdict.reason,
+                "matched": self._mask(verdict.command),
+                "response": response,
+                "source": source,
+            },
+        )
+        if response == "stop":
+            self._stop(f"command rule {verdict.rule} violated by pid {pid}")
+
+    def process_exit(
+        self,
+        *,
+        pid: int,
+        exit_code: int | None,
+        signal_number: int | None,
+        duration: float | None,
+        source: str,
+    ) -> None:
+        self._writer.append(
+            "process",
+            {
+                "phase": "exit",
+                "pid": pid,
+                "exit_code": exit_code,
+                "signal": signal_number,
+                "duration": duration,
+                "source": source,
+            },
+        )
+        with self._lock:
+            command_id = self._by_pid.pop(pid, None)
+        if command_id is not None:
+            self._writer.append(
+                "command",
+                {
+                    "id": command_id,
+                    "phase": "exit",
+                    "exit_code": exit_code,
+                    "signal": signal_number,
+                    "duration": duration,
+                },
+            )
+
+    def _decide(self, event: dict[str, Any], verdict: Verdict, text: str) -> tuple[int, Verdict]:
+        with self._lock:
+            self._next_id += 1
+            command_id = self._next_id
+        event = {"id": command_id, "phase": "request", **event}
+        self._writer.append("command", event)
+        final = settle(verdict, self._approvals, text=text)
+        record: dict[str, Any] = {
+            "command": command_id,
+            "action": final.action,
+            "rule": final.rule,
+            "reason": self._mask(final.reason),
+            "checked": final.checked,
+        }
+        if final.command and final.rule != DEFAULT_RULE:
+            record["matched"] = self._mask(final.command)
+        if final.approval is not None:
+            record["approval"] = final.approval
+        self._writer.append("decision", record)
+        masked = self._mask(final.reason)
+        return command_id, Verdict(
+            action=final.action,
+            rule=final.rule,
+            reason=masked,
+            command=self._mask(final.command),
+            checked=final.checked,
+            approval=final.approval,
+        )
+
+    def _mask(self, text: str) -> str:
+        if len(text) > MAX_RECORDED_TEXT:
+            text = text[:MAX_RECORDED_TEXT] + "…"
+        return self._masker.mask(text).text
+
+    def _mask_all(self, argv: tuple[str, ...]) -> list[str]:
+        return [self._mask(arg) for arg in argv]
