@@ -169,6 +169,10 @@ KEYS = {
 }  # fmt: skip
 
 
+def _kv(value: str) -> str:
+    return json.dumps(value) if " " in value else value
+
+
 def labelled(n: int, seed: int = 1) -> Iterator[Record]:
     """`n` records per kind, in rotating shapes."""
     fake = Faker("en_US")
@@ -185,9 +189,7 @@ def labelled(n: int, seed: int = 1) -> Iterator[Record]:
                 yield [rng.choice(PROSE[kind]).format(v=value)], [(kind, value)]
             elif shape == 2:
                 yield (
-                    [
-                        f"ts=2024-05-01T10:00:00Z event=update {key}={json.dumps(value) if ' ' in value else value} ok=1"
-                    ],
+                    [f"ts=2024-05-01T10:00:00Z event=update {key}={_kv(value)} ok=1"],
                     [(kind, value)],
                 )
             elif shape == 3:
@@ -232,7 +234,8 @@ LOOKALIKE_TEMPLATES = [
     "HEAD is now at {sha7} Merge pull request #{n} from org/feature-{n}",
     "Successfully installed requests-{ver} urllib3-{ver} idna-{ver}",
     "Collecting numpy=={ver}",
-    "  Downloading https://files.pythonhosted.org/packages/{hex2}/{hex2}/{hex}/pkg-{ver}-py3-none-any.whl ({n} kB)",
+    "  Downloading https://files.pythonhosted.org/packages/{hex2}/{hex2}/{hex}/"
+    "pkg-{ver}-py3-none-any.whl ({n} kB)",
     "Requirement already satisfied: setuptools>={ver} in /usr/lib/python3/dist-packages ({ver})",
     "{ts} INFO  worker[{n}]: processed batch {n} in {n} ms",
     "{ts} DEBUG http: GET /api/v1/builds/{n} 200 {n}ms",
@@ -283,6 +286,11 @@ _WORDS = [
 ]
 
 
+def _duration(rng: random.Random) -> str:
+    forms = [f"{rng.randint(1, 999)}ms", f"{rng.random() * 60:.2f}s"]
+    return rng.choice([*forms, f"{rng.randint(1, 59)}m{rng.randint(0, 59)}s"])
+
+
 def lookalikes(n: int, seed: int = 2) -> Iterator[str]:
     rng = random.Random(seed)
     fake = Faker("en_US")
@@ -297,7 +305,7 @@ def lookalikes(n: int, seed: int = 2) -> Iterator[str]:
             "port": rng.choice([80, 443, 5432, 6379, 8000, 8080, 9090, rng.randint(1024, 65535)]),
             "ver": f"{rng.randint(0, 30)}.{rng.randint(0, 20)}.{rng.randint(0, 30)}",
             "ts": fake.date_time_this_decade().isoformat(timespec="milliseconds") + "Z",
-            "dur": rng.choice([f"{rng.randint(1, 999)}ms", f"{rng.random() * 60:.2f}s", f"{rng.randint(1, 59)}m{rng.randint(0, 59)}s"]),
+            "dur": _duration(rng),
             "pct": rng.randint(0, 100), "word": rng.choice(_WORDS),
         }  # fmt: skip
         return template.format(**values)

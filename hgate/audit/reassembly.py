@@ -82,7 +82,8 @@ def verify_segments(
     detail = "; ".join(problems)
     checks = (*report.checks, Check(name="segments", status="fail", detail=detail))
     if report.verdict is Verdict.INVALID:
-        return replace(report, checks=checks, segments=segments)
+        reason = f"{report.reason}; {detail}"
+        return replace(report, reason=reason, checks=checks, segments=segments)
     lines = sum(s.data.count(b"\n") for s in run)
     first_break = report.first_break or Break(line=lines + 1, what=problems[0])
     return replace(

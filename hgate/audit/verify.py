@@ -70,6 +70,7 @@ class _Walk:
         self.checkpoints = 0
         self.counts: dict[str, int] = {}
         self.seal: SealSummary | None = None
+        self.approvals: list[tuple[int, str, dict[str, Any]]] = []  # approval.* events
 
     def run(self) -> VerificationReport:
         first_break: Break | None = None
@@ -123,6 +124,7 @@ class _Walk:
         self.checks.append(
             Check(name="signatures", status="pass", detail=f"{self.signatures} verified")
         )
+        self._approvals()
         tail = len(data) - start
         if tail and self.seal is not None:
             raise _Stop(Verdict.INVALID, number, "seal", "bytes after the seal")
@@ -135,6 +137,16 @@ class _Walk:
         if failed:
             return Verdict.MISMATCH, "; ".join(failed)
         return Verdict.VALID, f"{self.lines_total} lines, chained, signed and sealed"
+
+    def _approvals(self) -> None:
+        """Each accepted approval decision re-verified with the approver keys in the header."""
+        from hgate.approvals.evidence import check_approval_events  # lazily: it imports audit
+
+        result = check_approval_events(self.header, self.approvals)
+        if result is not None and result.line is not None:
+            raise _Stop(Verdict.INVALID, result.line, "approvals", result.detail)
+        if result is not None:
+            self.checks.append(Check(name="approvals", status="pass", detail=result.detail))
 
     def _incomplete_reason(self, tail: int) -> str:
         self.checks.append(Check(name="seal", status="fail", detail="no seal"))
@@ -202,6 +214,8 @@ class _Walk:
             if not isinstance(obj["data"], dict):
                 raise _Stop(Verdict.INVALID, number, "structure", "data is not an object")
             self.counts[kind] = self.counts.get(kind, 0) + 1
+            if kind.startswith("approval."):
+                self.approvals.append((number, kind, obj["data"]))
         else:
             raise _Stop(Verdict.INVALID, number, "structure", f"unknown line type {kind!r}")
 

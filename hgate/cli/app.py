@@ -14,14 +14,20 @@ from typing import Annotated
 import typer
 
 from hgate import __version__
+from hgate.cli import approve as approve_cmd
 from hgate.cli import creds as creds_cmd
 from hgate.cli import identity as identity_cmd
 from hgate.cli import keygen as keygen_cmd
 from hgate.cli import policy as policy_cmd
+from hgate.cli import replay as replay_cmd
+from hgate.cli import report as report_cmd
 from hgate.cli import run as run_cmd
 from hgate.cli import shell as shell_cmd
+from hgate.cli import show as show_cmd
+from hgate.cli import summary as summary_cmd
 from hgate.cli import verify as verify_cmd
 from hgate.cli.console import err_console
+from hgate.cli.workflow_commands import annotate_error
 from hgate.errors import HgateError
 
 EXIT_INTERRUPTED = 130
@@ -74,12 +80,19 @@ app.command(
     context_settings={"allow_interspersed_args": False},
 )(run_cmd.run)
 app.command("verify")(verify_cmd.verify)
+app.command("show")(show_cmd.show)
+app.command("replay")(replay_cmd.replay)
+app.command("report")(report_cmd.report)
+app.command("summary")(summary_cmd.summary)
 shell_cmd.register(app)
 app.command("keygen")(keygen_cmd.keygen)
 policy_app.command("check")(policy_cmd.check)
 policy_app.command("explain")(identity_cmd.explain)
 app.add_typer(identity_cmd.dev_issuer_app, name="dev-issuer")
 app.add_typer(creds_cmd.creds_app, name="creds")
+app.command("approve")(approve_cmd.approve)
+app.command("deny")(approve_cmd.deny)
+app.add_typer(approve_cmd.approvals_app, name="approvals")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         err_console.print(f"hgate: error: {exc}", markup=False)
         identity_cmd.annotate_for_ci(exc)
+        annotate_error(exc)
         code = exc.exit_code
     except KeyboardInterrupt:
         err_console.print("hgate: interrupted")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from hgate.cli.console import err_console
+from hgate.cli.workflow_commands import in_github_actions, mask_announcer
 from hgate.errors import UsageError
 from hgate.policy.loader import load_policy, shipped_policies_dir
 from hgate.session.session import SessionRequest, run_session
@@ -55,6 +56,14 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only the agent's (masked) output.")
     ] = False,
+    github_masks: Annotated[
+        bool | None,
+        typer.Option(
+            "--github-masks/--no-github-masks",
+            help="Print `::add-mask::` for each secret hgate holds (CI token, issued "
+            "credentials). Default: on when GITHUB_ACTIONS=true.",
+        ),
+    ] = None,
 ) -> None:
     """Run an agent under hgate: PTY, masking, signed transcript.
 
@@ -78,6 +87,9 @@ def run(
             env=dict(os.environ),
         ),
         notify=notify,
+        on_secret=mask_announcer()
+        if (github_masks if github_masks is not None else in_github_actions())
+        else None,
     )
     if result.key_created:
         notify(f"created a new signing key (fingerprint {result.key_fingerprint})")

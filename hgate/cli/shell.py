@@ -6,7 +6,9 @@ hgate over the session's control socket (`HGATE_CONTROL`); the parent parses, de
 and records, so the agent cannot skip the record. On `allow` this process becomes the
 real shell (exec, same pid, unchanged arguments); otherwise it prints one line on
 stderr and exits 126, as a shell does for a command it cannot execute. No session, no
-answer, or a garbled answer: refused (fail closed).
+answer, or a garbled answer: refused (fail closed). A command held for approval is
+answered first with `wait<TAB>notice` lines: the notice goes to stderr and the shim
+waits, with no time-out of its own, for the verdict (the session enforces the expiry).
 
 Speed matters (one of these per tool call), so this module imports only `os`, `sys`
 and `_socket`; the private directory's scripts run it with `python -I -S`, skipping
@@ -74,15 +76,17 @@ def _ask(path: str, request: bytes) -> bytes:
         sock.connect(path)
         sock.sendall(request)
         sock.shutdown(_socket.SHUT_WR)
-        chunks = []
-        size = 0
-        while size < MAX_REPLY:
+        reply = b""
+        while len(reply) < MAX_REPLY:
             chunk = sock.recv(4096)
             if not chunk:
                 break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
+            reply += chunk
+            while reply.startswith(b"wait\t") and b"\n" in reply:
+                notice, _, reply = reply.partition(b"\n")
+                os.write(2, b"hgate: " + notice[5:] + b"\n")
+                sock.settimeout(None)  # held for approval: the session decides when it ends
+        return reply
     finally:
         sock.close()
 

@@ -188,7 +188,8 @@ def collect_garbage(admin_dsn: str, *, now: datetime, dry_run: bool = False) -> 
     try:
         with connect(admin_dsn) as conn:
             rows = conn.execute(
-                "SELECT rolname, shobj_description(oid, 'pg_authid'), rolvaliduntil "
+                "SELECT rolname, shobj_description(oid, 'pg_authid'), "
+                "CASE WHEN isfinite(rolvaliduntil) THEN rolvaliduntil END "
                 "FROM pg_roles WHERE rolname LIKE %s ORDER BY rolname",
                 (_ROLE_LIKE,),
             ).fetchall()

@@ -10,14 +10,24 @@ import and optional: the `shell` extra).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import Any
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Literal
 
 from hgate.guard.command import Command, unwrap
 from hgate.guard.shell_args import SHELLS, parse_shell_args
 
 MAX_DEPTH = 8
 MAX_LINE = 1 << 20
+Parser = Literal["bashlex", "fallback"]
+_PARSERS: ContextVar[set[Parser] | None] = ContextVar("hgate_guard_parsers", default=None)
+# bashlex parses these without error but wrongly: `$'\x72m'` (ANSI-C quotes), `$"…"`,
+# `{fd}>file` (a named descriptor, read as the program) and `$(…)` in a heredoc body.
+_MISREAD_BY_BASHLEX = re.compile(
+    r"\$['\"]|\{[A-Za-z_][A-Za-z0-9_]*\}[<>]|(?<!<)<<-?[ \t]*[^\s'\"\\<][\s\S]*?(?:\$[(\[{]|`)"
+)
 
 
 class UnparsableLine(Exception):
@@ -26,6 +36,10 @@ class UnparsableLine(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _BashlexGap(UnparsableLine):
+    """bashlex parsed the line but left something unread: the fallback reader takes over."""
 
 
 def parse_line(text: str, *, depth: int = 0) -> tuple[Command, ...]:
@@ -43,15 +57,47 @@ def parse_line(text: str, *, depth: int = 0) -> tuple[Command, ...]:
         import bashlex
     except ImportError as exc:  # pragma: no cover - the shell extra is a dependency here
         raise UnparsableLine("bashlex is not installed (pip install 'hgate[shell]')") from exc
+    if not _MISREAD_BY_BASHLEX.search(text):
+        try:
+            trees = bashlex.parse(text)
+            found: list[Command] = []
+            for tree in trees:
+                found.extend(_walk(tree, depth))
+            _note("bashlex")
+            return tuple(found)
+        except _BashlexGap:
+            pass
+        except UnparsableLine:
+            raise
+        except Exception:
+            pass
+    return _fallback(text, depth)
+
+
+def _fallback(text: str, depth: int) -> tuple[Command, ...]:
+    """bashlex could not read `text` (or reads it wrong): hgate's own reader tries."""
+    from hgate.guard.shell_fallback import parse_fallback
+
+    commands = parse_fallback(text, depth=depth)
+    _note("fallback")
+    return commands
+
+
+@contextmanager
+def parsers_used() -> Iterator[set[Parser]]:
+    """Which parsers read the lines parsed in the block, nested `sh -c` strings included."""
+    used: set[Parser] = set()
+    token = _PARSERS.set(used)
     try:
-        trees = bashlex.parse(text)
-    except Exception as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UnparsableLine(f"shell syntax hgate cannot parse: {message}") from None
-    found: list[Command] = []
-    for tree in trees:
-        found.extend(_walk(tree, depth))
-    return tuple(found)
+        yield used
+    finally:
+        _PARSERS.reset(token)
+
+
+def _note(parser: Parser) -> None:
+    used = _PARSERS.get()
+    if used is not None:
+        used.add(parser)
 
 
 def expand_argv(
@@ -189,7 +235,7 @@ def _substitutions(node: Any, depth: int) -> Iterator[Command]:
         if part.kind in ("commandsubstitution", "processsubstitution"):
             yield from _walk(part.command, depth)
         elif part.kind == "parameter" and ("$(" in part.value or "`" in part.value):
-            raise UnparsableLine("a command substitution inside ${…} cannot be checked")
+            raise _BashlexGap("a command substitution inside ${…} cannot be checked")
 
 
 def _is_computed(word: Any) -> bool:

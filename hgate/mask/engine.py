@@ -11,12 +11,14 @@ byte offsets are character offsets and ASCII-only patterns behave as under `re.A
 
 from __future__ import annotations
 
+import json
 import re
 import re._parser as re_parser  # type: ignore[import-not-found]
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from hgate.mask.engine_cache import CompiledCache
 from hgate.mask.interface import Pattern
 
 __all__ = [
@@ -86,7 +88,7 @@ class HyperscanEngine(Engine):
 
     name = "hyperscan"
 
-    def __init__(self, patterns: Sequence[Pattern]) -> None:
+    def __init__(self, patterns: Sequence[Pattern], cache: CompiledCache | None = None) -> None:
         import hyperscan
 
         super().__init__(patterns)
@@ -101,15 +103,50 @@ class HyperscanEngine(Engine):
             width = _max_width(pattern) if pattern.needs_start else None
             if width is not None:
                 self._recover[index] = (_compile_re(pattern, suffix=r"\Z"), width)
+        self._db: Any = None
+        fingerprint = ""
+        if cache is not None:
+            fingerprint = cache.fingerprint(self._description())
+            if self._load(cache, fingerprint):
+                return
         accepted = list(range(len(self.patterns)))
         try:
-            self._db: Any = self._build(accepted) if accepted else None
+            self._db = self._build(accepted) if accepted else None
         except hyperscan.error:  # find the patterns Hyperscan refuses; `re` runs those
             accepted = [i for i in accepted if self._compiles([i])]
-            self._fallback = [
-                (i, _compile_re(p)) for i, p in enumerate(self.patterns) if i not in accepted
-            ]
             self._db = self._build(accepted) if accepted else None
+        self._set_fallback(accepted)
+        if cache is not None and self._db is not None:
+            blob = self._hs.dumpb(self._db)
+            cache.store(fingerprint, json.dumps(accepted).encode() + b"\n" + blob)
+
+    def _set_fallback(self, accepted: list[int]) -> None:
+        taken = set(accepted)
+        self._fallback = [
+            (i, _compile_re(p)) for i, p in enumerate(self.patterns) if i not in taken
+        ]
+
+    def _description(self) -> object:
+        """Everything the compiled database depends on."""
+        return {
+            "hyperscan": str(getattr(self._hs, "__version__", "?")),
+            "patterns": [[p.regex, self._flags(i)] for i, p in enumerate(self.patterns)],
+        }
+
+    def _load(self, cache: CompiledCache, fingerprint: str) -> bool:
+        cached = cache.load(fingerprint)
+        if cached is None:
+            return False
+        head, _, blob = cached.partition(b"\n")
+        try:
+            accepted = [int(i) for i in json.loads(head)]
+            db = self._hs.loadb(blob, mode=self._hs.HS_MODE_BLOCK)
+            db.scratch = self._hs.Scratch(db)
+        except (ValueError, TypeError, self._hs.error):
+            return False
+        self._db = db
+        self._set_fallback(accepted)
+        return True
 
     def _flags(self, index: int) -> int:
         hs = self._hs
@@ -187,10 +224,12 @@ def hyperscan_available() -> bool:
     return True
 
 
-def make_engine(patterns: Sequence[Pattern], prefer: str = "auto") -> Engine:
+def make_engine(
+    patterns: Sequence[Pattern], prefer: str = "auto", cache: CompiledCache | None = None
+) -> Engine:
     """`prefer` is "auto" (Hyperscan when installed), "hyperscan" or "re"."""
     if prefer not in ("auto", "hyperscan", "re"):
         raise ValueError(f"unknown engine {prefer!r}: use auto, hyperscan or re")
     if prefer == "re" or (prefer == "auto" and not hyperscan_available()):
         return ReEngine(patterns)
-    return HyperscanEngine(patterns)
+    return HyperscanEngine(patterns, cache)

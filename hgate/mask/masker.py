@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from hgate.mask.engine import Engine, make_engine
+from hgate.mask.engine_cache import CompiledCache
 from hgate.mask.exact import EXACT_DETECTOR, MIN_EXACT_LENGTH, ExactValues
 from hgate.mask.interface import (
     CandidateDetector,
@@ -64,6 +65,16 @@ class MaskResult:
     findings: tuple[Finding, ...] = ()
 
 
+def _in_token(
+    text: str, start: int, end: int, cache: dict[int, list[tuple[int, int]]], line: int
+) -> bool:
+    spans = cache.get(line)
+    if spans is None:
+        spans = cache[line] = [m.span() for m in TOKEN_PATTERN.finditer(text)]
+    first = min(start, end - 1)
+    return any(t_start <= first < t_end or t_start < end <= t_end for t_start, t_end in spans)
+
+
 def error_finding(error: DetectorError) -> Finding:
     marker = DETECTOR_ERROR_MARKER
     return Finding(
@@ -81,6 +92,7 @@ class Masker:
         detectors: Sequence[Detector] = (),
         exact: Iterable[tuple[str, str]] = (),
         engine: str = "auto",
+        cache: CompiledCache | None = None,
     ) -> None:
         if len(key) < 16:
             raise ValueError("the masking key must be at least 16 bytes")
@@ -98,7 +110,7 @@ class Masker:
                     owners.append((detector, pattern.tag))
                     patterns.append(pattern)
         self._owners = owners
-        self._engine: Engine | None = make_engine(patterns, engine) if patterns else None
+        self._engine: Engine | None = make_engine(patterns, engine, cache) if patterns else None
         self.engine_name = self._engine.name if self._engine else make_engine([], engine).name
         for kind, value in exact:
             self.add_exact(value, kind)
@@ -175,12 +187,17 @@ class Masker:
                 )
             )
         hinted: dict[int, set[int]] = {}
+        tokens: dict[int, list[tuple[int, int]]] = {}
         for index, start, end in candidates:
             owner, tag = self._owners[index]
             line = bisect_right(starts, start) - 1
             base = starts[line]
             if end - base > len(texts[line]) or line in errors:
                 continue  # a match across lines is no match
+            if "[" in texts[line] and _in_token(
+                texts[line], start - base, end - base, tokens, line
+            ):
+                continue  # never look inside an existing token (idempotence)
             if isinstance(owner, StatefulDetector):
                 hinted.setdefault(id(owner), set()).add(line)
                 continue

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hgate.guard import Rule
+from hgate.policy.approvals import parse_approvals
 from hgate.policy.commands import parse_commands, parse_included_commands
 from hgate.policy.database import parse_database
 from hgate.policy.document import Fields, Node, read_document
@@ -47,6 +48,7 @@ TOP_LEVEL_KEYS = (
     "commands",
     "issuers",
     "database",
+    "approvals",
 )
 INCLUDE_KEYS = ("version", "name", "description", "include", "mask", "commands")
 _KIND = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
@@ -97,6 +99,7 @@ def load_policy(path: Path) -> Policy:
         identities=parse_identities(fields.get("identities"), issuers),
         commands=parse_commands(fields.get("commands"), included=tuple(included_rules)),
         database=parse_database(fields.get("database")),
+        approvals=parse_approvals(fields.get("approvals")),
     )
 
 
@@ -226,21 +229,35 @@ def _mask(node: Node | None) -> MaskPolicy:
 def _detectors(node: Node | None) -> DetectorSettings:
     if node is None:
         return DetectorSettings()
-    fields = node.mapping(("enable", "disable", "keep_log_timestamps"))
+    fields = node.mapping(("enable", "disable", "keep_log_timestamps", "mask_all_urls"))
     enabled: tuple[str, ...] | None = ()
     if (enable := fields.get("enable")) is not None:
         if enable.node.tag.endswith(":str") and enable.node.value == "all":
             enabled = None
         else:
-            enabled = tuple(_kind(item) for item in enable.items())
+            enabled = tuple(_detector_kind(item) for item in enable.items())
     disable = fields.get("disable")
-    disabled = tuple(_kind(item) for item in disable.items()) if disable else ()
+    disabled = tuple(_detector_kind(item) for item in disable.items()) if disable else ()
     keep = fields.get("keep_log_timestamps")
+    all_urls = fields.get("mask_all_urls")
     return DetectorSettings(
         enabled=enabled,
         disabled=disabled,
         keep_log_timestamps=keep.boolean() if keep is not None else True,
+        mask_all_urls=all_urls.boolean() if all_urls is not None else False,
     )
+
+
+def _detector_kind(node: Node) -> str:
+    """A kind the built-in engine knows; a typo must not silently switch masking off."""
+    from hgate.mask.detectors import ALL_KINDS
+
+    kind = _kind(node)
+    if kind not in ALL_KINDS:
+        node.fail(
+            f"unknown detector kind {kind!r}", remedy=f"known: {', '.join(sorted(ALL_KINDS))}"
+        )
+    return kind
 
 
 def _rule(node: Node) -> MaskRule:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from hgate.policy.approvals import ApprovalsPolicy
 from hgate.policy.commands import CommandPolicy
 from hgate.policy.database import DatabasePolicy
 from hgate.policy.identities import IdentityRule, IssuerPolicy
@@ -51,6 +52,7 @@ class DetectorSettings:
     enabled: tuple[str, ...] | None = ()
     disabled: tuple[str, ...] = ()
     keep_log_timestamps: bool = True
+    mask_all_urls: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,3 +131,4 @@ class Policy:
     identities: tuple[IdentityRule, ...] = ()
     commands: CommandPolicy = field(default_factory=CommandPolicy)
     database: DatabasePolicy = field(default_factory=DatabasePolicy)
+    approvals: ApprovalsPolicy | None = None  # None: `approve` verdicts are refused

@@ -51,8 +51,8 @@ class Catalog:
                 return
             rows = await self._query(_QUERY.format(", ".join(map(str, wanted))))
             found: dict[int, Table] = {}
-            for oid, schema, table, attnum, column in rows:
-                entry = found.setdefault(int(oid), (f"{schema}.{table}", {}))
+            for oid_text, schema, table, attnum, column in rows:
+                entry = found.setdefault(int(oid_text), (f"{schema}.{table}", {}))
                 entry[1][int(attnum)] = column
             for oid in wanted:
                 self._tables[oid] = found.get(oid)

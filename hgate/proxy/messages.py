@@ -167,7 +167,8 @@ def parse_row_description(body: bytes) -> tuple[Column, ...]:
 
 def parse_data_row(body: bytes) -> list[bytes | None]:
     (count,) = _I16.unpack_from(body, 0)
-    pos, values = 2, []
+    pos = 2
+    values: list[bytes | None] = []
     for _ in range(count):
         (length,) = _I32.unpack_from(body, pos)
         pos += 4

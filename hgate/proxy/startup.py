@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from scramp import ScramException, ScramMechanism
 
 from hgate.errors import HgateError
 from hgate.proxy import messages as msg
-from hgate.proxy.upstream import CANCEL_CODE, PROTOCOL_3_0, read_message
+from hgate.proxy.upstream import CANCEL_CODE, read_message
 
 SSL_CODE = 80877103
 GSSENC_CODE = 80877104
@@ -113,7 +114,7 @@ class Authenticator:
             raise _fatal("28P01", f'password authentication failed for user "{user}"')
         if dbname != self.login.dbname:
             raise _fatal("3D000", f'database "{dbname}" is not available in this hgate session')
-        encoding = params.get("client_encoding", "UTF8").lower()
+        encoding = params.get("client_encoding", "UTF8").strip("'\" ").lower()
         if encoding not in UTF8_NAMES:
             raise _fatal("22023", "hgate masks UTF-8 results only: set client_encoding=UTF8")
         forwarded = {k: v for k, v in params.items() if k in FORWARDED}
@@ -132,7 +133,7 @@ class Authenticator:
             mechanism, pos = msg.cstring(body, 0)
             if mechanism != "SCRAM-SHA-256":
                 raise _fatal("28000", f"unsupported SASL mechanism {mechanism!r}")
-            server.set_client_first(body[pos + 4 :].decode())
+            _set_client_first(server, body[pos + 4 :].decode(), self.login.user)
             writer.write(msg.auth_request(11, server.get_server_first().encode()))
             kind, body = await read_message(reader, msg.MAX_STARTUP_PACKET)
             if kind != ord("p"):
@@ -144,6 +145,18 @@ class Authenticator:
                 "28P01", f'password authentication failed for user "{self.login.user}"'
             ) from exc
         writer.write(msg.auth_request(0))
+
+
+def _set_client_first(server: Any, client_first: str, user: str) -> None:
+    """libpq sends an empty SCRAM user name (PostgreSQL takes the startup packet's), which
+    scramp rejects; parse with the name filled in, but sign over the bytes the client sent.
+    """
+    gs2, sep, bare = client_first.partition(",n=,")
+    if not sep:
+        server.set_client_first(client_first)
+        return
+    server.set_client_first(f"{gs2},n={user or 'user'},{bare}")
+    server.client_first_bare = f"n=,{bare}"
 
 
 def _fatal(code: str, text: str) -> StartupRefused:

@@ -73,7 +73,8 @@ def describe(event: TranscriptEvent) -> EventView:
         lines = tuple(output_spans(line) for line in _records(data.get("lines")))
         if not lines and isinstance(data.get("text"), str):  # the pre-`lines` form
             lines = (split_tokens(str(data["text"]), data.get("findings")),)
-        tone, label = "output", str(data.get("stream") or "output")
+        stream = data.get("stream")
+        tone, label = "output", "output" if stream in (None, "pty", "stdout") else str(stream)
         text = "\n".join("".join(s.text for s in spans) for spans in lines)
     elif kind == "decision":
         tone, label, text = _decision(data)
@@ -104,9 +105,11 @@ def describe(event: TranscriptEvent) -> EventView:
     elif kind == "exit":
         tone, label = "exit", "exit"
         code = data.get("exit_code", data.get("code"))
-        text = f"agent exit code {code}" + (
-            f", {data['reason']}" if data.get("reason") else ""
-        ) + (f", {data['duration']}s" if data.get("duration") is not None else "")
+        text = (
+            f"agent exit code {code}"
+            + (f", {data['reason']}" if data.get("reason") else "")
+            + (f", {data['duration']}s" if data.get("duration") is not None else "")
+        )
     elif kind == "error":
         tone, label = "error", "error"
         text = f"{data.get('error', 'error')}: {data.get('message', '')}".strip(": ")
@@ -124,6 +127,20 @@ def describe(event: TranscriptEvent) -> EventView:
     )
 
 
+def printable(text: str) -> str:
+    """Control characters as visible symbols: a transcript must not drive the terminal
+    (hgate writes none; a forged file might carry escape sequences)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        _CONTROL.get(ord(c), c) if not c.isprintable() and c != "\t" else c for c in text
+    )
+
+
+_CONTROL = {**{c: chr(0x2400 + c) for c in range(0x20)}, 0x7F: "\u2421"}
+_CONTROL.update({c: "\ufffd" for c in range(0x80, 0xA0)})
+
+
 def output_spans(record: Mapping[str, Any]) -> tuple[Span, ...]:
     text = record.get("text")
     return split_tokens(text if isinstance(text, str) else "", record.get("findings"))
@@ -131,6 +148,7 @@ def output_spans(record: Mapping[str, Any]) -> tuple[Span, ...]:
 
 def split_tokens(text: str, findings: Any) -> tuple[Span, ...]:
     """Cut a masked line at its findings' offsets; bad offsets degrade to plain text."""
+    text = printable(text)
     spans: list[Span] = []
     position = 0
     for finding in sorted(_records(findings), key=lambda f: _int(f.get("start"))):
@@ -238,4 +256,5 @@ def _pairs(data: Mapping[str, Any]) -> str:
 
 
 def _clip(text: str) -> str:
+    text = printable(text)
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"

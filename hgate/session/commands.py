@@ -21,7 +21,7 @@ from pathlib import Path
 
 import hgate
 from hgate.audit import TranscriptWriter
-from hgate.guard import NoApprovals, Verdict
+from hgate.guard import ApprovalChannel, NoApprovals, Verdict
 from hgate.mask import Masker
 from hgate.policy.commands import CommandPolicy
 from hgate.session.control import ControlServer, ShellRequest
@@ -101,14 +101,20 @@ class CommandsSession:
         return self.shim.environment(base)
 
     def start(
-        self, *, masker: Masker, writer: TranscriptWriter, echo: Callable[[bytes], None]
+        self,
+        *,
+        masker: Masker,
+        writer: TranscriptWriter,
+        echo: Callable[[bytes], None],
+        approvals: ApprovalChannel | None = None,
     ) -> None:
-        """Serve the shims and start the recorder; say in the transcript what records what."""
+        """Serve the shims and start the recorder; say in the transcript what records what.
+        `approvals` settles `approve` verdicts (default: refused, not configured)."""
         gate = CommandGate(
             self._policy,
             masker=masker,
             writer=writer,
-            approvals=NoApprovals(),
+            approvals=approvals or NoApprovals(),
             shim_dir=str(self.shim.path),
             stop=self._stop,
         )

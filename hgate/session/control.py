@@ -7,7 +7,9 @@ to decide or record, is answered `block`: the shim then refuses (fail closed).
 
 The server runs in a daemon thread rather than in the PTY loop: a shim is waiting with
 a tool call in flight, and the PTY loop can sit in a blocking write to a slow CI log;
-the transcript writer is thread-safe, so the thread records directly.
+the transcript writer is thread-safe, so the thread records directly. Each connection
+is answered in its own thread: a command held for approval keeps only its own shim
+waiting (with `wait<TAB>notice` lines before the verdict), never the other shims.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hgate.guard import Verdict
+from hgate.session.approvals import NOTICE
 
 MAX_REQUEST = 2 << 20
 REQUEST_TIMEOUT = 5.0
@@ -52,6 +55,8 @@ class ControlServer:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._wake_read, self._wake_write = os.pipe()
         self._thread = threading.Thread(target=self._serve, name="hgate-control", daemon=True)
+        self._workers: set[threading.Thread] = set()
+        self._workers_lock = threading.Lock()
         self.error: BaseException | None = None
 
     def start(self) -> None:
@@ -64,6 +69,10 @@ class ControlServer:
         if self._thread.is_alive():
             os.write(self._wake_write, b"x")
             self._thread.join(timeout=5)
+        with self._workers_lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(timeout=5)
         self._listener.close()
         for fd in (self._wake_read, self._wake_write):
             with contextlib.suppress(OSError):
@@ -78,8 +87,20 @@ class ControlServer:
                 if self._wake_read in ready:
                     return
                 connection, _ = self._listener.accept()
-                with connection:
-                    self._answer(connection)
+                worker = threading.Thread(
+                    target=self._work, args=(connection,), name="hgate-control-answer", daemon=True
+                )
+                with self._workers_lock:
+                    self._workers.add(worker)
+                worker.start()
+
+    def _work(self, connection: socket.socket) -> None:
+        try:
+            with connection:
+                self._answer(connection)
+        finally:
+            with self._workers_lock:
+                self._workers.discard(threading.current_thread())
 
     def _answer(self, connection: socket.socket) -> None:
         try:
@@ -88,12 +109,15 @@ class ControlServer:
         except (OSError, ValueError) as exc:
             _reply(connection, f"block\tmalformed request to the hgate session ({exc})")
             return
+        token = NOTICE.set(lambda text: _reply(connection, f"wait\t{text}"))
         try:
             verdict = self._handler(request)
         except Exception as exc:
             self.error = exc
             _reply(connection, "block\tthe hgate session could not record this command")
             return
+        finally:
+            NOTICE.reset(token)
         if verdict.allowed:
             _reply(connection, "allow")
         else:

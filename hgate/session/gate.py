@@ -63,6 +63,7 @@ class CommandGate:
         self._lock = threading.Lock()
         self._next_id = 0
         self._by_pid: dict[int, int] = {}  # pid of an allowed shell -> its command id
+        self._approved: set[int] = set()  # shells a person approved: not violations below
 
     def shell_request(
         self, *, shell: str, args: tuple[str, ...], cwd: str, path: str, pid: int | None
@@ -95,6 +96,8 @@ class CommandGate:
         if verdict.allowed and pid is not None:
             with self._lock:
                 self._by_pid[pid] = command_id
+                if verdict.approval == "approved":
+                    self._approved.add(pid)
         return verdict
 
     def stdin_line(self, text: str) -> Verdict:
@@ -132,6 +135,8 @@ class CommandGate:
         verdict = self.guard.check_argv(argv, exe=exe, nested=False)
         if verdict.allowed or verdict.rule in (DEFAULT_RULE, UNPARSABLE_RULE):
             return
+        if verdict.action == "approve" and self._under_approved(pid, ppid):
+            return  # what an approved shell runs was approved with it
         response = self.policy.on_violation
         if response in ("kill", "stop"):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -173,6 +178,7 @@ class CommandGate:
         )
         with self._lock:
             command_id = self._by_pid.pop(pid, None)
+            self._approved.discard(pid)
         if command_id is not None:
             self._writer.append(
                 "command",
@@ -214,6 +220,20 @@ class CommandGate:
             approval=final.approval,
         )
 
+    def _under_approved(self, pid: int, ppid: int | None) -> bool:
+        """Whether `pid` is an approved shell or runs below one (ancestors via /proc)."""
+        with self._lock:
+            approved = set(self._approved)
+        current: int | None = pid
+        parent = ppid
+        for _ in range(32):
+            if current is None or current <= 1:
+                return False
+            if current in approved:
+                return True
+            current, parent = parent if parent is not None else _parent(current), None
+        return False
+
     def _mask(self, text: str) -> str:
         if len(text) > MAX_RECORDED_TEXT:
             text = text[:MAX_RECORDED_TEXT] + "…"
@@ -221,3 +241,12 @@ class CommandGate:
 
     def _mask_all(self, argv: tuple[str, ...]) -> list[str]:
         return [self._mask(arg) for arg in argv]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        return int(stat[stat.rindex(b")") + 2 :].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None

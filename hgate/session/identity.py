@@ -80,6 +80,7 @@ class SessionIdentity:
     ci: dict[str, Any] = field(default_factory=dict)
     token: dict[str, Any] = field(default_factory=dict)  # source, alg, kid, iat, exp
     consumed_env: tuple[str, ...] = ()  # variables the agent must not see
+    withheld: tuple[str, ...] = ()  # local runs: the CI-only rules, and what they would grant
     secret_values: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     provider: TokenProvider | None = field(default=None, repr=False, compare=False)
 
@@ -87,7 +88,10 @@ class SessionIdentity:
         state = "verified" if self.verified else "UNVERIFIED"
         if self.development:
             state = "verified by the DEVELOPMENT issuer"
-        return f"{self.subject} ({state}, rule {self.rule})"
+        text = f"{self.subject} ({state}, rule {self.rule})"
+        if self.withheld:
+            text += "; not granted without a CI identity: " + "; ".join(self.withheld)
+        return text
 
     def max_duration(self, policy_limit: float) -> float:
         """The session limit: the policy's, capped by the rule's grant."""
@@ -103,6 +107,8 @@ class SessionIdentity:
             "claims": self.claims,
             "grants": self.grants.to_dict(),
         }
+        if self.withheld:
+            header["withheld"] = list(self.withheld)
         if self.verified:
             header.update(
                 {
@@ -245,9 +251,11 @@ def _trusted(
 
 def _local(policy: Policy, env: Mapping[str, str]) -> SessionIdentity:
     rule = next((r for r in policy.identities if r.local), None)
+    needs_ci = ci_only_grants(policy)
     if rule is None:
+        which = f": {'; '.join(needs_ci)}" if needs_ci else ""
         raise IdentityError(
-            f"policy {policy.name!r} grants nothing to the local (unverified) identity",
+            f"policy {policy.name!r} grants nothing to the local (unverified) identity{which}",
             remedy="add an identities entry with `local: true`, run in CI with an OIDC token, "
             f"or give a development issuer's token in ${DEFAULT_TOKEN_ENV}",
         )
@@ -258,7 +266,28 @@ def _local(policy: Policy, env: Mapping[str, str]) -> SessionIdentity:
         verified=False,
         rule=rule.name,
         grants=rule.grants,
+        withheld=tuple(needs_ci),
     )
+
+
+def ci_only_grants(policy: Policy) -> list[str]:
+    """Each rule that only a verified CI token can match, with what it would grant: what a
+    local reproduction of a CI run does not get, said by name."""
+    described = []
+    for rule in policy.identities:
+        if rule.local:
+            continue
+        granted = [
+            f"database {rule.grants.database.name}" if rule.grants.database else "",
+            f"ssh as {rule.grants.ssh.user}" if rule.grants.ssh else "",
+            f"max_duration {rule.grants.max_duration:g}s" if rule.grants.max_duration else "",
+        ]
+        what = ", ".join(g for g in granted if g) or "the policy's defaults"
+        described.append(
+            f"rule {rule.name!r} ({rule.location}) grants {what} only to a verified token "
+            f"from issuer {rule.issuer!r}"
+        )
+    return described
 
 
 def _login_name() -> str:

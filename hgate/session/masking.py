@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
-from hgate.mask import Detector, Masker, RegexDetector
+from hgate.mask import (
+    ALL_KINDS,
+    CompiledCache,
+    Detector,
+    DetectorOptions,
+    Masker,
+    RegexDetector,
+    build_default_detectors,
+    self_test,
+)
 from hgate.policy.model import MaskPolicy
 
 MIN_EXACT_LENGTH = 4
+ENGINE_VARIABLE = "HGATE_MASK_ENGINE"  # auto | hyperscan | re: force the fallback engine
 
 
 def build_masker(
@@ -17,14 +29,11 @@ def build_masker(
     key: bytes,
     env: Mapping[str, str],
     secrets: Iterable[tuple[str, str]] = (),
+    check: bool = True,
+    cache: CompiledCache | None = None,
 ) -> tuple[Masker, str]:
-    """The masker and the name of its engine (recorded in the transcript header)."""
-    detectors: list[Detector] = []
-    engine = "regex-rules"
-    if policy.detectors.enabled != ():
-        built, engine = _builtin_detectors(policy)
-        detectors.extend(built)
-    detectors.extend(
+    """The masker and its engine's name; with `check`, fail closed on the canary self-test."""
+    rules: list[Detector] = [
         RegexDetector(
             name=rule.name,
             kind=rule.kind,
@@ -33,27 +42,39 @@ def build_masker(
             group=rule.group,
         )
         for rule in policy.rules
-    )
+    ]
+    settings = policy.detectors
+    if settings.enabled == ():
+        detectors = list(rules)
+    else:
+        kinds = ALL_KINDS if settings.enabled is None else frozenset(settings.enabled)
+        detectors = build_default_detectors(
+            kinds - frozenset(settings.disabled),
+            DetectorOptions(
+                keep_log_timestamps=settings.keep_log_timestamps,
+                mask_all_urls=settings.mask_all_urls,
+            ),
+            extra=rules,
+        )
     exact: list[tuple[str, str]] = [(value.kind, value.value) for value in policy.values]
     for name in policy.values_from_env:
         value = env.get(name, "")
         if len(value) >= MIN_EXACT_LENGTH:
             exact.append(("SECRET", value))
     exact.extend(("SECRET", value) for _, value in secrets if len(value) >= MIN_EXACT_LENGTH)
-    return Masker(key=key, detectors=detectors, exact=exact), engine
+    engine = os.environ.get(ENGINE_VARIABLE, "auto")
+    masker = Masker(key=key, detectors=detectors, exact=exact, engine=engine, cache=cache)
+    if check:
+        self_test(masker)  # MaskingError (exit 76) before the agent can print anything
+    return masker, masker.engine_name
 
 
-def _builtin_detectors(policy: MaskPolicy) -> tuple[list[Detector], str]:
-    """The full detector engine, when this hgate has it (it is optional for the first path)."""
-    try:
-        from hgate.mask import build_default_detectors  # type: ignore[attr-defined]
-    except ImportError:
-        return [], "regex-rules"
-    settings = policy.detectors
-    detectors, engine = build_default_detectors(
-        enabled=settings.enabled,
-        disabled=settings.disabled,
-        keep_log_timestamps=settings.keep_log_timestamps,
-        prefer_hyperscan=os.environ.get("HGATE_MASK_ENGINE", "auto") != "re",
-    )
-    return list(detectors), str(engine)
+def compiled_cache(sign: Callable[[bytes], bytes]) -> CompiledCache:
+    """Where compiled detector databases are kept, authenticated with the signing key.
+
+    Ed25519 signatures are deterministic, so signing a fixed label gives a stable secret
+    only the signing key's holder can compute.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    key = hashlib.sha256(sign(b"hgate compiled-pattern cache v1")).digest()
+    return CompiledCache(directory=Path(base) / "hgate", key=key)

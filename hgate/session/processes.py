@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
 import socket
 import struct
 import threading
@@ -58,6 +59,7 @@ class ProcessRecorder:
         self._root = os.getpid()
         self._stopping = threading.Event()
         self._netlink: socket.socket | None = None
+        self._wake_read, self._wake_write = os.pipe()  # close() wakes the listener at once
         self.lost = 0
         failure = ""
         if mode in ("auto", "proc_connector"):
@@ -115,33 +117,41 @@ class ProcessRecorder:
     def close(self) -> None:
         """Stop after recording what is already queued (the agent's last exits)."""
         self._stopping.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_write, b"x")
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)
         if self._netlink is not None:
             self._netlink.close()
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # -- proc connector -------------------------------------------------------------
 
     def _listen(self) -> None:
+        """Read kernel events until `close()`; then drain what is queued and stop at once."""
         assert self._netlink is not None
         sock = self._netlink
-        sock.settimeout(0.1)
+        sock.setblocking(False)
         tree: set[int] = {self._root}
         started: dict[int, float] = {}
         while True:
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                if self._stopping.is_set():
+            readable, _, _ = select.select([sock.fileno(), self._wake_read], [], [])
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if exc.errno == errno.ENOBUFS:
+                        self.lost += 1  # the kernel dropped events: say so in the record
+                        continue
                     return
-                continue
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    self.lost += 1  # the kernel dropped events: say so in the record
-                    continue
+                for what, payload in _events(data):
+                    self._event(what, payload, tree, started)
+            if self._wake_read in readable:
                 return
-            for what, payload in _events(data):
-                self._event(what, payload, tree, started)
 
     def _event(self, what: int, payload: bytes, tree: set[int], started: dict[int, float]) -> None:
         if what == EVENT_FORK:

@@ -27,14 +27,20 @@ from hgate.audit import (
     load_signer_pem,
 )
 from hgate.errors import CredentialError, HgateError, SessionBlocked, SinkError
-from hgate.mask import MaskedLine, MaskingStream
+from hgate.mask import MaskedLine, Masker, MaskingStream
 from hgate.policy.model import Policy
+from hgate.session.approvals import (
+    approval_variables,
+    approvals_header,
+    open_policy_channel,
+    start_approvals,
+)
 from hgate.session.ci import ci_coordinates
 from hgate.session.commands import CommandsSession
 from hgate.session.credentials import SessionCredentials
 from hgate.session.environment import agent_environment
 from hgate.session.identity import SessionIdentity, resolve_identity
-from hgate.session.masking import build_masker
+from hgate.session.masking import build_masker, compiled_cache
 from hgate.session.pty_runner import AgentExit, PtyRunner, RunnerSettings, write_all
 from hgate.session.sinks import SinkGuard, build_sink, sink_variables
 
@@ -70,7 +76,15 @@ def new_session_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
 
 
-def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) -> SessionResult:
+def run_session(
+    request: SessionRequest,
+    *,
+    notify: Notify,
+    output_fd: int = 1,
+    on_secret: Callable[[str], None] | None = None,
+) -> SessionResult:
+    """`on_secret` is told each secret hgate holds (the CI token, issued credentials) the
+    moment it exists, so the CLI can have the CI runner mask it too (`::add-mask::`)."""
     policy = request.policy
     identity = resolve_identity(policy, request.identity_mode, request.env)
     signer, key_created, public_key = _signer(request)
@@ -79,7 +93,11 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
     agent_env = agent_environment(
         request.env,
         policy.environment,
-        extra_removed=(*identity.consumed_env, *sink_variables(policy.transcript)),
+        extra_removed=(
+            *identity.consumed_env,
+            *sink_variables(policy.transcript),
+            *approval_variables(policy.approvals),
+        ),
         additions={"HGATE_SESSION_ID": session_id, **commands.environment(request.env)},
     )
     masker, engine = build_masker(
@@ -87,6 +105,13 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
         key=secrets.token_bytes(32),
         env=request.env,
         secrets=(*agent_env.secret_values, *identity.secret_values),
+        cache=compiled_cache(signer.sign),
+    )
+    if on_secret is not None:
+        for _, value in identity.secret_values:
+            on_secret(value)
+    channel = open_policy_channel(
+        policy.approvals, request.env, echo=lambda data: write_all(output_fd, data)
     )
     sink = build_sink(policy.transcript, _sink_dir(request), request.env)
     writer = TranscriptWriter(
@@ -113,7 +138,7 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
         rule=identity.rule,
         lifetime=identity.max_duration(policy.session.max_duration) + policy.session.kill_grace,
         env=request.env,
-        masker=masker,
+        masker=masker if on_secret is None else _AnnouncedMasks(masker, on_secret),
         writer=writer,
         notify=notify,
     )
@@ -124,7 +149,15 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
         guard.shutdown()
         raise
     pump = _OutputPump(MaskingStream(masker), writer, output_fd, policy.mask.max_findings)
-    commands.start(masker=masker, writer=writer, echo=lambda data: write_all(output_fd, data))
+    approvals = start_approvals(
+        policy, channel, session_id=session_id, identity=identity, writer=writer, masker=masker
+    )
+    commands.start(
+        masker=masker,
+        writer=writer,
+        echo=lambda data: write_all(output_fd, data),
+        approvals=approvals,
+    )
     runner = PtyRunner(
         request.argv,
         {**agent_env.variables, **credentials.environment},
@@ -137,7 +170,9 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
         on_idle=pump.idle,
         on_tick=guard.tick,
         cwd=request.cwd,
-        stdin_filter=commands.stdin_filter,
+        stdin_filter=(
+            approvals.stdin_filter(commands.stdin_filter) if approvals else commands.stdin_filter
+        ),
     )
     pump.on_budget_exceeded = commands.on_stop = guard.stop_agent = runner.request_stop
     try:
@@ -145,6 +180,8 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
             outcome = runner.run()
         finally:
             credentials.revoke()  # also armed on atexit and SIGTERM/SIGHUP until it ran
+            if approvals is not None:
+                approvals.close()  # held commands end now (cancelled), so their shims answer
             commands.close()
         pump.close()
     except SinkError:
@@ -195,6 +232,17 @@ def run_session(request: SessionRequest, *, notify: Notify, output_fd: int = 1) 
         key_created=key_created,
         public_key=public_key,
     )
+
+
+class _AnnouncedMasks:
+    """The masker as credentials see it: each value added is also announced to the CI."""
+
+    def __init__(self, masker: Masker, announce: Callable[[str], None]) -> None:
+        self._masker, self._announce = masker, announce
+
+    def add_exact(self, value: str, kind: str = "SECRET") -> None:
+        self._masker.add_exact(value, kind)
+        self._announce(value)
 
 
 class _OutputPump:
@@ -320,4 +368,5 @@ def _header(
         "ci": ci_coordinates(env),
         "masking": {"engine": engine},
         "environment": {"removed": list(removed)},
+        **approvals_header(policy.approvals),
     }

@@ -28,7 +28,7 @@ _AT_VALUE = re.compile(r"[\s:]*([0-9][^,;|\n]{3,60})")
 def street_suffixes() -> tuple[str, ...]:
     text = files("hgate.mask").joinpath("data/street_suffixes.txt").read_text(encoding="utf-8")
     words = [w for line in text.splitlines() if not line.startswith("#") for w in line.split()]
-    return tuple(sorted({v for w in words for v in (w, w.upper())}, key=len, reverse=True))
+    return tuple(sorted({v for w in words for v in (w, w.upper())}, key=lambda w: (-len(w), w)))
 
 
 class AddressDetector(CandidateDetector):

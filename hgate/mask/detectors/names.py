@@ -42,6 +42,7 @@ _STRONG = (
     r"|next of kin|insured|subscriber name|member name|resident|doctor|surgeon|therapist"
     r"|full name|first name|last name|given name|surname|family name|maiden name"
 )
+_BY = r"\b(?:referred|seen|signed|attended|treated|examined|admitted|discharged) by\b"
 _WEAK = r"pt|named|attn"
 _WEAK_LABEL = r"name|client|member|contact|cc"  # only with a `:` or `=` after them
 _SUFFIX = r",? (?:MD|M\.D\.|DO|RN|NP|PA-C|DDS|DMD|PhD|DNP|LPN|CNA|FNP|APRN)\b"
@@ -80,6 +81,7 @@ class NameDetector(CandidateDetector):
     kinds = frozenset({"NAME"})
     patterns = (
         Pattern(regex=_TITLES, tag="title", needs_start=False),
+        Pattern(regex=_BY, tag="strong", ignore_case=True, needs_start=False),
         Pattern(
             regex=rf"\b(?:{_STRONG})\b *[:=#-]", tag="strong", ignore_case=True, needs_start=False
         ),

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.integration.commands.conftest import Harness
+from tests.secrecy import assert_absent
 
 pytestmark = pytest.mark.integration
 
@@ -99,5 +100,5 @@ def test_secrets_in_command_lines_are_masked_in_the_record(harness: Harness) -> 
     token = "ghp_" + "a1B2c3D4" * 5
     session = harness.run(harness.agent(f"bash -c 'echo {token} >/dev/null'\n"))
     text = session.transcript.read_text()
-    assert token not in text
-    assert "[GITHUB_TOKEN:" in text
+    assert_absent({"token": token}, transcript=text)
+    assert "[SECRET:" in text

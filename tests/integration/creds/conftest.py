@@ -98,9 +98,7 @@ def events(transcript: Path, event_type: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def creds_gate(
-    tmp_path: Path, postgres_server: PostgresServer, postgres_db: str
-) -> CredsGate:
+def creds_gate(tmp_path: Path, postgres_server: PostgresServer, postgres_db: str) -> CredsGate:
     postgres_server.psql(CLINIC_SQL, postgres_db)
     return CredsGate(Gate(tmp_path), postgres_server, postgres_db)
 

@@ -62,8 +62,9 @@ def test_agent_can_do_exactly_what_was_granted(
     assert "permission denied for database" in out["create-schema"]
     assert out["timeout"].startswith("5s")
     assert creds_gate.session_roles() == []
-    issued, revoked = events(run.transcript, "credential.issued"), events(
-        run.transcript, "credential.revoked"
+    issued, revoked = (
+        events(run.transcript, "credential.issued"),
+        events(run.transcript, "credential.revoked"),
     )
     assert issued[0]["role"] == revoked[0]["role"] and revoked[0]["state"] == "dropped"
     assert creds_gate.gate.verify(run.transcript).returncode == 0
@@ -79,8 +80,8 @@ def test_a_read_only_grant_refuses_writes(
     script = agent(
         'q() { echo "== $1"; psql -X -A -t -c "$2" 2>&1; echo "rc=$?"; }\n'
         'q read "SELECT count(*) FROM appointments"\n'
-        'q write "INSERT INTO appointments (patient) VALUES (\'x\')"\n'
-        'q write-rw "BEGIN READ WRITE; INSERT INTO appointments (patient) VALUES (\'x\'); END"\n'
+        "q write \"INSERT INTO appointments (patient) VALUES ('x')\"\n"
+        "q write-rw \"BEGIN READ WRITE; INSERT INTO appointments (patient) VALUES ('x'); END\"\n"
         'q mode "SHOW default_transaction_read_only"\n'
     )
     run = creds_gate.run(script, grant)
@@ -174,9 +175,12 @@ def test_a_non_superuser_admin_can_issue_and_revoke(
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("INSERT INTO visits (note) VALUES ('ok')")
             assert backend.revoke(issued).record["terminated"] == 1
-        assert postgres_server.psql(
-            f"SELECT count(*) FROM pg_roles WHERE rolname = '{issued.handle}'"
-        ).strip() == "0"
+        assert (
+            postgres_server.psql(
+                f"SELECT count(*) FROM pg_roles WHERE rolname = '{issued.handle}'"
+            ).strip()
+            == "0"
+        )
         assert backend.revoke(issued).record["state"] == "absent"
     finally:
         postgres_server.psql(f'REVOKE ALL ON DATABASE "{postgres_db}" FROM hgate_issuer CASCADE')

@@ -1,0 +1,43 @@
+"""Shared by the reporting commands: read a transcript, verify it when a key is given.
+
+`show`, `replay`, `report` and `summary` take the same TRANSCRIPT and `--key`, so they
+agree on the verdict; without a key they still render, marked UNVERIFIED.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hgate.audit import load_public_key, verify_transcript
+from hgate.report import SessionReport, Transcript, build_report, read_transcript
+
+TranscriptArgument = Annotated[
+    Path,
+    typer.Argument(help="The transcript file (<session_id>.jsonl).", show_default=False),
+]
+KeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        help="The signer's public key (hgate.pub): verify before showing. Without it the "
+        "view is marked UNVERIFIED.",
+        dir_okay=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead.")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only what matters: verdict and notable events.")
+]
+
+
+def load_report(transcript: Path, key: Path | None) -> tuple[Transcript, SessionReport]:
+    """Verify first (when a key is given), then read with each line's attestation known."""
+    verification = None
+    if key is not None:
+        verification = verify_transcript(transcript, load_public_key(key))
+    attested = verification.attested_through if verification is not None else None
+    view = read_transcript(transcript, attested_through=attested)
+    return view, build_report(view, verification)

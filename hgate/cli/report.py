@@ -1,0 +1,57 @@
+"""`hgate report`: the auditor's page — one self-contained HTML file — or the same facts as
+JSON or text."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hgate.cli.console import console, err_console
+from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, TranscriptArgument, load_report
+from hgate.errors import ConfigError
+from hgate.report import render_html, render_summary
+
+
+def report(
+    transcript: TranscriptArgument,
+    key: KeyOption = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="Write the HTML report here (one file, no network).", dir_okay=False
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Report on a session: verdict first, identity and policy, charts, timeline.
+
+    With --html, writes one self-contained page; with --json, prints the report model;
+    otherwise prints a short text summary.
+    """
+    _, model = load_report(transcript, key)
+    if html is not None:
+        _write(html, render_html(model))
+        if not quiet and not json_output:
+            err_console.print(f"hgate: wrote {html} ({model.verdict})", markup=False)
+    if json_output:
+        print(json.dumps(model.to_dict(), ensure_ascii=False, indent=2))
+    elif html is None and not quiet:
+        console.file.write(render_summary(model, "text"))
+    elif html is None:
+        console.print(model.verdict, markup=False)
+
+
+def _write(path: Path, text: str) -> None:
+    """Write whole or not at all: a half-written report must not pass for a report."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from exc

@@ -1,0 +1,176 @@
+"""`hgate summary`: the CI job summary, step outputs and annotations for one session.
+
+The GitHub Action and the GitLab template call it after `hgate run`, whatever the run's
+outcome: with the transcript it summarises the session (verified with `--key`); when
+the run refused before writing one, it says so and quotes hgate's error line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hgate.cli.console import console
+from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, load_report
+from hgate.cli.workflow_commands import annotation, in_github_actions
+from hgate.errors import ConfigError, UsageError
+from hgate.report import FORMATS, SessionReport, render_summary
+from hgate.report.summary import SummaryFormat, render_not_started
+
+NOT_STARTED = "NONE"
+
+
+def summary(
+    transcript: Annotated[
+        Path,
+        typer.Argument(
+            help="The transcript, or the directory `hgate run --out` wrote it to.",
+            show_default=False,
+        ),
+    ],
+    key: KeyOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="github, gitlab or text.")] = "text",
+    append_to: Annotated[
+        Path | None,
+        typer.Option("--append-to", help="Append the summary to this file ($GITHUB_STEP_SUMMARY)."),
+    ] = None,
+    outputs_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--outputs-to",
+            help="Append session-id, transcript, verdict, exit-code ($GITHUB_OUTPUT).",
+        ),
+    ] = None,
+    dotenv: Annotated[
+        Path | None,
+        typer.Option(
+            "--dotenv",
+            help="Append HGATE_SESSION_ID, HGATE_TRANSCRIPT, HGATE_VERDICT ($GITHUB_ENV, or "
+            "a GitLab dotenv report).",
+        ),
+    ] = None,
+    log: Annotated[
+        Path | None,
+        typer.Option("--log", help="hgate run's stderr: its error line is quoted if no session."),
+    ] = None,
+    exit_code: Annotated[
+        int | None, typer.Option("--exit-code", help="hgate run's exit code.")
+    ] = None,
+    annotations: Annotated[
+        bool | None,
+        typer.Option(
+            "--annotations/--no-annotations",
+            help="GitHub annotations for blocked actions and a failed verification "
+            "(default: on in GitHub Actions with --format github).",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Summarise a session for a CI job: identity, policy, masked counts, actions, verdict."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}", remedy="use github, gitlab or text")
+    style: SummaryFormat = "github" if fmt == "github" else "gitlab" if fmt == "gitlab" else "text"
+    path = _find(transcript)
+    report = load_report(path, key)[1] if path is not None else None
+    values = {
+        "session-id": report.session_id if report else "",
+        "transcript": str(path) if path else "",
+        "verdict": report.verdict if report else NOT_STARTED,
+        "exit-code": _exit_text(report, exit_code),
+    }
+    if json_output:
+        print(json.dumps({**values, "report": report.to_dict() if report else None}, indent=2))
+    if report is None:
+        text = render_not_started(style, exit_code=exit_code, error=_error_line(log))
+    else:
+        hint = f"hgate verify {path} --key {key}" if key is not None else ""
+        text = render_summary(report, style, verify_hint=hint)
+    if append_to is not None:
+        _append(append_to, text + "\n")
+    if outputs_to is not None:
+        _append(outputs_to, "".join(f"{k}={_one_line(v)}\n" for k, v in values.items()))
+    if dotenv is not None:
+        names = {"session-id": "HGATE_SESSION_ID", "transcript": "HGATE_TRANSCRIPT"}
+        names["verdict"] = "HGATE_VERDICT"
+        _append(dotenv, "".join(f"{names[k]}={_one_line(values[k])}\n" for k in names))
+    if not json_output and not quiet:
+        shown = text if append_to is None or style != "github" else _plain(report, exit_code, log)
+        console.file.write(shown)
+        console.file.flush()
+    if report is not None and (annotations if annotations is not None else _auto(style)):
+        _annotate(report)
+
+
+def _find(target: Path) -> Path | None:
+    """The transcript itself, or the newest one in a directory (None: there is none)."""
+    if target.is_dir():
+        found = sorted(target.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+        return found[-1] if found else None
+    if not target.exists():
+        raise ConfigError(f"transcript {target} does not exist")
+    return target
+
+
+def _plain(report: SessionReport | None, exit_code: int | None, log: Path | None) -> str:
+    if report is None:
+        return render_not_started("text", exit_code=exit_code, error=_error_line(log))
+    return render_summary(report, "text")
+
+
+def _exit_text(report: SessionReport | None, given: int | None) -> str:
+    if given is not None:
+        return str(given)
+    return str(report.exit_code) if report is not None and report.exit_code is not None else ""
+
+
+def _error_line(log: Path | None) -> str:
+    """The last `hgate: error:` line hgate run wrote (it never contains a secret value)."""
+    if log is None:
+        return ""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line for line in lines if line.startswith("hgate: error:")]
+    return errors[-1][:2000] if errors else ""
+
+
+def _annotate(report: SessionReport) -> None:
+    out = []
+    for action in report.actions:
+        title = "hgate approved an action" if action.outcome == "approved" else "hgate blocked"
+        level = "notice" if action.outcome == "approved" else "warning"
+        text = f"rule {action.rule}: {action.subject}" + (
+            f" ({action.reason})" if action.reason else ""
+        )
+        out.append(annotation(level, text, title=title))
+    if report.verdict not in ("VALID", "UNVERIFIED"):
+        level = "warning" if report.verdict == "INCOMPLETE" else "error"
+        out.append(
+            annotation(
+                level, f"{report.verdict}: {report.verdict_reason}", title="hgate transcript"
+            )
+        )
+    sys.stdout.write("".join(line + "\n" for line in out))
+    sys.stdout.flush()
+
+
+def _auto(style: SummaryFormat) -> bool:
+    return style == "github" and in_github_actions()
+
+
+def _append(path: Path, text: str) -> None:
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from exc
+
+
+def _one_line(value: str) -> str:
+    return value.replace("\r", " ").replace("\n", " ")

@@ -1,0 +1,177 @@
+"""PostgreSQL -> agent: replies read against the pending queue, results masked.
+
+DataRows pass as raw bytes unless their result shape has a column to mask or scan.
+Errors swap in hgate's own for a blocked statement; every other error, notice and
+notification is masked. COPY TO rows are masked line by line; a binary COPY TO or a
+CopyBoth the policy did not allow ends the connection (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hgate.guard.verdict import Verdict
+from hgate.proxy import messages as msg
+from hgate.proxy.masking import RowPlan
+from hgate.proxy.state import ConnectionState, Pending
+
+_DDL = ("CREATE", "ALTER", "DROP")
+_OWN_REPLIES = frozenset("PBC")
+
+
+def blocked_error(verdict: Verdict) -> bytes:
+    why = f": {verdict.reason}" if verdict.reason else ""
+    return msg.error_response(
+        "42501",
+        f"hgate blocked this statement (rule {verdict.rule}){why}",
+        hint=(
+            f"The session policy does not allow it (rule {verdict.rule}). If the task needs "
+            "it, ask for an approval or a policy change; the connection stays usable."
+        ),
+    )
+
+
+class Backend:
+    """Handles one server message; returns None to forward it raw, else its replacement."""
+
+    def __init__(self, state: ConnectionState) -> None:
+        self.state = state
+        self.scratch: Counter[str] = Counter()
+
+    async def data_row(self, head: Pending | None, body: bytes) -> bytes | None:
+        if head is None:
+            return None
+        record = head.record
+        if record is not None:
+            record.rows += 1
+        plan = head.plan if head.planned else await self._plan(head)
+        if plan is None:
+            return None
+        counts = record.counts if record is not None else self.scratch
+        return self.state.context.results.mask_row(plan, body, counts)
+
+    async def _plan(self, head: Pending) -> RowPlan | None:
+        if head.kind == "E":
+            return await self.state.plan_for(head)
+        head.planned = True
+        return None
+
+    async def handle(self, kind: int, body: bytes) -> bytes | None:
+        state = self.state
+        pending = state.pending
+        head = pending[0] if pending else None
+        results = state.context.results
+        if kind == 0x54:  # T RowDescription
+            columns = msg.parse_row_description(body)
+            if head is None:
+                return None
+            if head.kind == "Q":
+                head.plan = await results.plan(columns)
+                head.planned = True
+                return None
+            if head.kind == "D":
+                self._described(head, columns)
+                pending.popleft()
+                return b"" if head.swallow else None
+            return None
+        if kind == 0x6E:  # n NoData
+            if head is not None and head.kind == "D":
+                self._described(head, ())
+                pending.popleft()
+                return b"" if head.swallow else None
+            return None
+        if kind == 0x74:  # t ParameterDescription
+            return b"" if head is not None and head.swallow else None
+        if kind in (0x31, 0x32, 0x33):  # ParseComplete, BindComplete, CloseComplete
+            if head is not None and head.kind in _OWN_REPLIES:
+                pending.popleft()
+            return None
+        if kind == 0x43:  # C CommandComplete
+            tag = msg.command_tag(body)
+            if tag.startswith(_DDL):
+                results.invalidate()
+            if head is not None and head.record is not None:
+                head.record.tag = tag
+            if head is not None and head.kind == "E":
+                pending.popleft()
+                state.finish(head.record)
+            elif head is not None:
+                head.planned = False
+            state.copy_out = None
+            return None
+        if kind == 0x73 or kind == 0x49:  # PortalSuspended, EmptyQueryResponse
+            if head is not None and head.kind == "E":
+                pending.popleft()
+                state.finish(head.record)
+            return None
+        if kind == 0x45:  # E ErrorResponse
+            return self._error(head, body)
+        if kind == 0x5A:  # Z ReadyForQuery
+            state.status = body[:1]
+            if head is not None and head.kind in "SQF":
+                pending.popleft()
+                if head.kind == "Q":
+                    state.finish(head.record)
+            return None
+        return self._other(kind, body, head)
+
+    def _described(self, head: Pending, columns: tuple[msg.Column, ...]) -> None:
+        state = self.state
+        if head.target == "S":
+            statement = state.statements.get(head.name)
+            if statement is not None:
+                statement.columns = columns
+        else:
+            portal = state.portals.get(head.name)
+            if portal is not None:
+                portal.columns = columns
+                portal.describing = False
+
+    def _error(self, head: Pending | None, body: bytes) -> bytes:
+        state = self.state
+        pending = state.pending
+        state.copy_out = None
+        if head is not None and head.blocked is not None:
+            reply = blocked_error(head.blocked)
+        else:
+            counts = head.record.counts if head is not None and head.record else self.scratch
+            reply = state.context.results.mask_fields(body, b"E", counts)
+            code = dict(msg.parse_fields(body)).get("C", "")
+            if head is not None and head.record is not None:
+                head.record.error = code
+        if head is None or head.kind in "QF":
+            return reply
+        while pending and pending[0].kind != "S":  # the server now discards until Sync
+            dropped = pending.popleft()
+            if dropped.kind == "E" and dropped.record is not None:
+                dropped.record.error = dropped.record.error or "skipped"
+                state.finish(dropped.record)
+        return reply
+
+    def _other(self, kind: int, body: bytes, head: Pending | None) -> bytes | None:
+        state = self.state
+        results = state.context.results
+        record = head.record if head is not None else None
+        counts = record.counts if record is not None else self.scratch
+        if kind == 0x64:  # d CopyData (COPY TO rows)
+            if record is not None:
+                record.rows += 1
+            text = body.decode("utf-8", "surrogateescape")
+            masked = results.mask_text(text, counts)
+            if masked == text:
+                return None
+            return msg.message(b"d", masked.encode("utf-8", "surrogateescape"))
+        if kind == 0x48:  # H CopyOutResponse
+            if body[:1] != b"\0":
+                raise msg.ProtocolViolation("binary COPY TO cannot be masked; connection closed")
+            state.copy_out = record
+            return None
+        if kind == 0x57 and not state.context.settings.allow_copy_both:  # W CopyBothResponse
+            raise msg.ProtocolViolation("CopyBoth (replication) is not allowed by the policy")
+        if kind == 0x4E:  # N NoticeResponse
+            return results.mask_fields(body, b"N", counts)
+        if kind == 0x41:  # A NotificationResponse
+            pid, channel, payload = msg.parse_notification(body)
+            masked = results.mask_text(payload, counts)
+            return None if masked == payload else msg.notification(pid, channel, masked)
+        return None

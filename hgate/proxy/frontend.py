@@ -1,0 +1,115 @@
+"""Agent -> PostgreSQL: every statement through the guard, everything else as raw bytes.
+
+A blocked statement is not answered by the proxy: it is replaced by one the server
+rejects with a syntax error, so the server itself fails the statement, aborts the
+transaction or pipeline it is in and discards until Sync exactly as it would for a bad
+statement; the backend direction then swaps that error for hgate's (SQLSTATE 42501).
+"""
+
+from __future__ import annotations
+
+from hgate.guard.verdict import Verdict
+from hgate.proxy import messages as msg
+from hgate.proxy.context import BLOCKED_SQL
+from hgate.proxy.state import ConnectionState, Pending, Portal, Record, Statement
+
+FUNCTION_CALL = Verdict(
+    action="block",
+    rule="database.function_call",
+    reason="the fast-path FunctionCall bypasses the statement guard",
+)
+_RAW_NO_REPLY = frozenset(b"Hdcf")  # Flush, CopyData, CopyDone, CopyFail
+
+
+class Frontend:
+    """Handles one agent message; returns True when it was forwarded unchanged."""
+
+    def __init__(self, state: ConnectionState) -> None:
+        self.state = state
+        self.terminated = False
+
+    async def handle(self, kind: int, body: bytes, out: list[bytes]) -> bool:
+        state = self.state
+        pending = state.pending
+        if kind in _RAW_NO_REPLY:
+            return True
+        if kind == 0x51:  # Q
+            text = msg.parse_query(body)
+            verdict = await state.context.decide(text, state.prepared)
+            if verdict.allowed:
+                pending.append(Pending("Q", record=Record(text, verdict, "simple")))
+                return True
+            state.refused(text, verdict, "simple")
+            out.append(msg.query(BLOCKED_SQL))
+            pending.append(Pending("Q", blocked=verdict))
+            return False
+        if kind == 0x50:  # P
+            name, text = msg.parse_parse(body)
+            verdict = await state.context.decide(text, state.prepared)
+            if verdict.allowed:
+                state.statements[name] = Statement(text, verdict)
+                pending.append(Pending("P"))
+                return True
+            state.statements.pop(name, None)
+            state.refused(text, verdict, "extended")
+            out.append(msg.parse(name, BLOCKED_SQL))
+            pending.append(Pending("P", blocked=verdict))
+            return False
+        if kind == 0x42:  # B
+            portal, statement, formats = msg.parse_bind(body)
+            state.portals[portal] = Portal(statement, formats)
+            pending.append(Pending("B"))
+            return True
+        if kind == 0x45:  # E
+            return self._execute(body, out)
+        if kind == 0x44:  # D
+            target, name = msg.parse_target(body)
+            described = state.portals.get(name) if target == "P" else None
+            if described is not None:
+                described.describing = True
+            pending.append(Pending("D", name=name, target=target))
+            return True
+        if kind == 0x53:  # S
+            pending.append(Pending("S"))
+            return True
+        if kind == 0x43:  # C
+            target, name = msg.parse_target(body)
+            (state.statements if target == "S" else state.portals).pop(name, None)
+            pending.append(Pending("C"))
+            return True
+        if kind == 0x58:  # X
+            self.terminated = True
+            return True
+        if kind == 0x46:  # F
+            if state.context.settings.allow_function_call:
+                pending.append(Pending("F"))
+                return True
+            state.refused("<fast-path function call>", FUNCTION_CALL, "function_call")
+            out.append(msg.query(BLOCKED_SQL))
+            pending.append(Pending("Q", blocked=FUNCTION_CALL))
+            return False
+        raise msg.ProtocolViolation(f"unexpected frontend message {chr(kind)!r}")
+
+    def _execute(self, body: bytes, out: list[bytes]) -> bool:
+        state = self.state
+        name, _limit = msg.parse_execute(body)
+        portal = state.portals.get(name)
+        record = None
+        if portal is not None:
+            statement = state.statements.get(portal.statement)
+            if statement is not None:
+                record = Record(statement.query, statement.verdict, "extended")
+            if (
+                portal.columns is None
+                and not portal.describing
+                and (statement is None or statement.columns is None)
+            ):
+                # the agent never asked for a description (asyncpg, pgx): ask for it
+                portal.describing = True
+                out.append(msg.describe("P", name))
+                state.pending.append(Pending("D", name=name, target="P", swallow=True))
+        state.pending.append(Pending("E", name=name, record=record))
+        if out:
+            out.append(msg.message(b"E", body))
+            return False
+        return True

@@ -1,0 +1,122 @@
+"""One connection's protocol state, shared by its two directions.
+
+The agent may pipeline many messages before reading a reply, so every forwarded
+message that the server answers leaves a `Pending` in a queue, and each reply is read
+against the queue's head: which statement a RowDescription describes, which portal a
+DataRow belongs to, which error was ours (a blocked statement) and where an extended-
+protocol error stops discarding (the next Sync).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+
+from hgate.guard.sql import PreparedVerdicts
+from hgate.guard.verdict import Verdict
+from hgate.proxy import messages as msg
+from hgate.proxy.context import ProxyContext
+from hgate.proxy.masking import RowPlan
+
+
+class Record:
+    """Evidence for one statement while its results stream past."""
+
+    __slots__ = ("counts", "error", "protocol", "rows", "tag", "text", "verdict")
+
+    def __init__(self, text: str, verdict: Verdict, protocol: str) -> None:
+        self.text = text
+        self.verdict = verdict
+        self.protocol = protocol
+        self.rows = 0
+        self.tag = ""
+        self.error = ""
+        self.counts: Counter[str] = Counter()
+
+
+class Pending:
+    """A forwarded message still owed a reply: Parse, Bind, Describe, Execute, Close,
+    Sync, Query or FunctionCall (`kind` is its type letter)."""
+
+    __slots__ = ("blocked", "kind", "name", "plan", "planned", "record", "swallow", "target")
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        name: str = "",
+        target: str = "",
+        blocked: Verdict | None = None,
+        swallow: bool = False,
+        record: Record | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.target = target  # Describe: "S" or "P"
+        self.blocked = blocked
+        self.swallow = swallow  # a Describe the proxy injected: its reply is not forwarded
+        self.record = record
+        self.plan: RowPlan | None = None
+        self.planned = False
+
+
+class Statement:
+    __slots__ = ("columns", "query", "verdict")
+
+    def __init__(self, query: str, verdict: Verdict) -> None:
+        self.query = query
+        self.verdict = verdict
+        self.columns: tuple[msg.Column, ...] | None = None
+
+
+class Portal:
+    __slots__ = ("columns", "describing", "formats", "statement")
+
+    def __init__(self, statement: str, formats: tuple[int, ...]) -> None:
+        self.statement = statement
+        self.formats = formats
+        self.columns: tuple[msg.Column, ...] | None = None  # from Describe P: real formats
+        self.describing = False
+
+
+class ConnectionState:
+    def __init__(self, context: ProxyContext, number: int) -> None:
+        self.context = context
+        self.number = number
+        self.pending: deque[Pending] = deque()
+        self.statements: dict[str, Statement] = {}
+        self.portals: dict[str, Portal] = {}
+        self.prepared = PreparedVerdicts()
+        self.copy_out: Record | None = None
+        self.status = b"I"
+
+    def finish(self, record: Record | None) -> None:
+        if record is None:
+            return
+        self.context.record(
+            connection=self.number,
+            protocol=record.protocol,
+            text=record.text,
+            verdict=record.verdict,
+            rows=record.rows,
+            tag=record.tag,
+            counts=record.counts,
+            error=record.error,
+        )
+
+    def refused(self, text: str, verdict: Verdict, protocol: str) -> None:
+        self.context.record(connection=self.number, protocol=protocol, text=text, verdict=verdict)
+
+    async def plan_for(self, pending: Pending) -> RowPlan | None:
+        """The row plan for an Execute: its portal's description, else its statement's."""
+        pending.planned = True
+        portal = self.portals.get(pending.name)
+        if portal is None:
+            return None
+        if portal.columns is not None:
+            pending.plan = await self.context.results.plan(portal.columns)
+        else:
+            statement = self.statements.get(portal.statement)
+            if statement is None or statement.columns is None:
+                raise msg.ProtocolViolation("rows for a portal the proxy cannot describe")
+            pending.plan = await self.context.results.plan(statement.columns, portal.formats)
+        return pending.plan

@@ -1,0 +1,163 @@
+"""The session certificate against a real sshd: accepted for the granted principal, refused
+when expired or for another principal, and carrying exactly the policy's options."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hgate.creds.interface import IssuedCredential, SessionTerms
+from hgate.creds.ssh import CERTIFICATE, SshBackend
+from hgate.creds.ssh_ca import load_ca_key
+from hgate.policy.grants import SshGrant, SshHost
+from tests.fixtures.sshd_server import SshdServer
+from tests.integration.creds.conftest import CredsGate, events, ssh_keygen_list
+
+pytestmark = pytest.mark.integration
+
+
+def _grant(sshd: SshdServer, **changes: object) -> SshGrant:
+    fields: dict[str, object] = {
+        "hosts": (SshHost(host="127.0.0.1", port=sshd.port, host_keys=(sshd.host_public_key,)),),
+        "principals": (sshd.principal,),
+        "user": sshd.user,
+        "validity": 600.0,
+    }
+    fields.update(changes)
+    return SshGrant(**fields)  # type: ignore[arg-type]
+
+
+def _terms(session_id: str) -> SessionTerms:
+    now = datetime.now(UTC)
+    return SessionTerms(
+        session_id=session_id,
+        subject="pytest",
+        rule="test",
+        not_before=now,
+        not_after=now + timedelta(minutes=10),
+    )
+
+
+def _ssh(issued: IssuedCredential, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ssh", "-F", issued.environment["HGATE_SSH_CONFIG"], "127.0.0.1", *command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _issue(
+    sshd: SshdServer, grant: SshGrant, session_id: str, **kwargs: object
+) -> tuple[SshBackend, IssuedCredential]:
+    backend = SshBackend(grant, load_ca_key(sshd.ca_private_key), **kwargs)  # type: ignore[arg-type]
+    return backend, backend.issue(_terms(session_id))
+
+
+def _log_mentions(sshd: SshdServer, *needles: str) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        log = sshd.log()
+        if all(n in log for n in needles):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_agent_logs_in_with_its_session_certificate(
+    creds_gate: CredsGate, agent: Callable[[str], list[str]], sshd_server: SshdServer
+) -> None:
+    script = agent(
+        'ssh -F "$HGATE_SSH_CONFIG" 127.0.0.1 "echo logged-in-as \\$(whoami)"\n'
+        'stat -c %a "$HGATE_SSH_DIR"\n'
+    )
+    run = creds_gate.run(script, creds_gate.ssh_grant(sshd_server), sshd=sshd_server)
+    assert run.returncode == 0, run.stderr
+    assert f"logged-in-as {sshd_server.user}".encode() in run.stdout
+    assert b"700" in run.stdout
+    issued = events(run.transcript, "credential.issued")[0]
+    assert issued["principals"] == [sshd_server.principal]
+    assert not Path(issued["directory"]).exists()  # deleted at the end
+    assert events(run.transcript, "credential.revoked")[0]["state"] == "deleted"
+    session_id = run.transcript.stem
+    assert _log_mentions(
+        sshd_server,
+        f"Accepted publickey for {sshd_server.user}",
+        f"ID hgate session {session_id}",
+        f"(serial {issued['serial']})",
+    )
+
+
+def test_sshd_refuses_an_expired_certificate(sshd_server: SshdServer) -> None:
+    two_hours_ago = time.time() - 7200
+    backend, issued = _issue(
+        sshd_server, _grant(sshd_server), "expired-session", clock=lambda: two_hours_ago
+    )
+    try:
+        result = _ssh(issued, "true")
+        assert result.returncode == 255
+        assert "Permission denied" in result.stderr
+        assert _log_mentions(sshd_server, "Certificate invalid: expired", "expired-session")
+    finally:
+        backend.revoke(issued)
+    assert not Path(issued.handle).exists()
+
+
+def test_sshd_refuses_a_principal_the_user_does_not_accept(sshd_server: SshdServer) -> None:
+    grant = _grant(sshd_server, principals=("someone-else",))
+    backend, issued = _issue(sshd_server, grant, "wrong-principal")
+    try:
+        result = _ssh(issued, "true")
+        assert result.returncode == 255
+        assert "Permission denied" in result.stderr
+        assert _log_mentions(
+            sshd_server, "does not contain an authorized principal", "wrong-principal"
+        )
+    finally:
+        backend.revoke(issued)
+
+
+def test_certificate_options_are_what_the_policy_says(sshd_server: SshdServer) -> None:
+    grant = _grant(
+        sshd_server,
+        force_command="echo forced-command-ran",
+        source_address=("127.0.0.1/32",),
+        extensions=("permit-pty",),
+    )
+    backend, issued = _issue(sshd_server, grant, "options-session")
+    try:
+        listing = ssh_keygen_list(Path(issued.handle) / CERTIFICATE)
+        assert "user certificate" in listing
+        assert 'Key ID: "hgate session options-session subject pytest rule test"' in listing
+        assert f"Serial: {issued.record['serial']}" in listing
+        principals = listing.split("Principals:")[1].split("Critical Options:")[0].split()
+        assert principals == [sshd_server.principal]
+        options = listing.split("Critical Options:")[1].split("Extensions:")[0]
+        assert "force-command echo forced-command-ran" in options
+        assert "source-address 127.0.0.1/32" in options
+        assert listing.split("Extensions:")[1].split() == ["permit-pty"]
+        result = _ssh(issued, "whoami")
+        assert result.stdout.strip() == "forced-command-ran"  # sshd applied the option
+    finally:
+        backend.revoke(issued)
+
+
+def test_by_default_only_permit_pty_and_a_foreign_source_is_refused(
+    sshd_server: SshdServer,
+) -> None:
+    grant = _grant(sshd_server, source_address=("10.0.0.0/8",))
+    backend, issued = _issue(sshd_server, grant, "foreign-source")
+    try:
+        listing = ssh_keygen_list(Path(issued.handle) / CERTIFICATE)
+        assert listing.split("Extensions:")[1].split() == ["permit-pty"]
+        assert "permit-port-forwarding" not in listing and "permit-agent-forwarding" not in listing
+        assert _ssh(issued, "true").returncode == 255
+        assert _log_mentions(sshd_server, "not from a permitted source address", "foreign-source")
+    finally:
+        backend.revoke(issued)

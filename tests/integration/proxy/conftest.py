@@ -1,0 +1,128 @@
+"""A session role on the real PostgreSQL fixture and a running proxy in front of it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from hgate.guard.sql_rules import KINDS, ColumnMask, SqlRule
+from hgate.mask import Masker, RegexDetector
+from hgate.policy.database import DatabaseLimits, DatabasePolicy
+from hgate.proxy import Upstream
+from hgate.session.database_proxy import DatabaseProxy
+from tests.fixtures.postgres_server import PostgresServer
+
+pytestmark = pytest.mark.integration
+
+SSN = RegexDetector(name="ssn", kind="SSN", pattern=r"\b\d{3}-\d{2}-\d{4}\b")
+EVERYTHING = SqlRule(
+    name="test.everything", action="allow", kinds=tuple(k for k in KINDS if k != "grant")
+)
+SEED = """
+CREATE TABLE patients (id int PRIMARY KEY, name text, ssn text, dob date, note varchar(200),
+                       score int4, doc jsonb, mrn int8);
+INSERT INTO patients VALUES
+ (1, 'Alice Example', '123-45-6789', '1980-01-02', 'called 555-12-3456', 10,
+  '{"a": 1}', 900001),
+ (2, 'Bob Example', '987-65-4321', '1975-05-06', 'no notes', 20, '{"b": "x"}', 900002);
+CREATE TABLE visits (id serial PRIMARY KEY, patient_id int, reason text, cost numeric(10,2),
+                     at timestamptz DEFAULT '2024-01-01 10:00+00', flags bool[] DEFAULT '{t,f}');
+INSERT INTO visits (patient_id, reason, cost) SELECT i % 2 + 1, 'reason ' || i, i * 1.5
+  FROM generate_series(1, 50) i;
+"""
+
+
+@dataclass
+class ProxyHandle:
+    proxy: DatabaseProxy
+    upstream: Upstream
+    server: PostgresServer
+    masker: Masker
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def dsn(self) -> str:
+        env = self.proxy.environment()
+        return (
+            f"host={env['PGHOST']} port={env['PGPORT']} dbname={env['PGDATABASE']} "
+            f"user={env['PGUSER']} password={env['PGPASSWORD']} sslmode=disable"
+        )
+
+    def direct_dsn(self) -> str:
+        up = self.upstream
+        return (
+            f"host={up.host} port={up.port} dbname={up.dbname} user={up.user} "
+            f"password={up.password} sslmode=disable"
+        )
+
+
+@pytest.fixture
+def session_role(postgres_server: PostgresServer, postgres_db: str) -> Upstream:
+    """A login role like the credentials work issues: owns nothing, granted the test schema."""
+    role = "agent_" + secrets.token_hex(4)
+    password = secrets.token_urlsafe(16)
+    postgres_server.psql(SEED, postgres_db)
+    postgres_server.psql(
+        f"CREATE ROLE {role} LOGIN PASSWORD '{password}';"
+        f"GRANT ALL ON SCHEMA public TO {role};"
+        f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};"
+        f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role};",
+        postgres_db,
+    )
+    return Upstream(
+        host=postgres_server.host,
+        port=postgres_server.port,
+        dbname=postgres_db,
+        user=role,
+        password=password,
+        sslmode="disable",
+    )
+
+
+MakeProxy = Callable[..., ProxyHandle]
+
+
+@pytest.fixture
+def make_proxy(
+    session_role: Upstream, postgres_server: PostgresServer
+) -> Iterator[MakeProxy]:
+    started: list[DatabaseProxy] = []
+
+    def make(
+        *,
+        rules: tuple[SqlRule, ...] = (EVERYTHING,),
+        masks: tuple[ColumnMask, ...] = (),
+        content: bool = True,
+        default: str = "block",
+        limits: DatabaseLimits = DatabaseLimits(),
+        allow_function_call: bool = False,
+    ) -> ProxyHandle:
+        policy = DatabasePolicy(
+            proxy=True,
+            default="allow" if default == "allow" else "block",
+            rules=rules,
+            masks=masks,
+            content=content,
+            limits=limits,
+            allow_function_call=allow_function_call,
+        )
+        masker = Masker(key=b"k" * 32, detectors=[SSN])
+        proxy = DatabaseProxy(policy, session_role)
+        started.append(proxy)
+        handle = ProxyHandle(
+            proxy=proxy, upstream=session_role, server=postgres_server, masker=masker
+        )
+        proxy.start(masker=masker, append=lambda kind, data: handle.events.append(data))
+        return handle
+
+    yield make
+    for proxy in started:
+        proxy.close()
+
+
+@pytest.fixture
+def proxy(make_proxy: MakeProxy) -> ProxyHandle:
+    return make_proxy()

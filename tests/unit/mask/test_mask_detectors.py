@@ -1,0 +1,177 @@
+"""Per-kind positive and negative cases, under both engines.
+
+Every value here is synthetic (made-up numbers with valid check digits, example names).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hgate.mask.detectors import build_default_detectors
+from hgate.mask.masker import Masker
+
+SHAPED_KINDS = {"SSN", "DEA", "MBI", "CARD", "VIN", "IBAN", "IP", "EMAIL", "PHONE", "SECRET"}
+_SHARED: list[Masker] = []
+
+
+@pytest.fixture(scope="module")
+def hs_or_re_masker() -> Masker:
+    """One default masker (best engine) for property tests; shaped kinds are stateless."""
+    if not _SHARED:
+        _SHARED.append(
+            Masker(key=b"synthetic-test-key-0123456789abc", detectors=build_default_detectors())
+        )
+    return _SHARED[0]
+
+
+# (kind, line, value that must be masked)
+POSITIVE = [
+    ("SSN", "SSN 219-45-6781 on file", "219-45-6781"),
+    ("SSN", "social security number: 219456781", "219456781"),
+    ("NPI", "referring NPI 1234567893", "1234567893"),
+    ("DEA", "DEA AB1234563", "AB1234563"),
+    ("MBI", "MBI 1EG4TE5MK73 eligible", "1EG4TE5MK73"),
+    ("MBI", "mbi=1EG4-TE5-MK73", "1EG4-TE5-MK73"),
+    ("CARD", "card 4111-1111-1111-1111", "4111-1111-1111-1111"),
+    ("CARD", "amex 378282246310005", "378282246310005"),
+    ("VIN", "VIN 1M8GDM9AXKP042788", "1M8GDM9AXKP042788"),
+    ("IBAN", "IBAN DE89370400440532013000", "DE89370400440532013000"),
+    ("IP", "from 203.0.113.42 port 22", "203.0.113.42"),
+    ("IP", "peer 2001:db8:85a3::8a2e:370:7334 up", "2001:db8:85a3::8a2e:370:7334"),
+    ("DEVICE_ID", "mac 00:1A:2B:3C:4D:5E", "00:1A:2B:3C:4D:5E"),
+    ("EMAIL", "mail jane.roe+x@mail.example.org now", "jane.roe+x@mail.example.org"),
+    ("PHONE", "call (212) 555-0142", "(212) 555-0142"),
+    ("PHONE", "phone 2125550142", "2125550142"),
+    ("PHONE", "reach +44 20 7946 0958", "+44 20 7946 0958"),
+    ("FAX", "fax: 212.555.0143", "212.555.0143"),
+    ("ZIP", "zip 62704-1234", "62704-1234"),
+    ("ZIP", "Springfield, IL 62704", "62704"),
+    ("MRN", "MRN: A12345678", "A12345678"),
+    ("MRN", "GET https://ehr.example/patients/48213/chart", "48213"),
+    ("MEMBER_ID", "member id W4471190Q", "W4471190Q"),
+    ("ACCOUNT", "acct 0012345678 past due", "0012345678"),
+    ("LICENSE", "license number MD-448812", "MD-448812"),
+    ("DEVICE_ID", "pump serial number SN99812A", "SN99812A"),
+    ("DRIVERS_LICENSE", "driver's license D1234567", "D1234567"),
+    ("PLATE", "license plate 7ABC123", "7ABC123"),
+    ("DATE", "DOB: 03/14/1962", "03/14/1962"),
+    ("DATE", "admitted on March 14, 1962", "March 14, 1962"),
+    ("DATE", "date of birth 14.03.1962", "14.03.1962"),
+    ("DATE", "discharged 14 Mar 1962", "14 Mar 1962"),
+    ("NAME", "Patient: Jane Roe", "Jane Roe"),
+    ("NAME", "seen by Dr. Alan Grant today", "Alan Grant"),
+    ("NAME", "signed: Ellen Ripley, MD", "Ellen Ripley"),
+    ("ADDRESS", "lives at 742 Evergreen Terrace", "742 Evergreen Terrace"),
+    ("ADDRESS", "ship to 1600 Main Street Apt 4B", "1600 Main Street Apt 4B"),
+    ("SECRET", "export DB_PASSWORD=s3cr3t-Value!", "s3cr3t-Value!"),
+    ("SECRET", "postgres://app:Pa55word@db:5432/x", "Pa55word"),
+    ("SECRET", "token ghp_0123456789abcdefghijABCDEFGHIJ012345", "ghp_0123456789abcdefghij"),
+    ("SECRET", "key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
+    ("SECRET", "Authorization: Bearer abcdefghijklmnop1234567890", "abcdefghijklmnop12345"),
+    ("SECRET", "api_key = 'Zx81Kq0vLmN2pR7tYw'", "Zx81Kq0vLmN2pR7tYw"),
+    ("SECRET", "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl", "eyJzdWIiOiIxMjM0In0"),
+]
+
+# ordinary CI output that must come through unchanged
+NEGATIVE = [
+    "commit 3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+    "2024-05-01T12:00:01.123Z INFO worker[42]: processed batch 1187 in 35 ms",
+    "Successfully installed requests-2.31.0 urllib3-2.2.1",
+    "request id 1b4e28ba-2fa1-11d2-883f-0016d3cca427 done in 1.25s",
+    "listening on 0.0.0.0:8080 and 127.0.0.1:5432",
+    "Python 3.11.7 on linux; version 1.2.3.4 released",
+    "==== 123 passed, 2 skipped in 3.45s ====",
+    '  File "/usr/lib/python3.11/site-packages/x/y.py", line 123, in handler',
+    "SELECT id, name, created_at FROM builds WHERE id = 42;",
+    "Timestamp 1714567890 sequence 12 offset 9",
+    "max_tokens=512 temperature=0.2",
+    "name: Build Docker Image",
+    "- name: Run tests",
+    "password: ${DB_PASSWORD}",
+    "Patient portal build 1234 deployed",
+    "digest sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "git@github.com:org/repo.git",
+    "elapsed 00:01:23 (12:00:01)",
+]
+
+
+@pytest.mark.parametrize(("kind", "line", "value"), POSITIVE)
+def test_value_of_each_kind_is_masked(masker: Masker, kind: str, line: str, value: str) -> None:
+    result = masker.mask(line)
+    assert value not in result.text, "planted value leaked"
+    assert kind in {f.kind for f in result.findings}
+
+
+@pytest.mark.parametrize("line", NEGATIVE)
+def test_lookalikes_pass_unchanged(masker: Masker, line: str) -> None:
+    assert masker.mask(line).text == line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "SSN 000-12-3456 invalid area",
+        "SSN 666-12-3456",
+        "order 219456781 shipped",  # bare nine digits, no label
+        "NPI 1234567890",  # Luhn fails
+        "card 4111 1111 1111 1112",  # Luhn fails
+        "DEA AB1234567",  # check digit fails
+        "IBAN DE00370400440532013000",  # mod 97 fails
+        "zip 1234 only four",
+        "MRN lookup took 35 ms",
+        "DOB unknown",
+    ],
+)
+def test_invalid_values_are_left_alone(masker: Masker, line: str) -> None:
+    assert masker.mask(line).findings == ()
+
+
+def test_strict_dates_mask_log_timestamps(engine: str) -> None:
+    from hgate.mask.detectors import DetectorOptions, build_default_detectors
+
+    strict = Masker(
+        key=b"synthetic-test-key-0123456789abc",
+        detectors=build_default_detectors({"DATE"}, DetectorOptions(keep_log_timestamps=False)),
+        engine=engine,
+    )
+    assert "2024-05-01" not in strict.mask("2024-05-01T12:00:01Z started").text
+
+
+def test_mask_all_urls_option(engine: str) -> None:
+    from hgate.mask.detectors import DetectorOptions, build_default_detectors
+
+    masker = Masker(
+        key=b"synthetic-test-key-0123456789abc",
+        detectors=build_default_detectors({"URL"}, DetectorOptions(mask_all_urls=True)),
+        engine=engine,
+    )
+    assert masker.mask("see https://example.org/a?b=1.").text.startswith("see [URL:")
+
+
+_SURROUND = st.text(alphabet=" \t,;:()[]{}<>\"'=|/-_.!?#*abcXYZ019", max_size=20)
+_SEP = st.sampled_from([" ", "\t", ", ", "; ", " (", '"', "=", ": ", "|"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    case=st.sampled_from([p for p in POSITIVE if p[0] in SHAPED_KINDS]),
+    before=_SURROUND,
+    after=_SURROUND,
+    left=_SEP,
+    right=_SEP,
+)
+def test_shaped_value_stays_masked_whatever_surrounds_it(
+    hs_or_re_masker: Masker,
+    case: tuple[str, str, str],
+    before: str,
+    after: str,
+    left: str,
+    right: str,
+) -> None:
+    _, line, value = case
+    text = before + left + line + right + after
+    once = hs_or_re_masker.mask(text).text
+    assert value not in once, "planted value leaked"
+    assert hs_or_re_masker.mask(once).text == once

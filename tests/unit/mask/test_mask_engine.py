@@ -1,0 +1,73 @@
+"""Engines agree, the factory and the self-test behave. Synthetic data only."""
+
+from __future__ import annotations
+
+import pytest
+
+from hgate.errors import MaskingError
+from hgate.mask.detectors import ALL_KINDS, build_default_detectors
+from hgate.mask.engine import ReEngine, make_engine
+from hgate.mask.interface import Pattern
+from hgate.mask.masker import Masker
+from hgate.mask.selftest import CANARIES, self_test
+from hgate.mask.stream import MaskingStream
+from tests.unit.mask.test_mask_detectors import NEGATIVE, POSITIVE
+
+KEY = b"synthetic-test-key-0123456789abc"
+
+
+def test_engines_find_the_same() -> None:
+    pytest.importorskip("hyperscan")
+    lines = [line for _, line, _ in POSITIVE] + NEGATIVE + [line for _, line, _ in CANARIES]
+    re_masker = Masker(key=KEY, detectors=build_default_detectors(), engine="re")
+    hs_masker = Masker(key=KEY, detectors=build_default_detectors(), engine="hyperscan")
+    assert hs_masker.engine_name == "hyperscan" and re_masker.engine_name == "re"
+    assert [hs_masker.mask(x).text for x in lines] == [re_masker.mask(x).text for x in lines]
+
+
+def test_unknown_engine_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown engine 'fast'"):
+        make_engine([Pattern(regex="a")], "fast")
+
+
+def test_re_engine_collapses_to_longest_per_start() -> None:
+    engine = ReEngine([Pattern(regex=r"[0-9]{2,}")])
+    assert engine.scan("a 12345 b") == [(0, 2, 7)]
+
+
+def test_self_test_passes_with_defaults(masker: Masker) -> None:
+    self_test(masker)
+
+
+def test_self_test_fails_when_a_kind_is_not_masked() -> None:
+    broken = Masker(key=KEY, detectors=build_default_detectors({"SSN"}))
+    broken.kinds = frozenset({"SSN", "MRN"})  # claims a kind it has no detector for
+    with pytest.raises(MaskingError, match="synthetic MRN value"):
+        self_test(broken)
+
+
+def test_factory_narrows_kinds_and_refuses_unknown() -> None:
+    detectors = build_default_detectors({"SSN", "IP"})
+    kinds = frozenset().union(*(d.kinds for d in detectors))
+    assert kinds == {"SSN", "IP"}
+    masker = Masker(key=KEY, detectors=detectors)
+    assert masker.mask("mac 00:1A:2B:3C:4D:5E").findings == ()  # DEVICE_ID is disabled
+    with pytest.raises(ValueError, match="unknown masking kinds: BOGUS"):
+        build_default_detectors({"BOGUS"})
+    assert "SSN" in ALL_KINDS
+
+
+def test_feed_display_matches_feed(masker: Masker) -> None:
+    data = b"".join(f"line {i} SSN 219-45-678{i % 10}\n".encode() for i in range(200))
+    data += b"\x1b[31mcolour\x1b[0m\n" + b"tail without newline"
+    via_lines = MaskingStream(masker)
+    expected = b"".join(
+        x.display for c in range(0, len(data), 97) for x in via_lines.feed(data[c : c + 97])
+    )
+    expected += b"".join(x.display for x in via_lines.close())
+    masker.reset_state()
+    fast = MaskingStream(masker)
+    got = b"".join(fast.feed_display(data[c : c + 97]) for c in range(0, len(data), 97))
+    got += fast.close_display()
+    assert got == expected
+    assert fast.kinds_seen["SSN"] == 200
