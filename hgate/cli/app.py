@@ -18,6 +18,7 @@ from hgate.cli import approve as approve_cmd
 from hgate.cli import creds as creds_cmd
 from hgate.cli import identity as identity_cmd
 from hgate.cli import keygen as keygen_cmd
+from hgate.cli import mask as mask_cmd
 from hgate.cli import policy as policy_cmd
 from hgate.cli import replay as replay_cmd
 from hgate.cli import report as report_cmd
@@ -80,6 +81,7 @@ app.command(
     context_settings={"allow_interspersed_args": False},
 )(run_cmd.run)
 app.command("verify")(verify_cmd.verify)
+app.command("mask")(mask_cmd.mask)
 app.command("show")(show_cmd.show)
 app.command("replay")(replay_cmd.replay)
 app.command("report")(report_cmd.report)
@@ -87,6 +89,7 @@ app.command("summary")(summary_cmd.summary)
 shell_cmd.register(app)
 app.command("keygen")(keygen_cmd.keygen)
 policy_app.command("check")(policy_cmd.check)
+policy_app.command("test")(mask_cmd.test)
 policy_app.command("explain")(identity_cmd.explain)
 app.add_typer(identity_cmd.dev_issuer_app, name="dev-issuer")
 app.add_typer(creds_cmd.creds_app, name="creds")

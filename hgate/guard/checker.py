@@ -12,12 +12,18 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hgate.guard.command import Command
 from hgate.guard.rules import SEVERITY, Action, Rule
 from hgate.guard.shell_args import SHELLS, ShellInvocation, parse_shell_args
-from hgate.guard.shell_line import MAX_DEPTH, UnparsableLine, expand_argv, parse_line
+from hgate.guard.shell_line import (
+    MAX_DEPTH,
+    UnparsableLine,
+    expand_argv,
+    parse_line,
+    parsers_used,
+)
 from hgate.guard.verdict import DEFAULT_RULE, UNPARSABLE_RULE, Verdict
 
 MAX_SCRIPT_BYTES = 1 << 20
@@ -48,13 +54,15 @@ class CommandGuard:
     ) -> Verdict:
         """With `read_script`, `bash script.sh` inside the line is checked by its contents
         too (a login shell may reset PATH, so the inner bash might not be the shim)."""
-        try:
-            commands = parse_line(text)
-            if read_script is not None:
-                commands = _with_scripts(commands, read_script, depth=0)
-        except UnparsableLine as exc:
-            return Verdict(action=self.unparsable, rule=UNPARSABLE_RULE, reason=exc.reason)
-        return self.check_commands(commands, path=path)
+        with parsers_used() as used:
+            try:
+                commands = parse_line(text)
+                if read_script is not None:
+                    commands = _with_scripts(commands, read_script, depth=0)
+            except UnparsableLine as exc:
+                return Verdict(action=self.unparsable, rule=UNPARSABLE_RULE, reason=exc.reason)
+        parser = "fallback" if "fallback" in used else "bashlex" if used else ""
+        return replace(self.check_commands(commands, path=path), parser=parser)
 
     def check_argv(
         self,

@@ -19,11 +19,8 @@ from hgate.guard.shell_line import UnparsableLine, expand_argv, parse_line
 from hgate.guard.shell_words import Line, Word, WordReader, scan_expansions
 
 MAX_NESTING = 32
-_OPERATORS = sorted(
-    "&>> ;;& <<< <<- && || |& ;; ;& &> << >> <> <& >& >| | & ; < > ( )".split() + ["\n"],
-    key=len,
-    reverse=True,
-)
+_OPERATORS: tuple[str, ...] = ("&>>", ";;&", "<<<", "<<-", "&&", "||", "|&", ";;", ";&", "&>")
+_OPERATORS += ("<<", ">>", "<>", "<&", ">&", ">|", "|", "&", ";", "<", ">", "(", ")", "\n")
 _HEREDOCS = frozenset({"<<", "<<-"})
 _SEPARATORS = frozenset({";", "&", "&&", "||", "\n"})
 _CONTINUES = frozenset({"|", "|&", "&&", "||"})  # a newline after these is a blank
@@ -33,7 +30,9 @@ _OPENERS |= {"{": "{", "case": "case"}
 _CLOSERS = {"fi": "if", "done": "loop", "}": "{", "esac": "case"}
 _MIDDLES = {"then": "if", "elif": "if", "else": "if", "do": "loop"}
 _REDIRECTS = frozenset({"<<<", "<", ">", ">>", ">|", "<>", "<&", ">&", "&>", "&>>"})
-_HEADER_STATES = frozenset({"subject", "in", "pattern", "alternative", "name", "after-name", "header"})
+_HEADER_STATES = frozenset(
+    {"subject", "in", "pattern", "alternative", "name", "after-name", "header"}
+)
 _FIRST_STATE = {"for": "name", "case": "subject"}
 _NEXT_STATE = {"subject": "in", "in": "pattern", "pattern": "alternative", "name": "after-name"}
 _NEXT_STATE |= {"after-name": "header"}
@@ -57,7 +56,7 @@ class _Simple:
     redirects: list[str] = field(default_factory=list)
     before: list[Command] = field(default_factory=list)  # its substitutions, run first
     stdin: str | None = None  # a heredoc or here-string body, read by a shell
-    pipe: tuple[int, int] = (0, 0)  # the records of the later stages of its pipeline
+    pipes: list[range] = field(default_factory=list)  # records of later stages, per pipeline
 
 
 @dataclass(slots=True)
@@ -104,7 +103,8 @@ class _Parser:
             pos = _blanks(text, pos)
             if pos >= len(text):
                 if closed or len(self.frames) > 1 or self.continued:
-                    raise _fail(f"unexpected end in {(self.frames[-1].kind if not closed else '$(')!r}")
+                    where = "$(" if closed else self.frames[-1].kind
+                    raise _fail(f"unexpected end of the line inside {where!r}")
                 return self._end(pos), pos
             if text[pos] == "#":
                 pos = text.find("\n", pos) if "\n" in text[pos:] else len(text)
@@ -265,9 +265,9 @@ class _Parser:
     def _redirect(self, op: str, pos: int) -> int:
         end, raw = self.last
         record = self._record()
-        if end == pos - len(op) and record.words and raw == record.words[-1]:
-            if _IO_NUMBER.fullmatch(raw):  # `2>x`, `{fd}>x`: the number belongs to `>`
-                record.words.pop()
+        adjacent = end == pos - len(op) and record.words and raw == record.words[-1]
+        if adjacent and _IO_NUMBER.fullmatch(raw):  # `2>x`, `{fd}>x`: the number is `>`'s
+            record.words.pop()
         pos = _blanks(self.text, pos)
         if pos >= len(self.text) or (_operator(self.text, pos) and self.text[pos] not in "<>"):
             raise _fail(f"no target after {op!r}")
@@ -336,7 +336,8 @@ class _Parser:
         frame, end = self.frames[-1], len(self.records)
         for index in range(frame.pipe_start, end):
             later = [pipe for pipe in frame.pipes if pipe > index]
-            self.records[index].pipe = (later[0], end) if later else (0, 0)
+            if later:
+                self.records[index].pipes.append(range(later[0], end))
         frame.pipe_start, frame.pipes = end, []
 
     def _bodies(self, pos: int) -> int:
@@ -365,7 +366,9 @@ class _Parser:
             found.extend(record.before)
             if not record.words:
                 continue
-            piped_to = tuple(name for index in range(*record.pipe) for name in names[index])
+            piped_to = tuple(
+                dict.fromkeys(n for later in record.pipes for i in later for n in names[i])
+            )
             commands = list(
                 expand_argv(
                     tuple(record.words),

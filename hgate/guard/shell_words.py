@@ -84,7 +84,9 @@ class WordReader:
         raw = text[start:pos]
         return Word("".join(acc.value), raw, acc.computed, tuple(acc.commands), pos)
 
-    def matched(self, pos: int, open_: str, close: str, acc: Found, *, single_quotes_hide: bool) -> int:
+    def matched(
+        self, pos: int, open_: str, close: str, acc: Found, *, single_quotes_hide: bool
+    ) -> int:
         """Past the `close` that balances an `open_` just read; substitutions inside go to
         `acc`. Unless `single_quotes_hide`, '…' is skipped but still searched for them."""
         text, depth = self.text, 1
@@ -95,7 +97,7 @@ class WordReader:
                 if not single_quotes_hide:
                     acc.commands.extend(scan_expansions(text[pos + 1 : end - 1], self._line))
                 pos = end
-            elif char in "\\\"$`":
+            elif char in '\\"$`':
                 pos = self._unit(pos, acc, quoted=False)
             else:
                 depth += (char == open_) - (char == close)

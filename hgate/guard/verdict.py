@@ -28,6 +28,7 @@ class Verdict:
     command: str = ""  # the command (one of possibly many in the line) that decided
     checked: int = 0  # how many commands the line held
     approval: str | None = None  # set when an approval channel settled an `approve`
+    parser: str = ""  # which read the line: "bashlex", "fallback" (for any part of it), "" none
 
     @property
     def allowed(self) -> bool:

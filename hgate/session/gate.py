@@ -209,6 +209,8 @@ class CommandGate:
             record["matched"] = self._mask(final.command)
         if final.approval is not None:
             record["approval"] = final.approval
+        if final.parser:
+            record["parser"] = final.parser
         self._writer.append("decision", record)
         masked = self._mask(final.reason)
         return command_id, Verdict(
@@ -218,6 +220,7 @@ class CommandGate:
             command=self._mask(final.command),
             checked=final.checked,
             approval=final.approval,
+            parser=final.parser,
         )
 
     def _under_approved(self, pid: int, ppid: int | None) -> bool:

@@ -95,7 +95,7 @@ class ActionRunner:
         for index, step in enumerate(self.action["runs"]["steps"]):
             step_id = step.get("id", f"__{index}")
             if not self.condition(str(step.get("if", "success()"))):
-                result = StepRun(id=step_id, outcome="skipped")
+                result = StepRun(id=step_id, outcome="skipped", uses=step.get("uses", ""))
             elif "run" in step:
                 result, text = self._shell(step_id, step)
                 summary += text

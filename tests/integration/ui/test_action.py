@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ci_sim import ActionRun, ActionRunner
-from ui_support import PHI, REPO, clean_env, hgate, write_agent
+from ui_support import PHI, REPO, clean_env, expect_in, hgate, write_agent
 
 from tests.fixtures.oidc_server import OWNER_ID, REPOSITORY_ID, WORKFLOW, OidcServer
 from tests.secrecy import assert_absent
@@ -103,7 +103,7 @@ def test_the_action_runs_masks_summarises_and_uploads(
     assert summary.outcome == "success", summary.stderr[-3000:]
 
     # The agent ran with the hostile task as one argument, and nothing was injected.
-    assert f"task: {HOSTILE_TASK}" in run.stdout
+    expect_in(run.stdout, f"task: {HOSTILE_TASK}", "the run step's log")
     assert not list((jobs_dir / "happy").glob("pwned*"))
 
     # Outputs, and the job environment later steps see.
@@ -122,7 +122,7 @@ def test_the_action_runs_masks_summarises_and_uploads(
     assert "ci-test" in text
     assert "| `SSN` | 1 |" in text and "| `EMAIL` | 1 |" in text and "| `PHONE` | 1 |" in text
     assert "git-push-force" in text and "blocked" in text
-    assert "::warning title=hgate blocked::rule git-push-force" in summary.stdout
+    expect_in(summary.stdout, "::warning title=hgate blocked::rule git-push-force", "the summary log")
 
     # Masks: the ID token and the request token were announced to the runner...
     token = oidc_server.issued[-1]
@@ -130,7 +130,7 @@ def test_the_action_runs_masks_summarises_and_uploads(
     request_announced = f"::add-mask::{oidc_server.request_token}\n" in run.stdout
     assert request_announced, "request token not announced with ::add-mask::"
     # ...the agent never saw the request token, and no secret or PHI went anywhere else.
-    assert "request token: [gone]" in run.stdout
+    expect_in(run.stdout, "request token: [gone]", "the run step's log")
     log_without_masks = "".join(
         line for line in run.stdout.splitlines(keepends=True) if not line.startswith("::add-mask::")
     )
@@ -170,7 +170,7 @@ def test_a_policy_mistake_is_annotated_on_its_line_and_nothing_runs(
     assert run.outputs["exit-code"] == "65"
     annotation = next(line for line in run.stdout.splitlines() if line.startswith("::error"))
     assert annotation.startswith("::error file=policy.yaml,line=7,col=17,title=hgate policy error::")
-    assert "task:" not in run.stdout  # the agent never started
+    assert "task:" not in run.stdout, "the agent started"
     assert result.outputs["verdict"] == "NONE"
     assert "did not start" in result.summary and "policy does not load" in result.summary
     assert "policy.yaml:7:17" in result.summary

@@ -16,13 +16,21 @@ HGATE = [sys.executable, "-m", "hgate"]
 PHI = {"ssn": "123-45-6789", "email": "jane.doe@example.com", "phone": "415-555-0134"}
 AGENT = r"""#!/usr/bin/env bash
 echo "task: $1"
+echo "request token: [${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-gone}]"
 echo "patient 123-45-6789 seen, mail jane.doe@example.com"
 printf 'progress 50%%\r'; sleep 0.3; printf 'progress 100%%\n'
 echo "call back on 415-555-0134"
-bash -c 'git push --force origin main' || echo "push refused"
+python3 -c 'import subprocess; subprocess.run(["bash", "-c", "git push --force origin main"])'
+echo "after the push"
 echo "done"
 exit "${AGENT_EXIT:-0}"
 """
+
+
+def expect_in(text: str, needle: str, where: str) -> None:
+    """`needle in text`, failing without printing `text` (it may hold a secret)."""
+    if needle not in text:
+        raise AssertionError(f"{needle!r} not found in {where}")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

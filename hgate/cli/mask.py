@@ -1,0 +1,131 @@
+"""`hgate mask` (filter old logs with the session's engine) and `hgate policy test`."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hgate.cli.console import console, err_console
+from hgate.errors import UsageError
+
+CHUNK = 1 << 20
+EXIT_FIXTURE_FAILED = 1
+
+
+def _policy_path(policy: Path | None) -> Path:
+    from hgate.policy.loader import shipped_policies_dir
+
+    return policy if policy is not None else shipped_policies_dir() / "local.yaml"
+
+
+def mask(
+    file: Annotated[
+        Path | None, typer.Argument(help="File to mask; stdin when omitted or '-'.")
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", "-p", help="Policy whose mask set to use. Default: local."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+) -> None:
+    """Mask a file or stdin to stdout, line for line, with the same engine `hgate run` uses.
+
+    Tokens are keyed per run: the same value gets the same token within one run only.
+    """
+    from hgate.mask import LineAssembler, MaskingStream
+    from hgate.policy.loader import load_policy
+    from hgate.session.masking import build_masker
+
+    loaded = load_policy(_policy_path(policy))
+    masker, engine = build_masker(loaded.mask, key=secrets.token_bytes(32), env=os.environ)
+    stream = MaskingStream(masker, LineAssembler())
+    try:
+        source = sys.stdin.buffer if file is None or str(file) == "-" else file.open("rb")
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    out = sys.stdout.buffer
+    total = 0
+    with source:
+        while chunk := source.read(CHUNK):
+            total += len(chunk)
+            out.write(stream.feed_display(chunk))
+        out.write(stream.close_display())
+    out.flush()
+    if not quiet:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(stream.kinds_seen.items())) or "none"
+        err_console.print(
+            f"hgate: masked {sum(stream.kinds_seen.values())} value(s) in {total} bytes "
+            f"(engine {engine}): {kinds}",
+            markup=False,
+        )
+
+
+def test(
+    policy: Annotated[Path, typer.Argument(help="The policy to test.", dir_okay=False)],
+    fixture: Annotated[
+        Path,
+        typer.Argument(
+            help="Fixture file: '+ ' lines with {{values}} to mask, '= ' lines to keep.",
+            dir_okay=False,
+        ),
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Check a policy's masking against reviewed expectations; exit 1 if any case fails.
+
+    Fixture lines: `+ Patient SSN {{536-22-1234}}` must be masked ({{KIND:value}} also
+    checks the kind); `= build 1.2.3 in 45 ms` must pass unchanged; `#` starts a comment.
+    """
+    from hgate.mask.fixture import FixtureError, run_fixture
+    from hgate.policy.loader import load_policy
+    from hgate.session.masking import build_masker
+
+    loaded = load_policy(policy)
+    masker, engine = build_masker(loaded.mask, key=secrets.token_bytes(32), env={}, check=False)
+    try:
+        lines = fixture.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read fixture {fixture}: {exc}") from None
+    try:
+        report = run_fixture(masker, lines)
+    except FixtureError as exc:
+        raise UsageError(f"{fixture}:{exc.line}: {exc}") from None
+    if json_output:
+        console.print_json(
+            json.dumps(
+                {
+                    "policy": str(policy),
+                    "engine": engine,
+                    "passed": report.passed,
+                    "cases": [
+                        {
+                            "line": c.line,
+                            "expectation": c.expectation,
+                            "passed": c.passed,
+                            "problem": c.problem,
+                            "masked": c.masked,
+                        }
+                        for c in report.cases
+                    ],
+                }
+            )
+        )
+    else:
+        for case in report.failures:
+            console.print(
+                f"FAIL {fixture}:{case.line} ({case.expectation}): {case.problem}", markup=False
+            )
+            console.print(f"     masked: {case.masked}", markup=False)
+        total, failed = len(report.cases), len(report.failures)
+        console.print(
+            f"{total - failed} passed, {failed} failed (policy {loaded.name}, engine {engine})",
+            markup=False,
+        )
+    if not report.passed:
+        raise typer.Exit(EXIT_FIXTURE_FAILED)

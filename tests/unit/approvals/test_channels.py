@@ -1,0 +1,112 @@
+"""The directory channel's files, and the terminal prompt on a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hgate.approvals import (
+    ApprovalError,
+    ApprovalOutcome,
+    DirectoryChannel,
+    Received,
+    RequestId,
+    TerminalChannel,
+    sign_decision,
+)
+from tests.unit.approvals.conftest import Person, make_request
+
+
+def test_directory_publish_list_fetch_submit_conclude(tmp_path: Path, alice: Person) -> None:
+    channel = DirectoryChannel(tmp_path, interval=0.01)
+    request = make_request([alice.approver])
+    channel.publish(request)
+    assert [r.id for r in channel.pending()] == [request.id]
+    assert channel.fetch(request.id) == request
+    assert channel.received(request, wait=0.05) == []
+    decision = sign_decision(request, alice.signer, decision="approve", reason="", now=time.time())
+    channel.submit(decision)
+    (tmp_path / request.id / "decisions" / "junk.json").write_text("{not json")
+    found = {r.key: r for r in channel.received(request, wait=0)}
+    assert found.pop("junk.json").problem == "the decision is not JSON"
+    assert [r.decision for r in found.values()] == [decision]
+    outcome = ApprovalOutcome(request_id=RequestId(request.id), status="approved", reason="ok")
+    channel.conclude(request, outcome)
+    assert channel.pending() == []
+
+
+def test_directory_errors_name_the_problem(tmp_path: Path, alice: Person) -> None:
+    channel = DirectoryChannel(tmp_path / "missing")
+    with pytest.raises(ApprovalError, match="no approval request 0123456789abcdef"):
+        channel.fetch("0123456789abcdef")
+    with pytest.raises(ApprovalError, match="is not an approval request id"):
+        channel.fetch("../escape")
+    (tmp_path / "missing").write_text("a file, not a directory")
+    with pytest.raises(ApprovalError, match="cannot publish approval request"):
+        channel.publish(make_request([alice.approver]))
+
+
+def test_terminal_prompt_signs_the_developers_answer(alice: Person) -> None:
+    master, slave = os.openpty()
+    try:
+        channel = TerminalChannel(alice.signer, tty_path=os.ttyname(slave))
+        request = make_request([alice.approver])
+        answered: list[Received] = []
+        reader = threading.Thread(
+            target=lambda: answered.extend(channel.received(request, wait=5)), daemon=True
+        )
+        reader.start()
+        prompt = _read_until(master, b"[y / n REASON]")
+        assert request.id.encode() in prompt and b"touch /srv/deployed" in prompt
+        os.write(master, b"n not today\n")
+        reader.join(timeout=5)
+        channel.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+    (received,) = answered
+    decision = received.decision
+    assert decision is not None
+    assert (decision.decision, decision.reason, decision.key_id) == (
+        "deny",
+        "not today",
+        alice.signer.key_id,
+    )
+
+
+def test_terminal_fed_by_the_stdin_filter_keeps_the_answer_from_the_agent(alice: Person) -> None:
+    master, slave = os.openpty()
+    echoed: list[bytes] = []
+    try:
+        channel = TerminalChannel(
+            alice.signer, tty_path=os.ttyname(slave), fed=True, echo=echoed.append
+        )
+        assert channel.feed(b"ls\r") == b"ls\r"  # no prompt open: keys go to the agent
+        request = make_request([alice.approver])
+        assert channel.received(request, wait=0.01) == ()
+        assert channel.prompting
+        assert channel.feed(b"yx\x7f\r") == b""
+        (received,) = channel.received(request, wait=1)
+        channel.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert received.decision is not None and received.decision.decision == "approve"
+    assert not channel.prompting and b"approval needed" in b"".join(echoed)
+
+
+def test_no_terminal_is_a_clear_error(alice: Person, tmp_path: Path) -> None:
+    with pytest.raises(ApprovalError, match="needs a terminal"):
+        TerminalChannel(alice.signer, tty_path=str(tmp_path / "no-tty"))
+
+
+def _read_until(fd: int, marker: bytes) -> bytes:
+    data = b""
+    deadline = time.monotonic() + 5
+    while marker not in data and time.monotonic() < deadline:
+        data += os.read(fd, 4096)
+    return data
