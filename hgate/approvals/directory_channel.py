@@ -50,7 +50,8 @@ class DirectoryChannel(Channel, Inbox):
     def publish(self, request: ApprovalRequest) -> None:
         folder = self.path / request.id
         try:
-            (folder / DECISIONS_DIR).mkdir(parents=True, exist_ok=False)
+            folder.mkdir()  # no parents: a missing share must fail, not become a local folder
+            (folder / DECISIONS_DIR).mkdir()
             _write(folder / REQUEST_FILE, request.to_json())
         except OSError as exc:
             raise ApprovalError(

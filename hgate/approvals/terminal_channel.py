@@ -49,6 +49,7 @@ class TerminalChannel(Channel):
         self._owner: str | None = None
         self._lines: queue.Queue[str] = queue.Queue()
         self._typed = bytearray()
+        self._feeder: int | None = None  # the thread that calls `feed` (the PTY loop)
         try:
             self._fd = os.open(tty_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError as exc:
@@ -103,6 +104,7 @@ class TerminalChannel(Channel):
     def feed(self, data: bytes) -> bytes:
         """The session's stdin filter: while a prompt is open, keys answer it (and are
         echoed here); otherwise they go on to the agent unchanged."""
+        self._feeder = threading.get_ident()
         if not self._fed or self._owner is None:
             return data
         for byte in data:
@@ -130,7 +132,8 @@ class TerminalChannel(Channel):
         self._echo(text.encode("utf-8", "replace"))
 
     def _read_line(self, wait: float) -> str | None:
-        if self._fed:
+        # The feeder itself waiting (a held stdin line) cannot feed: read the tty directly.
+        if self._fed and self._feeder != threading.get_ident():
             try:
                 return self._lines.get(timeout=wait)
             except queue.Empty:

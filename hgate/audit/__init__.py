@@ -8,6 +8,8 @@ Format contract: docs/transcript.md.
 """
 
 from hgate.audit.directory_sink import DirectorySink
+from hgate.audit.fanout import FanoutSink
+from hgate.audit.http_sink import HttpSegmentStore
 from hgate.audit.interface import Sink
 from hgate.audit.keys import (
     KeyPaths,
@@ -30,21 +32,30 @@ from hgate.audit.report import (
     Verdict,
     VerificationReport,
 )
+from hgate.audit.s3_sink import S3SegmentStore, S3Target
 from hgate.audit.segments import Segment, SegmentRejected, SegmentStore
+from hgate.audit.shipper import Delivery, SegmentShipper, ShipperStatus
 from hgate.audit.transcript import TranscriptWriter
 from hgate.audit.verify import verify_transcript
 
 __all__ = [
     "Break",
     "Check",
+    "Delivery",
     "DirectorySink",
     "Expectations",
+    "FanoutSink",
+    "HttpSegmentStore",
     "KeyPaths",
+    "S3SegmentStore",
+    "S3Target",
     "SealSummary",
     "Segment",
     "SegmentRejected",
     "SegmentReport",
+    "SegmentShipper",
     "SegmentStore",
+    "ShipperStatus",
     "Signer",
     "Sink",
     "TranscriptWriter",

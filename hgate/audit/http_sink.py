@@ -64,7 +64,8 @@ class HttpSegmentStore(SegmentStore):
             raise SinkError(f"HTTP transcript sink {self._url} has an empty bearer token")
 
     def put(self, segment: Segment) -> None:
-        import urllib.error  # lazily: start-up stays fast without an HTTP sink
+        import http.client  # lazily: start-up stays fast without an HTTP sink
+        import urllib.error
         import urllib.request
 
         body = json.dumps(segment.to_json(), ensure_ascii=False, separators=(",", ":"))
@@ -78,7 +79,7 @@ class HttpSegmentStore(SegmentStore):
                 "User-Agent": "hgate",
             },
         )
-        where = f"{self._url} (segment {segment.number})"
+        where = self._url  # the shipper adds the segment number and the attempts
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 status = response.status
@@ -90,8 +91,8 @@ class HttpSegmentStore(SegmentStore):
             if exc.code in _RETRYABLE:
                 raise SinkError(message) from exc
             raise SegmentRejected(message) from exc
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)  # refused, reset, cut answer, timeout
             raise SinkError(f"cannot reach collector {where}: {reason}") from exc
         if status not in (200, 201):
             raise SinkError(f"collector {where} answered {status}, expected 200 or 201")

@@ -157,7 +157,8 @@ def _read_http(url: str, env: Mapping[str, str]) -> SegmentListing:
 
 
 def _get(url: str, env: Mapping[str, str]) -> bytes:
-    import urllib.error  # lazily: `hgate run` never reads a collector
+    import http.client  # lazily: `hgate run` never reads a collector
+    import urllib.error
     import urllib.request
 
     headers = {"User-Agent": "hgate-verify"}
@@ -171,5 +172,5 @@ def _get(url: str, env: Mapping[str, str]) -> bytes:
     except urllib.error.HTTPError as exc:
         with exc:
             raise ConfigError(f"cannot read {url}: HTTP {exc.code} {exc.reason}") from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {url}: {getattr(exc, 'reason', exc)}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -22,9 +23,21 @@ def keygen(
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing key pair.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create a transcript signing key pair (private key mode 0600)."""
     paths = generate_keypair(default_key_dir() if out is None else out, overwrite=force)
+    if json_output:
+        print(
+            json.dumps(
+                {
+                    "private_key": str(paths.private_key),
+                    "public_key": str(paths.public_key),
+                    "fingerprint": paths.fingerprint,
+                }
+            )
+        )
+        return
     console.print(f"private key  {escape(str(paths.private_key))}  (keep secret, mode 0600)")
     console.print(f"public key   {escape(str(paths.public_key))}  (give to auditors)")
     console.print(f"fingerprint  {escape(paths.fingerprint)}")

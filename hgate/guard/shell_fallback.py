@@ -11,18 +11,16 @@ command found goes through `expand_argv`, as bashlex's do. Anything unexpected r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from hgate.guard.command import Command, unwrap
-from hgate.guard.shell_args import SHELLS
-from hgate.guard.shell_line import UnparsableLine, expand_argv, parse_line
-from hgate.guard.shell_words import Line, Word, WordReader, scan_expansions
+from hgate.guard.command import Command
+from hgate.guard.shell_line import UnparsableLine, parse_line
+from hgate.guard.shell_records import Frame, Records
+from hgate.guard.shell_words import Line, Word, WordReader
 
 MAX_NESTING = 32
 _OPERATORS: tuple[str, ...] = ("&>>", ";;&", "<<<", "<<-", "&&", "||", "|&", ";;", ";&", "&>")
 _OPERATORS += ("<<", ">>", "<>", "<&", ">&", ">|", "|", "&", ";", "<", ">", "(", ")", "\n")
 _HEREDOCS = frozenset({"<<", "<<-"})
-_SEPARATORS = frozenset({";", "&", "&&", "||", "\n"})
 _CONTINUES = frozenset({"|", "|&", "&&", "||"})  # a newline after these is a blank
 _COND_OPERATORS = frozenset({"&&", "||", "(", ")", "<", ">"})
 _OPENERS = {"if": "if", "while": "loop", "until": "loop", "for": "for", "select": "for"}
@@ -47,26 +45,6 @@ def _fail(why: str) -> UnparsableLine:
     return UnparsableLine(f"shell syntax hgate cannot parse: {why}")
 
 
-@dataclass(slots=True)
-class _Simple:
-    """One simple command being read (or only the substitutions of a test or redirect)."""
-
-    words: list[str] = field(default_factory=list)
-    dynamic: bool = False
-    redirects: list[str] = field(default_factory=list)
-    before: list[Command] = field(default_factory=list)  # its substitutions, run first
-    stdin: str | None = None  # a heredoc or here-string body, read by a shell
-    pipes: list[range] = field(default_factory=list)  # records of later stages, per pipeline
-
-
-@dataclass(slots=True)
-class _Frame:
-    kind: str  # root ( { if loop for case
-    pipe_start: int
-    pipes: list[int] = field(default_factory=list)
-    state: str = ""  # for: name header body; case: subject in pattern arm
-
-
 def read_list(text: str, pos: int, line: Line, nesting: int = 0) -> tuple[tuple[Command, ...], int]:
     """The commands of `text` from `pos` up to the `)` that closes a `$(`/`<(` there."""
     if nesting >= MAX_NESTING:
@@ -86,15 +64,11 @@ def parse_fallback(text: str, *, depth: int = 0) -> tuple[Command, ...]:
         raise _fail("nested too deeply") from None
 
 
-class _Parser:
+class _Parser(Records):
     def __init__(self, text: str, line: Line, nesting: int, *, depth: int = 0) -> None:
-        self.text, self.line, self.depth = text, line, depth
+        super().__init__(text, line, depth)
         self.words = WordReader(text, lambda p: read_list(text, p, line, nesting + 1), line)
-        self.records: list[_Simple] = []
-        self.frames = [_Frame("root", 0)]
-        self.current: _Simple | None = None
         self.after = self.continued = self.timed = self.function = False
-        self.heredocs: list[tuple[_Simple, str, bool, bool]] = []  # record, end, -, expands
         self.last = (-1, "")  # where the last word ended, and its raw text
 
     def read(self, pos: int, *, closed: bool) -> tuple[tuple[Command, ...], int]:
@@ -102,12 +76,12 @@ class _Parser:
         while True:
             pos = _blanks(text, pos)
             if pos >= len(text):
-                if closed or len(self.frames) > 1 or self.continued:
+                if (closed or len(self.frames) > 1) and not self.continued:
                     where = "$(" if closed else self.frames[-1].kind
                     raise _fail(f"unexpected end of the line inside {where!r}")
                 return self._end(pos), pos
-            if text[pos] == "#":
-                pos = text.find("\n", pos) if "\n" in text[pos:] else len(text)
+            if text[pos] == "#":  # a comment, up to the newline
+                pos = text.find("\n", pos) % (len(text) + 1)
                 continue
             op = "" if text.startswith(("<(", ">("), pos) else _operator(text, pos)
             if op == ")" and closed and len(self.frames) == 1:
@@ -122,15 +96,19 @@ class _Parser:
     def _end(self, pos: int) -> tuple[Command, ...]:
         if self.continued:
             raise _fail("a line that ends in an operator")
-        self._separate()
-        self._bodies(pos)
-        return self._commands()
+        if self.heredocs and pos < len(self.text):
+            raise _fail("a heredoc whose body is outside its $( … )")
+        self.separate()
+        self.bodies(pos)
+        return self.commands()
 
     def _word(self, word: Word) -> int:
         self.continued = False
         self.last = (word.end, word.raw)
         frame, raw = self.frames[-1], word.raw
         if self.after:
+            if _IO_NUMBER.fullmatch(raw) and self.text.startswith(("<", ">"), word.end):
+                return word.end  # `} 2>&1`: the number is the redirection's
             raise _fail(f"{raw!r} after the end of a compound command")
         if frame.state in _HEADER_STATES:
             return self._header(frame, word)
@@ -141,13 +119,13 @@ class _Parser:
         self.timed = False
         if raw in _OPENERS:
             kind = _OPENERS[raw]
-            self.frames.append(_Frame(kind, len(self.records), state=_FIRST_STATE.get(kind, "")))
+            self.frames.append(Frame(kind, len(self.records), state=_FIRST_STATE.get(kind, "")))
         elif raw == "do" and frame.kind == "for" and frame.state == "do":
             frame.kind, frame.state = "loop", ""
         elif raw in _MIDDLES:
             if frame.kind != _MIDDLES[raw]:
                 raise _fail(f"{raw!r} outside its compound command")
-            self._separate()
+            self.separate()
         elif raw in _CLOSERS and (raw != "esac" or frame.state == "arm"):
             return self._close(_CLOSERS[raw], word.end)
         elif raw in ("!", "time"):
@@ -162,10 +140,10 @@ class _Parser:
             return self._argument(word)
         return word.end
 
-    def _header(self, frame: _Frame, word: Word) -> int:
+    def _header(self, frame: Frame, word: Word) -> int:
         """A word of `case WORD in PATTERN)` or `for NAME in WORDS`: not a command."""
         raw, state = word.raw, frame.state
-        self._substitutions(word.commands)
+        self.substitutions(word.commands)
         if state == "in" and raw != "in":
             raise _fail(f"`case … in` expected, found {raw!r}")
         if state == "pattern" and raw == "esac":
@@ -183,7 +161,7 @@ class _Parser:
             self.function = False
             paren = _EMPTY_PARENS.match(self.text, _blanks(self.text, word.end))
             return paren.end() if paren else word.end
-        record = self._record()
+        record = self.record()
         record.before.extend(word.commands)
         if not record.words and _ASSIGNMENT.match(word.raw):
             return word.end
@@ -206,7 +184,7 @@ class _Parser:
     def _operator(self, op: str, pos: int) -> int:
         frame = self.frames[-1]
         if op == "\n":
-            pos = self._bodies(pos)
+            pos = self.bodies(pos)
             if self.continued or frame.state in ("subject", "in", "pattern", "name"):
                 return pos
         self.continued = op in _CONTINUES
@@ -216,28 +194,28 @@ class _Parser:
             return self._redirect(op, pos)
         if op == "(":
             return self._open_paren(pos)
-        self._finish()
+        self.finish()
         self.after = False
         if op in ("|", "|&"):
             frame.pipes.append(len(self.records))
         elif op in (";;", ";&", ";;&"):
             if frame.state != "arm":
                 raise _fail(f"{op!r} outside a case arm")
-            self._separate()
+            self.separate()
             frame.state = "pattern"
         elif op == ")":
             self._close("(", pos)
         else:
-            self._separate()
+            self.separate()
         return pos
 
-    def _header_operator(self, frame: _Frame, op: str, pos: int) -> int:
+    def _header_operator(self, frame: Frame, op: str, pos: int) -> int:
         state = frame.state
         if (state, op) in (("pattern", "("), ("alternative", "|"), ("alternative", ")")):
             frame.state = "arm" if op == ")" else state
             return pos
         if state == "name" and op == "(" and (found := self.words.arithmetic(pos + 1)):
-            self._substitutions(found[1])  # for (( … ; … ; … ))
+            self.substitutions(found[1])  # for (( … ; … ; … ))
             frame.state = "do"
             return found[0]
         if state in ("after-name", "header") and op in (";", "\n"):
@@ -256,15 +234,15 @@ class _Parser:
         if self.after:
             raise _fail("'(' after the end of a compound command")
         if self.text.startswith("(", pos) and (found := self.words.arithmetic(pos + 1)):
-            self._substitutions(found[1])  # (( … ))
+            self.substitutions(found[1])  # (( … ))
             self.after = True
             return found[0]
-        self.frames.append(_Frame("(", len(self.records)))
+        self.frames.append(Frame("(", len(self.records)))
         return pos
 
     def _redirect(self, op: str, pos: int) -> int:
         end, raw = self.last
-        record = self._record()
+        record = self.record()
         adjacent = end == pos - len(op) and record.words and raw == record.words[-1]
         if adjacent and _IO_NUMBER.fullmatch(raw):  # `2>x`, `{fd}>x`: the number is `>`'s
             record.words.pop()
@@ -285,7 +263,7 @@ class _Parser:
 
     def _cond(self, pos: int) -> int:
         """`[[ … ]]`: operands and operators, up to `]]`; only substitutions can run."""
-        text, record, previous = self.text, self._record(), ""
+        text, record, previous = self.text, self.record(), ""
         while True:
             pos = _blanks(text, pos)
             if pos >= len(text) or text[pos] in "\n#":
@@ -300,96 +278,19 @@ class _Parser:
             record.before.extend(word.commands)
             pos, previous = word.end, word.raw
             if word.raw == "]]":
-                self._finish()
+                self.finish()
                 self.after = True
                 return pos
 
     def _close(self, kind: str, pos: int) -> int:
-        self._finish()
+        self.finish()
         frame = self.frames[-1]
         if frame.kind != kind or len(self.frames) == 1:
             raise _fail(f"{ {'(': ')'}.get(kind, kind)!r} closes nothing open")
-        self._separate()
+        self.separate()
         self.frames.pop()
         self.after = True
         return pos
-
-    def _substitutions(self, commands: tuple[Command, ...]) -> None:
-        """Commands run by words that are not a command's own (tests, patterns, headers)."""
-        if commands:
-            self._finish()
-            self.records.append(_Simple(before=list(commands)))
-
-    def _record(self) -> _Simple:
-        if self.current is None:
-            self.current = _Simple()
-        return self.current
-
-    def _finish(self) -> None:
-        if self.current is not None:
-            self.records.append(self.current)
-            self.current = None
-
-    def _separate(self) -> None:
-        """End the pipeline of the innermost frame: its stages learn what reads them."""
-        self._finish()
-        frame, end = self.frames[-1], len(self.records)
-        for index in range(frame.pipe_start, end):
-            later = [pipe for pipe in frame.pipes if pipe > index]
-            if later:
-                self.records[index].pipes.append(range(later[0], end))
-        frame.pipe_start, frame.pipes = end, []
-
-    def _bodies(self, pos: int) -> int:
-        """Read the heredocs waiting for the newline just passed; past their last line."""
-        text = self.text
-        for record, delimiter, strip, expands in self.heredocs:
-            lines: list[str] = []
-            while pos < len(text):
-                end = text.find("\n", pos)
-                end = len(text) if end == -1 else end
-                row, pos = text[pos:end], end + 1
-                if (row.lstrip("\t") if strip else row) == delimiter:
-                    break
-                lines.append(row)
-            body = "\n".join(lines)
-            record.stdin = body
-            if expands:
-                record.before.extend(scan_expansions(body, self.line))
-        self.heredocs = []
-        return min(pos, len(text))
-
-    def _commands(self) -> tuple[Command, ...]:
-        names = [_names(record) for record in self.records]
-        found: list[Command] = []
-        for record in self.records:
-            found.extend(record.before)
-            if not record.words:
-                continue
-            piped_to = tuple(
-                dict.fromkeys(n for later in record.pipes for i in later for n in names[i])
-            )
-            commands = list(
-                expand_argv(
-                    tuple(record.words),
-                    depth=self.depth,
-                    redirects=tuple(record.redirects),
-                    piped_to=piped_to,
-                    dynamic=record.dynamic,
-                )
-            )
-            found.extend(commands)
-            if record.stdin is not None and commands[0].name in SHELLS:
-                found.extend(parse_line(record.stdin, depth=self.depth + 1))
-        return tuple(found)
-
-
-def _names(record: _Simple) -> list[str]:
-    names = [command.name for command in record.before]
-    if record.words:
-        inner = unwrap(tuple(record.words))[0] or tuple(record.words)
-        names.append(Command(argv=inner).name)
-    return names
 
 
 def _blanks(text: str, pos: int) -> int:

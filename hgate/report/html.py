@@ -236,6 +236,8 @@ def _row(view: EventView, attested_through: int, colors: Mapping[str, str]) -> s
     classes.append("output" if view.type == "output" else "exit" if view.tone == "exit" else "")
     if view.tone in ("info", "allow"):
         classes.append("info")
+    if view.type in ("process", "recorder"):
+        classes.append("quiet")
     if attested_through and view.line > attested_through:
         classes.append("unattested")
     if view.lines:

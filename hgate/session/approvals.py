@@ -41,7 +41,7 @@ from hgate.approvals import (
 )
 from hgate.approvals.request import timestamp
 from hgate.audit import TranscriptWriter, load_signer
-from hgate.guard import Verdict
+from hgate.guard import ApprovalChannel, Verdict
 from hgate.mask import Masker
 from hgate.policy.approvals import ApprovalsPolicy, ChannelSettings
 from hgate.policy.model import Policy
@@ -175,8 +175,23 @@ class SessionApprovals:
         self.interval = policy.channel.poll_interval
 
     def settle(self, verdict: Verdict, *, text: str) -> Verdict:
-        """The guard's `ApprovalChannel`: hold the command until an outcome."""
-        outcome = self.request_approval(text, verdict.rule, reason=verdict.reason)
+        """The guard's `ApprovalChannel` for commands: hold the command until an outcome."""
+        source = "shell" if NOTICE.get() is not None else "stdin"
+        return self._settle(verdict, text, source=source, masked=False, timeout=None)
+
+    def channel_for(
+        self, source: str, *, masked: bool = True, timeout: float | None = None
+    ) -> ApprovalChannel:
+        """An `ApprovalChannel` for another guard, e.g. the SQL proxy's statements:
+        `DatabaseProxy.start(..., approvals=approvals.channel_for("sql"))`."""
+        return _SourceChannel(self, source=source, masked=masked, timeout=timeout)
+
+    def _settle(
+        self, verdict: Verdict, text: str, *, source: str, masked: bool, timeout: float | None
+    ) -> Verdict:
+        outcome = self.request_approval(
+            text, verdict.rule, reason=verdict.reason, source=source, masked=masked, timeout=timeout
+        )
         why = f"{verdict.reason}; " if verdict.reason else ""
         reason = f"{why}request {outcome.request_id} {outcome.reason}"
         if outcome.approved:
@@ -295,6 +310,20 @@ class SessionApprovals:
         return (
             f"held for approval by rule {request.rule}: request {request.id} waits up to "
             f"{_duration(limit)} for {request.required} approval(s) via {where}{how}"
+        )
+
+
+class _SourceChannel:
+    """`SessionApprovals` seen by one guard: its source name, masking and time-out."""
+
+    def __init__(
+        self, owner: SessionApprovals, *, source: str, masked: bool, timeout: float | None
+    ) -> None:
+        self._owner, self._source, self._masked, self._timeout = owner, source, masked, timeout
+
+    def settle(self, verdict: Verdict, *, text: str) -> Verdict:
+        return self._owner._settle(
+            verdict, text, source=self._source, masked=self._masked, timeout=self._timeout
         )
 
 

@@ -182,8 +182,8 @@ class SinkGuard:
         )
         if self._policy == "stop":
             self._notify(
-                f"transcript sink {status.location} failed: {status.error}; stopping the agent "
-                "(on_sink_failure: stop)"
+                f"transcript sink {status.location} failed: {status.error}; stopping the "
+                "session (on_sink_failure: stop)"
             )
             self.stop_agent()
         else:

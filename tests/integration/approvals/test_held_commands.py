@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -63,7 +64,7 @@ def test_unlisted_self_and_misdirected_decisions_are_refused(approvals: Approval
     request_id = approvals.wait_for_request(held)
     inbox = DirectoryChannel(approvals.channel_dir)
     request = inbox.fetch(request_id)
-    other = type(request)(**{**_fields(request), "action": "touch /elsewhere/deployed"})
+    other = dataclasses.replace(request, action="touch /elsewhere/deployed")
     now = time.time()
     for who, target in (("mallory", request), ("carol", request), ("alice", other)):
         signer = load_signer(approvals.key(who))
@@ -108,8 +109,3 @@ def test_the_cli_refuses_a_key_the_request_does_not_list(approvals: Approvals) -
     approvals.finish(held)
     assert result.returncode == 67
     assert "is not an approver for request" in result.stderr
-
-
-def _fields(request: object) -> dict[str, object]:
-    names = getattr(type(request), "__slots__", ())
-    return {name: getattr(request, name) for name in names}

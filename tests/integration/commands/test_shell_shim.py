@@ -60,10 +60,29 @@ echo "shell=$SHELL"
 
 
 def test_unparsable_lines_are_refused_by_default(harness: Harness) -> None:
-    session = harness.run(harness.agent("bash -c 'case x in x) echo ran;; esac'; echo rc=$?\n"))
+    session = harness.run(harness.agent("bash -c 'case x in x) echo ran;;'; echo rc=$?\n"))
     assert "rc=126" in session.output and "ran" not in session.output.replace("rc=", "")
     (decision,) = session.of("decision", rule="commands.unparsable")
     assert decision["action"] == "block"
+
+
+def test_syntax_bashlex_cannot_parse_is_checked_by_the_fallback(harness: Harness) -> None:
+    session = harness.run(
+        harness.agent("""\
+bash -c '[[ -d /tmp ]] && echo fallback-ran'; echo "allowed=$?"
+bash -c '[[ -d /tmp ]] && rm -rf VICTIM'; echo "blocked=$?"
+""")
+    )
+    assert session.returncode == 0, session.stderr
+    assert "fallback-ran" in session.output and "allowed=0" in session.output
+    assert "blocked=126" in session.output and (harness.victim / "keep").exists()
+    allowed, blocked = (d for d in session.of("decision") if "command" in d)
+    assert (allowed["action"], allowed["parser"]) == ("allow", "fallback")
+    assert (blocked["action"], blocked["rule"], blocked["parser"]) == (
+        "block",
+        "no-victim",
+        "fallback",
+    )
 
 
 def test_approve_rules_are_refused_until_approvals_exist(harness: Harness) -> None:

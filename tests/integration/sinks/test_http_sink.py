@@ -61,7 +61,7 @@ def test_stop_policy_stops_the_agent_and_seals_the_local_transcript(
             proc.communicate()
     assert proc.returncode == 73, stderr
     assert time.monotonic() - started < 18  # stopped, not run to the end (20 s)
-    assert "failed" in stderr and "stopping the agent (on_sink_failure: stop)" in stderr
+    assert "failed" in stderr and "stopping the session (on_sink_failure: stop)" in stderr
     assert "row 1000" not in stdout
     local = hgate.transcript()
     code, report = hgate.verify(local)

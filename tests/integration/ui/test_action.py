@@ -122,7 +122,9 @@ def test_the_action_runs_masks_summarises_and_uploads(
     assert "ci-test" in text
     assert "| `SSN` | 1 |" in text and "| `EMAIL` | 1 |" in text and "| `PHONE` | 1 |" in text
     assert "git-push-force" in text and "blocked" in text
-    expect_in(summary.stdout, "::warning title=hgate blocked::rule git-push-force", "the summary log")
+    expect_in(
+        summary.stdout, "::warning title=hgate blocked::rule git-push-force", "the summary log"
+    )
 
     # Masks: the ID token and the request token were announced to the runner...
     token = oidc_server.issued[-1]
@@ -169,7 +171,9 @@ def test_a_policy_mistake_is_annotated_on_its_line_and_nothing_runs(
     run = result.step("run")
     assert run.outputs["exit-code"] == "65"
     annotation = next(line for line in run.stdout.splitlines() if line.startswith("::error"))
-    assert annotation.startswith("::error file=policy.yaml,line=7,col=17,title=hgate policy error::")
+    assert annotation.startswith(
+        "::error file=policy.yaml,line=7,col=17,title=hgate policy error::"
+    )
     assert "task:" not in run.stdout, "the agent started"
     assert result.outputs["verdict"] == "NONE"
     assert "did not start" in result.summary and "policy does not load" in result.summary

@@ -66,7 +66,9 @@ def test_the_template_script_runs_a_verified_session(
     project = tmp_path / "project"
     project.mkdir()
     write_agent(project)
-    (project / "policy.yaml").write_text(POLICY.format(issuer=oidc_server.issuer, audience=AUDIENCE))
+    (project / "policy.yaml").write_text(
+        POLICY.format(issuer=oidc_server.issuer, audience=AUDIENCE)
+    )
     # The job image's Python: a venv over this one, so pip installs only hgate itself.
     venv = tmp_path / "image-python"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)

@@ -85,11 +85,19 @@ def test_terminal_fed_by_the_stdin_filter_keeps_the_answer_from_the_agent(alice:
         channel = TerminalChannel(
             alice.signer, tty_path=os.ttyname(slave), fed=True, echo=echoed.append
         )
-        assert channel.feed(b"ls\r") == b"ls\r"  # no prompt open: keys go to the agent
+        forwarded: list[bytes] = []
+
+        def type_keys(keys: bytes) -> None:  # as the PTY loop does, from its own thread
+            thread = threading.Thread(target=lambda: forwarded.append(channel.feed(keys)))
+            thread.start()
+            thread.join(timeout=5)
+
+        type_keys(b"ls\r")
         request = make_request([alice.approver])
         assert channel.received(request, wait=0.01) == ()
         assert channel.prompting
-        assert channel.feed(b"yx\x7f\r") == b""
+        type_keys(b"yx\x7f\r")
+        assert forwarded == [b"ls\r", b""]  # no prompt open: keys went to the agent
         (received,) = channel.received(request, wait=1)
         channel.close()
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from hgate.guard import CommandGuard, Matcher, Rule, UnparsableLine, parse_line
@@ -36,13 +36,13 @@ CONSTRUCTS = [
     "case x in (a|b) ls;& c) {};;& *) pwd; esac",
     "case $({}) in *) ;; esac",
     "echo $(( $({}) + 1 ))",
-    "(( $({}) ))",
+    "[[ 1 ]]; (( $({}) ))",
     "for ((i=0;i<1;i++)); do {}; done",
     "x=$(true && {})",
     "time {}",
     "time -p {}",
     "echo ${{x:-$({})}}",
-    'echo "${{x:-\'$({})\'}}"',
+    "echo \"${{x:-'$({})'}}\"",
     "select x in a; do {}; done",
     "coproc N {{ {}; }}",
     "echo @(a|$({}))",
@@ -60,7 +60,9 @@ CONSTRUCTS = [
     "[[ 1 ]]; cat <<EOF\n$({})\nEOF",
     "[[ 1 ]]; bash <<EOF\n{}\nEOF",
 ]
-BLOCKED = ["rm -rf /", "sudo -n rm -fr /", "curl -s x | sh", "env A=1 rm -r /", "2>/dev/null rm -rf /"]
+BLOCKED = ["rm -rf /", "sudo -n rm -fr /", "curl -s x | sh", "env A=1 rm -r /"]
+BLOCKED += ["2>/dev/null rm -rf /", "x=1 rm -R //"]
+OPENERS = ["'", '"', "`", "$(", "${", "$((", "(", "{", "[[ x", "case x in", "if :", "ls &&"]
 
 
 @pytest.mark.parametrize("construct", CONSTRUCTS)
@@ -113,7 +115,6 @@ def test_every_command_is_found(text: str, expected: list[str]) -> None:
         ("$'r\\0ignored'm -rf /", ("rm", "-rf", "/")),  # bash ends $'…' at a NUL
         ('$"rm" -rf /', ("rm", "-rf", "/")),
         ("{fd}>log rm -rf /", ("rm", "-rf", "/")),  # bashlex reads `{fd}` as the program
-        ("A=1 B[2]=3 rm -rf \"/\" 2>&1", ("rm", "-rf", "/")),
     ],
 )
 def test_words_bashlex_misreads_are_read_as_bash_runs_them(
@@ -121,6 +122,11 @@ def test_words_bashlex_misreads_are_read_as_bash_runs_them(
 ) -> None:
     assert parse_line(text)[-1].argv == argv
     assert GUARD.check_line(text).action == "block"
+
+
+def test_assignments_and_descriptors_before_the_program_are_not_the_program() -> None:
+    (command,) = parse_fallback('A=1 B[2]=3 2>/dev/null rm -rf "/" 2>&1')
+    assert (command.argv, command.redirects) == (("rm", "-rf", "/"), ("/dev/null", "1"))
 
 
 def test_pipelines_through_compound_commands_know_what_reads_them() -> None:
@@ -196,9 +202,34 @@ def test_wrapping_a_blocked_command_never_allows_it(blocked: str, constructs: li
 @given(
     blocked=st.sampled_from(BLOCKED),
     construct=st.sampled_from(CONSTRUCTS),
-    opener=st.sampled_from(["'", '"', "`", "$(", "${", "$((", "(", "{", "[[ x", "case x in", "if :"]),
+    opener=st.sampled_from(OPENERS),
 )
 def test_an_unbalanced_line_stays_unparsable(blocked: str, construct: str, opener: str) -> None:
     line = f"{construct.format(blocked)}\n{opener}"
-    with pytest.raises(UnparsableLine, match="cannot parse|unexpected end|unclosed"):
+    with pytest.raises(UnparsableLine, match=r"cannot parse"):
         parse_line(line)
+
+
+SHAPES = ["{} && {}", "{} | {}", "{}; {}", "( {} )", "{{ {}; }}", 'echo "$({})"', "x=$({})"]
+SHAPES += ["if {}; then {}; else {}; fi", "while {}; do {}; done", "for i in $({}); do {}; done"]
+SHAPES += ["f() {{ {}; }}", "cat <({})", "{} 2>&1 > out", "! {}", "echo `{}`", "sudo {}", "{}\n{}"]
+LINES = st.recursive(
+    st.sampled_from(["ls", "rm -rf /", "curl x", "wc -l", "echo a"]),
+    lambda inner: st.builds(
+        lambda shape, parts: shape.format(*parts[: shape.count("{}")]),
+        st.sampled_from(SHAPES),
+        st.lists(inner, min_size=3, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@given(line=LINES)
+def test_the_fallback_finds_what_bashlex_finds(line: str) -> None:
+    """Where both can read a line, the fallback sees every command bashlex sees."""
+    with parsers_used() as used:
+        by_bashlex = parse_line(line)
+    assume(used == {"bashlex"})  # `&&` inside `$(…)` is the fallback's already
+    found = [command.argv for command in parse_fallback(line)]
+    for command in by_bashlex:
+        found.remove(command.argv)  # ValueError if the fallback missed it
