@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import psycopg
@@ -155,16 +155,28 @@ def test_function_call_is_refused_and_session_goes_on(proxy: ProxyHandle) -> Non
 
 
 def test_cancel_during_pg_sleep(proxy: ProxyHandle) -> None:
-    with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
-        timer = threading.Timer(0.5, conn.cancel)
-        timer.start()
+    """psql sends a CancelRequest on SIGINT (a separate process: libpq's PQcancel holds
+    the GIL while it waits, which would starve an in-process proxy)."""
+    env = {**os.environ, **proxy.proxy.environment()}
+    psql = subprocess.Popen(
+        [str(proxy.server.bin_dir / "psql"), "-X", "-c", "SELECT pg_sleep(20)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        time.sleep(1.0)
         started = time.monotonic()
-        try:
-            with pytest.raises(psycopg.errors.QueryCanceled, match="canceling statement"):
-                conn.execute("SELECT pg_sleep(20)")
-        finally:
-            timer.cancel()
-        assert time.monotonic() - started < 10
+        psql.send_signal(signal.SIGINT)
+        _out, err = psql.communicate(timeout=15)
+    finally:
+        if psql.poll() is None:
+            psql.kill()
+            psql.communicate()
+    assert time.monotonic() - started < 10
+    assert "canceling statement due to user request" in err
+    with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
         assert conn.execute("SELECT 3").fetchone() == (3,)
 
 

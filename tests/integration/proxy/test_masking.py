@@ -1,0 +1,136 @@
+"""Masked results in every format: column rules by OID, content detectors, taint, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from typing import Any
+
+import psycopg
+import pytest
+
+from hgate.guard.sql_rules import ColumnMask
+from tests.integration.proxy.conftest import MakeProxy, ProxyHandle
+
+pytestmark = pytest.mark.integration
+
+MASKS = (
+    ColumnMask(table="patients", column="name", kind="NAME"),
+    ColumnMask(table="patients", column="dob", kind="DOB"),
+    ColumnMask(table="public.patients", column="mrn", kind="MRN"),
+    ColumnMask(table="patients", column="doc", kind="DOC"),
+)
+
+
+@pytest.fixture
+def masked(make_proxy: MakeProxy) -> ProxyHandle:
+    return make_proxy(masks=MASKS)
+
+
+def _rows(handle: ProxyHandle, sql: str, *, binary: bool, prepare: bool | None = None) -> Any:
+    with psycopg.connect(handle.dsn(), autocommit=True) as conn:
+        cur = conn.cursor(binary=binary)
+        cur.execute(sql, prepare=prepare)
+        return cur.fetchall()
+
+
+@pytest.mark.parametrize(("binary", "prepare"), [(False, None), (True, None), (True, True)])
+def test_column_rules_follow_oids_not_labels(
+    masked: ProxyHandle, binary: bool, prepare: bool | None
+) -> None:
+    rows = _rows(
+        masked,
+        "SELECT id, name AS innocent, dob, mrn, doc, ssn, score FROM patients ORDER BY id",
+        binary=binary,
+        prepare=prepare,
+    )
+    first = rows[0]
+    token = masked.masker.token("NAME", "Alice Example")
+    assert first[0] == 1
+    assert first[1] == token  # text type: the keyed token, whatever the alias
+    assert first[2] is None and first[3] is None  # date and int8: no valid token -> NULL
+    assert first[4] == masked.masker.token("DOC", '{"a": 1}')  # jsonb: a JSON string
+    assert first[5] == masked.masker.token("SSN", "123-45-6789")  # content detector
+    assert first[6] == 10  # untouched int4 keeps its shape
+
+
+def test_pipeline_and_psql_are_masked(masked: ProxyHandle) -> None:
+    with psycopg.connect(masked.dsn(), autocommit=True) as conn, conn.pipeline():
+        cur = conn.execute("SELECT name FROM patients WHERE id = %s", (2,), binary=True)
+        other = conn.execute("SELECT note FROM patients WHERE id = 1")
+        assert cur.fetchall() == [(masked.masker.token("NAME", "Bob Example"),)]
+        assert other.fetchall() == [(f"called {masked.masker.token('SSN', '555-12-3456')}",)]
+    env = {**os.environ, **masked.proxy.environment()}
+    out = subprocess.run(
+        [str(masked.server.bin_dir / "psql"), "-X", "-A", "-t", "-c", "SELECT * FROM patients"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    ).stdout
+    assert "Alice" not in out and "123-45-6789" not in out and "[NAME:" in out
+
+
+def test_values_from_masked_columns_join_the_taint_set(masked: ProxyHandle) -> None:
+    _rows(masked, "SELECT name FROM patients", binary=False)
+    printed = masked.masker.mask("the agent echoes Bob Example to its terminal")
+    assert "Bob Example" not in printed.text
+    assert [f.kind for f in printed.findings] == ["NAME"]
+
+
+def test_asyncpg_without_a_second_describe_is_masked(masked: ProxyHandle) -> None:
+    asyncpg = pytest.importorskip("asyncpg")
+    env = masked.proxy.environment()
+
+    async def run() -> list[Any]:
+        conn = await asyncpg.connect(env["DATABASE_URL"])
+        try:
+            stmt = await conn.prepare("SELECT name, score, ssn FROM patients WHERE id = $1")
+            return [tuple(await stmt.fetchrow(i) or ()) for i in (1, 2, 1)]
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(run())
+    assert rows[0] == (
+        masked.masker.token("NAME", "Alice Example"),
+        10,
+        masked.masker.token("SSN", "123-45-6789"),
+    )
+    assert rows[2] == rows[0]
+
+
+def test_error_detail_notice_and_copy_rows_are_masked(masked: ProxyHandle) -> None:
+    masked.server.psql("CREATE UNIQUE INDEX ON visits (reason)", masked.upstream.dbname)
+    with psycopg.connect(masked.dsn(), autocommit=True) as conn:
+        conn.execute("UPDATE visits SET reason = '111-22-3333' WHERE id = 5")
+        with pytest.raises(psycopg.errors.UniqueViolation) as info:
+            conn.execute("UPDATE visits SET reason = '111-22-3333' WHERE id = 6")
+        detail = info.value.diag.message_detail or ""
+        assert "111-22-3333" not in detail and "[SSN:" in detail
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        conn.execute("DROP TABLE IF EXISTS \"222-33-4444\"")
+        assert notices and "222-33-4444" not in notices[0] and "[SSN:" in notices[0]
+        with conn.cursor().copy("COPY (SELECT reason FROM visits WHERE id = 5) TO STDOUT") as cp:
+            data = b"".join(bytes(chunk) for chunk in cp)
+        assert b"111-22-3333" not in data and b"[SSN:" in data
+    counted = [e for e in masked.events if e.get("masked")]
+    assert counted and all("111-22-3333" not in e["statement"] for e in masked.events)
+
+
+def test_notification_payload_is_masked(masked: ProxyHandle) -> None:
+    with psycopg.connect(masked.dsn(), autocommit=True) as listener:
+        listener.execute("LISTEN hg")
+        with psycopg.connect(masked.dsn(), autocommit=True) as sender:
+            sender.execute("NOTIFY hg, 'ssn 333-44-5555'")
+        note = next(listener.notifies(timeout=5, stop_after=1))
+    assert "333-44-5555" not in note.payload and "[SSN:" in note.payload
+
+
+def test_sql_events_carry_rows_and_masked_counts(masked: ProxyHandle) -> None:
+    _rows(masked, "SELECT name, ssn FROM patients WHERE ssn = '123-45-6789'", binary=False)
+    event = next(e for e in masked.events if e["statement"].startswith("SELECT name, ssn"))
+    assert "123-45-6789" not in event["statement"]
+    assert event["rows"] == 1 and event["masked"] == {"NAME": 1, "SSN": 1}
+    assert event["verdict"] == "allow" and event["tag"] == "SELECT 1"
