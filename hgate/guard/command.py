@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 
-_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\[[^]]*\])?\+?=")  # also A[0]=1 and A+=x
 
 # wrapper -> (options that take a value, whether a leading non-option is consumed first)
 _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Literal
 
+from hgate.guard.braces import expand_braces
 from hgate.guard.command import Command, unwrap
 from hgate.guard.shell_args import SHELLS, parse_shell_args
 
@@ -116,6 +117,7 @@ def expand_argv(
 ) -> Iterator[Command]:
     """The command `argv` runs, seen through wrappers, then (if `nested`) the commands it
     runs in turn: `sh -c` strings, `eval`, `find -exec`."""
+    argv = tuple(word for original in argv for word in expand_braces(original))
     inner, wrappers = unwrap(argv)
     if not inner:
         inner, wrappers = argv, ()

@@ -211,3 +211,18 @@ def test_wrappers_and_neighbours_never_hide_a_blocked_command(
         forms.append(f"echo $({line})")
     for form in forms:
         assert guard.check_line(form).rule == "no-rm", form
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "A[0]=1 rm -rf /",  # an array assignment before the program
+        "A+=x rm -rf /",
+        "rm -rf /{,}",  # brace expansion makes `rm -rf / /`
+        "{rm,-rf,/}",  # ... and can make the program itself
+    ],
+)
+def test_bypasses_through_assignments_and_braces_are_closed(
+    baseline: CommandGuard, line: str
+) -> None:
+    assert baseline.check_line(line).action == "block"

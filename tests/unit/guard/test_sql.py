@@ -1,0 +1,134 @@
+"""The SQL guard on its own: pitfalls, rule semantics, PREPARE/EXECUTE, the cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from hgate.guard.sql import PreparedVerdicts, SqlGuard
+from hgate.guard.sql_rules import ColumnMask, SqlRule
+
+READ = SqlRule(
+    name="read", action="allow", kinds=("select", "explain", "prepare", "execute", "deallocate")
+)
+WRITE = SqlRule(name="write", action="allow", kinds=("insert", "update", "delete"))
+NO_BILLING = SqlRule(name="no-billing", action="block", tables=("billing.*",))
+GUARD = SqlGuard(
+    [READ, WRITE, NO_BILLING],
+    masks=[ColumnMask(table="patients", column="ssn", kind="SSN")],
+)
+
+BLOCKED = [
+    ("SELECT 1; DELETE FROM t", "database.unbounded_write"),
+    ("WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d", ""),
+    ("EXPLAIN ANALYZE DELETE FROM t", "database.unbounded_write"),
+    ("SELECT * INTO copy FROM t", "database.default"),
+    ("CREATE TABLE copy AS SELECT * FROM t", "database.default"),
+    ("DELETE FROM t", "database.unbounded_write"),
+    ("UPDATE t SET a = 1 WHERE true", "database.unbounded_write"),
+    ("UPDATE t SET a = 1 WHERE 1 = 1", "database.unbounded_write"),
+    ("COPY t TO PROGRAM 'curl x'", "database.copy_program"),
+    ("COPY t FROM '/etc/passwd'", "database.copy_file"),
+    ("COPY t TO '/tmp/out'", "database.copy_file"),
+    ("SELECT pg_read_file('/etc/passwd')", "database.side_effect_function"),
+    ("SELECT pg_catalog.pg_read_binary_file('x')", "database.side_effect_function"),
+    ("SELECT lo_export(1, '/tmp/x')", "database.side_effect_function"),
+    ("SELECT lo_import('/etc/passwd')", "database.side_effect_function"),
+    ("SELECT * FROM dblink('host=x', 'select 1') AS r(a int)", "database.side_effect_function"),
+    ("SELECT set_config('search_path', 'evil', false)", "database.setting"),
+    ("SELECT set_config(current_user, 'x', false)", "database.setting"),
+    ("SELECT pg_terminate_backend(42)", "database.side_effect_function"),
+    ("SELECT pg_reload_conf()", "database.side_effect_function"),
+    ("SELECT query_to_xml('DELETE FROM t', true, true, '')", "database.dynamic_sql"),
+    ("SELECT table_to_xml('t', true, true, '')", "database.dynamic_sql"),
+    ("DO $$ BEGIN EXECUTE 'DELETE FROM t'; END $$", "database.do"),
+    ("SET ROLE postgres", "database.setting"),
+    ("SET LOCAL ROLE postgres", "database.setting"),
+    ("SET SESSION AUTHORIZATION postgres", "database.setting"),
+    ("SET search_path TO evil", "database.setting"),
+    ("SET client_encoding = 'LATIN1'", "database.setting"),
+    ("CREATE TABLE x (a int)", "database.default"),
+    ("DROP TABLE t", "database.default"),
+    ("GRANT ALL ON t TO PUBLIC", "database.default"),
+    ("ALTER SYSTEM SET work_mem = '1GB'", "database.alter_system"),
+    ("LOAD 'evil'", "database.load"),
+    ("SELECT * FROM billing.invoices", "no-billing"),
+    ("selec 1", "database.unparsable"),
+    ("SELECT 'unterminated", "database.unparsable"),
+    ("COPY (SELECT 1) TO STDOUT (FORMAT binary)", "database.copy_binary"),
+    ("SELECT upper(ssn) FROM patients", "database.masked_expression"),
+    ("SELECT p FROM patients p", "database.masked_expression"),
+    ("SELECT row_to_json(p) FROM patients p", "database.masked_expression"),
+    ("SELECT ssn FROM patients UNION ALL SELECT 'x'", "database.masked_expression"),
+    ("SELECT (SELECT ssn FROM patients LIMIT 1)", "database.masked_expression"),
+    ("UPDATE patients SET ssn = ssn WHERE id = 1 RETURNING ssn", "database.masked_expression"),
+    ("INSERT INTO t SELECT ssn FROM patients", "database.masked_expression"),
+    ("COPY patients TO STDOUT", "database.masked_copy"),
+]
+
+
+@pytest.mark.parametrize(("sql", "rule"), BLOCKED)
+def test_pitfalls_are_blocked(sql: str, rule: str) -> None:
+    verdict = GUARD.check(sql)
+    assert verdict.action == "block", sql
+    if rule:
+        assert verdict.rule == rule
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1",
+        "SELECT id, ssn FROM patients WHERE ssn LIKE '1%'",
+        "SELECT * FROM patients",
+        "EXPLAIN DELETE FROM t WHERE id = 1",
+        "DELETE FROM t WHERE id = $1",
+        "UPDATE t SET a = 1 WHERE CURRENT OF c",
+        "WITH x AS (SELECT 1 AS a) SELECT * FROM x",
+        "SELECT set_config('jit', 'off', false)",
+        "INSERT INTO t VALUES (1)",
+        "",
+    ],
+)
+def test_ordinary_statements_are_allowed(sql: str) -> None:
+    assert GUARD.check(sql).action == "allow", GUARD.check(sql)
+
+
+def test_allow_rules_must_cover_every_kind() -> None:
+    guard = SqlGuard([READ])
+    assert guard.check("SELECT 1").rule == "read"
+    cte = guard.check("WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d")
+    assert (cte.action, cte.rule) == ("block", "database.default")
+
+
+def test_most_severe_rule_wins_and_approve_is_kept() -> None:
+    guard = SqlGuard([READ, WRITE, SqlRule(name="ask", action="approve", kinds=("delete",))])
+    verdict = guard.check("DELETE FROM t WHERE id = 1")
+    assert (verdict.action, verdict.rule) == ("approve", "ask")
+
+
+def test_prepare_classifies_and_execute_enforces() -> None:
+    guard = SqlGuard([READ, SqlRule(name="ask", action="approve", kinds=("delete",))])
+    prepared = PreparedVerdicts()
+    assert guard.check("PREPARE q AS SELECT 1", prepared).action == "allow"
+    assert guard.check("EXECUTE q", prepared).action == "allow"
+    assert guard.check("PREPARE d AS DELETE FROM t WHERE id = $1", prepared).action == "allow"
+    assert guard.check("EXECUTE d(1)", prepared).action == "approve"
+    assert guard.check("EXPLAIN ANALYZE EXECUTE d(1)", prepared).action == "approve"
+    assert guard.check("PREPARE x AS DELETE FROM t", prepared).action == "block"
+    assert guard.check("EXECUTE x", prepared).rule == "database.execute_unknown"
+    guard.check("DEALLOCATE ALL", prepared)
+    assert guard.check("EXECUTE q", prepared).rule == "database.execute_unknown"
+
+
+def test_verdicts_are_cached_by_text() -> None:
+    guard = SqlGuard([READ])
+    first = guard.classify("SELECT 42")
+    assert guard.classify("SELECT 42") is first
+    assert guard.classify("SELECT  42") is not first
+
+
+def test_extra_node_types_extend_the_allow_list() -> None:
+    sql = "CREATE EXTENSION IF NOT EXISTS hstore"
+    ddl = SqlRule(name="ddl", action="allow", kinds=("ddl",))
+    assert SqlGuard([ddl]).check(sql).rule == "database.node_type"
+    assert SqlGuard([ddl], extra_node_types=["CreateExtensionStmt"]).check(sql).action == "allow"
