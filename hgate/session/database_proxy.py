@@ -9,6 +9,7 @@ masker and transcript exist. Each statement becomes one `sql` transcript event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import threading
@@ -27,6 +28,7 @@ from hgate.proxy import (
     ProxyServer,
     ProxySettings,
     ResultMasker,
+    SslMode,
     StatementEvent,
     Upstream,
     connect,
@@ -154,10 +156,8 @@ class DatabaseProxy:
         """Stop serving (open agent connections are cut) and release the port."""
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(stop.set)
-            except RuntimeError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._sock.close()
@@ -184,3 +184,53 @@ def _recorder(append: Append) -> Callable[[StatementEvent], None]:
         append("sql", data)
 
     return record
+
+
+def upstream_from_environment(env: dict[str, str]) -> Upstream | None:
+    """The session role's target, from the PG* variables the credentials step issued."""
+    if not env.get("PGHOST") or not env.get("PGUSER"):
+        return None
+    modes: dict[str, SslMode] = {"disable": "disable", "require": "require"}
+    modes["verify-full"] = "verify-full"
+    sslmode = modes.get(env.get("PGSSLMODE", ""), "prefer")
+    return Upstream(
+        host=env["PGHOST"],
+        port=int(env.get("PGPORT", "5432")),
+        dbname=env.get("PGDATABASE", env["PGUSER"]),
+        user=env["PGUSER"],
+        password=env.get("PGPASSWORD", ""),
+        sslmode=sslmode,
+    )
+
+
+def open_database_proxy(
+    policy: DatabasePolicy,
+    issued: dict[str, str],
+    *,
+    masker: Masker,
+    content_masker: Callable[[], Masker] | None,
+    append: Append,
+    approvals: ApprovalChannel | None = None,
+) -> DatabaseProxy | None:
+    """Start the session's proxy when the policy asks for one and a database was issued;
+    the caller gives the agent `environment()` in place of the issued PG* variables."""
+    if not policy.proxy:
+        return None
+    upstream = upstream_from_environment(issued)
+    if upstream is None:
+        raise ConfigError(
+            "the policy turns the database proxy on but no database credential was issued",
+            remedy="grant a database to the identity, or set database.proxy: false",
+        )
+    proxy = DatabaseProxy(policy, upstream)
+    try:
+        proxy.start(
+            masker=masker,
+            content_masker=content_masker() if content_masker is not None else None,
+            append=append,
+            approvals=approvals,
+        )
+    except BaseException:
+        proxy.close()
+        raise
+    return proxy

@@ -38,6 +38,7 @@ from hgate.session.approvals import (
 from hgate.session.ci import ci_coordinates
 from hgate.session.commands import CommandsSession
 from hgate.session.credentials import SessionCredentials
+from hgate.session.database_proxy import open_database_proxy
 from hgate.session.environment import agent_environment
 from hgate.session.identity import SessionIdentity, resolve_identity
 from hgate.session.masking import build_masker, compiled_cache
@@ -100,9 +101,10 @@ def run_session(
         ),
         additions={"HGATE_SESSION_ID": session_id, **commands.environment(request.env)},
     )
+    mask_key = secrets.token_bytes(32)
     masker, engine = build_masker(
         policy.mask,
-        key=secrets.token_bytes(32),
+        key=mask_key,
         env=request.env,
         secrets=(*agent_env.secret_values, *identity.secret_values),
         cache=compiled_cache(signer.sign),
@@ -158,9 +160,23 @@ def run_session(
         echo=lambda data: write_all(output_fd, data),
         approvals=approvals,
     )
+    database = open_database_proxy(  # the agent's PG* point at the proxy, not the server
+        policy.database,
+        credentials.environment,
+        masker=masker,
+        content_masker=lambda: build_masker(
+            policy.mask, key=mask_key, env=request.env, cache=compiled_cache(signer.sign)
+        )[0],
+        append=writer.append,
+        approvals=approvals,
+    )
     runner = PtyRunner(
         request.argv,
-        {**agent_env.variables, **credentials.environment},
+        {
+            **agent_env.variables,
+            **credentials.environment,
+            **(database.environment() if database is not None else {}),
+        },
         RunnerSettings(
             max_duration=identity.max_duration(policy.session.max_duration),
             kill_grace=policy.session.kill_grace,
@@ -179,6 +195,8 @@ def run_session(
         try:
             outcome = runner.run()
         finally:
+            if database is not None:
+                database.close()
             credentials.revoke()  # also armed on atexit and SIGTERM/SIGHUP until it ran
             if approvals is not None:
                 approvals.close()  # held commands end now (cancelled), so their shims answer

@@ -86,9 +86,7 @@ MakeProxy = Callable[..., ProxyHandle]
 
 
 @pytest.fixture
-def make_proxy(
-    session_role: Upstream, postgres_server: PostgresServer
-) -> Iterator[MakeProxy]:
+def make_proxy(session_role: Upstream, postgres_server: PostgresServer) -> Iterator[MakeProxy]:
     started: list[DatabaseProxy] = []
 
     def make(
@@ -97,7 +95,7 @@ def make_proxy(
         masks: tuple[ColumnMask, ...] = (),
         content: bool = True,
         default: str = "block",
-        limits: DatabaseLimits = DatabaseLimits(),
+        limits: DatabaseLimits | None = None,
         allow_function_call: bool = False,
     ) -> ProxyHandle:
         policy = DatabasePolicy(
@@ -106,7 +104,7 @@ def make_proxy(
             rules=rules,
             masks=masks,
             content=content,
-            limits=limits,
+            limits=limits or DatabaseLimits(),
             allow_function_call=allow_function_call,
         )
         masker = Masker(key=b"k" * 32, detectors=[SSN])

@@ -12,7 +12,10 @@ pytestmark = pytest.mark.integration
 
 PITFALLS = [
     ("SELECT 1; DELETE FROM visits", "database.unbounded_write"),
-    ("WITH d AS (DELETE FROM visits RETURNING *) SELECT count(*) FROM d", "database.unbounded_write"),
+    (
+        "WITH d AS (DELETE FROM visits RETURNING *) SELECT count(*) FROM d",
+        "database.unbounded_write",
+    ),
     ("EXPLAIN ANALYZE DELETE FROM visits", "database.unbounded_write"),
     ("UPDATE visits SET cost = 0 WHERE true", "database.unbounded_write"),
     ("COPY visits TO PROGRAM 'id'", "database.copy_program"),
@@ -113,13 +116,17 @@ def test_block_in_pipeline_discards_until_sync(strict: ProxyHandle) -> None:
 
 def test_sql_prepare_is_enforced_at_execute(make_proxy: MakeProxy) -> None:
     approve_deletes = SqlRule(name="deletes-need-approval", action="approve", kinds=("delete",))
-    everything = SqlRule(name="all", action="allow", kinds=("select", "prepare", "execute", "delete"))
+    everything = SqlRule(
+        name="all", action="allow", kinds=("select", "prepare", "execute", "delete")
+    )
     handle = make_proxy(rules=(everything, approve_deletes))
     with psycopg.connect(handle.dsn(), autocommit=True) as conn:
         conn.execute("PREPARE q AS SELECT count(*) FROM visits WHERE id > $1")
         assert conn.execute("EXECUTE q(40)").fetchone() == (10,)
         conn.execute("PREPARE d AS DELETE FROM visits WHERE id = $1")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="approval is not configured"):
+        with pytest.raises(
+            psycopg.errors.InsufficientPrivilege, match="approval is not configured"
+        ):
             conn.execute("EXECUTE d(1)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="execute_unknown"):
             conn.execute("EXECUTE never_prepared")

@@ -26,10 +26,12 @@ QUERIES = [
     "SELECT count(*), sum(cost), avg(cost) FROM visits",
     "SELECT p.name, v.reason FROM patients p JOIN visits v ON v.patient_id = p.id ORDER BY v.id",
     "SELECT g, g::text || 'x', now() IS NOT NULL FROM generate_series(1, 300) g",
-    "SELECT ARRAY[1,2,3] AS a, '{\"k\": [1, 2]}'::jsonb AS j, 'a'::bytea AS b, '00000000-0000-0000-0000-000000000001'::uuid AS u",
+    "SELECT ARRAY[1,2,3] AS a, '{\"k\": [1, 2]}'::jsonb AS j, 'a'::bytea AS b, "
+    "'00000000-0000-0000-0000-000000000001'::uuid AS u",
     "SELECT '2024-01-02 03:04:05+00'::timestamptz AS ts, interval '1 day' AS iv",
     "UPDATE visits SET cost = cost + 1 WHERE id = 3",
-    "INSERT INTO visits (id, patient_id, reason, cost) VALUES (1000, 1, 'new', 2.5) RETURNING id, reason",
+    "INSERT INTO visits (id, patient_id, reason, cost) VALUES (1000, 1, 'new', 2.5) "
+    "RETURNING id, reason",
     "DELETE FROM visits WHERE id = 1",
     "SELECT '' AS empty",
 ]
@@ -134,7 +136,12 @@ def test_psql_copy_from_stdin(plain: ProxyHandle) -> None:
     up = plain.upstream
     env = {**os.environ, **plain.proxy.environment()}
     proc = subprocess.run(
-        [str(plain.server.bin_dir / "psql"), "-X", "-c", "COPY visits (patient_id, reason) FROM STDIN"],
+        [
+            str(plain.server.bin_dir / "psql"),
+            "-X",
+            "-c",
+            "COPY visits (patient_id, reason) FROM STDIN",
+        ],
         input="1\tcopied one\n2\tcopied two\n",
         capture_output=True,
         text=True,

@@ -110,7 +110,7 @@ def test_error_detail_notice_and_copy_rows_are_masked(masked: ProxyHandle) -> No
         assert "111-22-3333" not in detail and "[SSN:" in detail
         notices: list[str] = []
         conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
-        conn.execute("DROP TABLE IF EXISTS \"222-33-4444\"")
+        conn.execute('DROP TABLE IF EXISTS "222-33-4444"')
         assert notices and "222-33-4444" not in notices[0] and "[SSN:" in notices[0]
         with conn.cursor().copy("COPY (SELECT reason FROM visits WHERE id = 5) TO STDOUT") as cp:
             data = b"".join(bytes(chunk) for chunk in cp)

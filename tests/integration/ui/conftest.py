@@ -1,5 +1,5 @@
 """The UI tests' fixtures live in ui_support (importable by the test modules too)."""
 
-from ui_support import recorded
+from tests.integration.ui.ui_support import recorded
 
 __all__ = ["recorded"]

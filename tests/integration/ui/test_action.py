@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ci_sim import ActionRun, ActionRunner
-from ui_support import PHI, REPO, clean_env, expect_in, hgate, write_agent
 
 from tests.fixtures.oidc_server import OWNER_ID, REPOSITORY_ID, WORKFLOW, OidcServer
+from tests.integration.ui.ci_sim import ActionRun, ActionRunner
+from tests.integration.ui.ui_support import PHI, REPO, clean_env, expect_in, hgate, write_agent
 from tests.secrecy import assert_absent
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ui_support import HGATE, clean_env
 
 from tests.fixtures.postgres_server import PostgresServer
 from tests.integration.creds.conftest import CLINIC_SQL, DATABASE_GRANT, creds_policy
+from tests.integration.ui.ui_support import HGATE, clean_env
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from ci_sim import gitlab_job, run_gitlab_script
-from ui_support import PHI, REPO, clean_env, expect_in, write_agent
 
 from tests.fixtures.oidc_server import OidcServer, gitlab_claims
+from tests.integration.ui.ci_sim import gitlab_job, run_gitlab_script
+from tests.integration.ui.ui_support import PHI, REPO, clean_env, expect_in, write_agent
 from tests.secrecy import assert_absent
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ def test_the_template_script_runs_a_verified_session(
             "policy": "policy.yaml",
             "run": './agent.sh "$TASK"',
             "audience": AUDIENCE,
-            "hgate-package": f"{REPO}[shell]",
+            "hgate-package": f"{REPO}[fast]",
         },
     )
     token = oidc_server.mint(audience=job["id_tokens"]["HGATE_ID_TOKEN"]["aud"], **gitlab_claims())

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ui_support import PHI, REPO, clean_env
 
+from tests.integration.ui.ui_support import PHI, REPO, clean_env
 from tests.secrecy import assert_absent
 
 pytestmark = pytest.mark.integration

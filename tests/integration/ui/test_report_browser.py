@@ -13,9 +13,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-from cdp import load_page
-from ui_support import PHI, Recorded, hgate
 
+from tests.integration.ui.cdp import load_page
+from tests.integration.ui.ui_support import PHI, Recorded, hgate
 from tests.secrecy import assert_absent
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ui_support import HGATE, PHI, Recorded, clean_env, expect_in, hgate
 
+from tests.integration.ui.ui_support import HGATE, PHI, Recorded, clean_env, expect_in, hgate
 from tests.secrecy import assert_absent
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,134 @@
+"""The PostgreSQL proxy's cost: pgbench -S direct and through the proxy, in the same run.
+
+    python3 -m benchmarks.pg_proxy [--seconds 20] [--scale 10]
+
+Starts a throwaway PostgreSQL 15 cluster (tests/fixtures/postgres_server.py), a session
+role like the credentials step issues, and the session's proxy (guard, result masking
+with a column rule and content detectors, one signed-transcript `sql` event per
+statement). Runs `pgbench -S -n -T <seconds>` at 1 and 4 clients in simple, extended and
+prepared modes, direct and proxied, and prints TPS, mean latency and proxy/direct.
+Then times statement classification (uncached) per statement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from hgate.audit import DirectorySink, TranscriptWriter, ensure_local_signer
+from hgate.guard.sql import SqlGuard
+from hgate.guard.sql_rules import KINDS, ColumnMask, SqlRule
+from hgate.mask import Masker, RegexDetector
+from hgate.policy.database import DatabasePolicy
+from hgate.proxy import Upstream
+from hgate.session.database_proxy import DatabaseProxy
+from tests.fixtures.postgres_server import PostgresServer, start_postgres, stop_postgres
+
+STATEMENTS = [
+    "SELECT abalance FROM pgbench_accounts WHERE aid = {n}",
+    "SELECT p.name, v.reason FROM patients p JOIN visits v ON v.pid = p.id WHERE p.id = {n}",
+    "UPDATE pgbench_accounts SET abalance = abalance + {n} WHERE aid = 7",
+    "WITH x AS (SELECT * FROM t WHERE a > {n}) SELECT count(*), max(b) FROM x GROUP BY c",
+    "INSERT INTO visits (pid, reason) VALUES ({n}, 'checkup') RETURNING id",
+]
+
+
+def pgbench(bin_dir: Path, env: dict[str, str], args: list[str]) -> tuple[float, float]:
+    out = subprocess.run(
+        [str(bin_dir / "pgbench"), *args], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))  # type: ignore[union-attr]
+    return tps, latency
+
+
+def classification_us(rounds: int = 2000) -> float:
+    guard = SqlGuard([SqlRule(name="all", action="allow", kinds=KINDS)])
+    samples = []
+    for i in range(rounds):
+        text = STATEMENTS[i % len(STATEMENTS)].format(n=i)
+        started = time.perf_counter()
+        guard.classify(text)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1e6
+
+
+def setup(server: PostgresServer, scale: int) -> Upstream:
+    db = server.create_database("bench")
+    env = {**os.environ, "PGPASSWORD": server.password}
+    subprocess.run(
+        [str(server.bin_dir / "pgbench"), "-i", "-q", "-s", str(scale), "-h", server.host,
+         "-p", str(server.port), "-U", server.superuser, db],
+        capture_output=True, env=env, check=True,
+    )  # fmt: skip
+    role, password = "bench_" + secrets.token_hex(3), secrets.token_urlsafe(16)
+    server.psql(
+        f"CREATE ROLE {role} LOGIN PASSWORD '{password}'; "
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};",
+        db,
+    )
+    return Upstream(
+        host=server.host, port=server.port, dbname=db, user=role, password=password,
+        sslmode="disable",
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=20, help="pgbench -T per run")
+    parser.add_argument("--scale", type=int, default=10, help="pgbench -i -s")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="hgate-bench-"))
+    base.chmod(0o755)
+    server = start_postgres(base / "cluster")
+    proxy: DatabaseProxy | None = None
+    try:
+        upstream = setup(server, args.scale)
+        policy = DatabasePolicy(
+            proxy=True,
+            rules=(SqlRule(name="read", action="allow", kinds=("select",)),),
+            masks=(ColumnMask(table="pgbench_accounts", column="filler", kind="FILLER"),),
+        )
+        signer, _ = ensure_local_signer(base / "keys")
+        writer = TranscriptWriter(DirectorySink(base / "runs"), signer)
+        writer.start({"session_id": "bench-" + secrets.token_hex(4)})
+        ssn = RegexDetector(name="ssn", kind="SSN", pattern=r"\b\d{3}-\d{2}-\d{4}\b")
+        masker = Masker(key=secrets.token_bytes(32), detectors=[ssn])
+        proxy = DatabaseProxy(policy, upstream)
+        proxy.start(masker=masker, append=writer.append)
+        direct = {
+            **os.environ, "PGHOST": upstream.host, "PGPORT": str(upstream.port),
+            "PGUSER": upstream.user, "PGPASSWORD": upstream.password,
+            "PGDATABASE": upstream.dbname, "PGSSLMODE": "disable",
+        }  # fmt: skip
+        proxied = {**os.environ, **proxy.environment()}
+        print(f"pgbench -S -n -T {args.seconds}, scale {args.scale}, {os.cpu_count()} CPUs")
+        print(f"{'mode':9} {'clients':>7} {'direct tps':>11} {'proxy tps':>10} "
+              f"{'direct ms':>10} {'proxy ms':>9} {'ratio':>6}")  # fmt: skip
+        for clients in (1, 4):
+            for mode in ("simple", "extended", "prepared"):
+                run = ["-S", "-n", "-T", str(args.seconds), "-c", str(clients), "-j",
+                       str(clients), "-M", mode]  # fmt: skip
+                d_tps, d_lat = pgbench(server.bin_dir, direct, run)
+                p_tps, p_lat = pgbench(server.bin_dir, proxied, run)
+                print(f"{mode:9} {clients:>7} {d_tps:>11.0f} {p_tps:>10.0f} {d_lat:>10.3f} "
+                      f"{p_lat:>9.3f} {p_tps / d_tps:>6.2f}")  # fmt: skip
+        print(f"transcript events: {writer.counts.get('sql', 0)}")
+        print(f"statement classification, uncached: {classification_us():.1f} µs (median)")
+    finally:
+        if proxy is not None:
+            proxy.close()
+        stop_postgres(server)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
