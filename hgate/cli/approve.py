@@ -10,23 +10,16 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from hgate.approvals import (
-    ApprovalError,
-    ApprovalRequest,
-    DirectoryChannel,
-    HttpChannel,
-    Inbox,
-    sign_decision,
-)
-from hgate.approvals.decision import Kind
-from hgate.audit import load_signer
 from hgate.cli.console import console
 from hgate.errors import UsageError
+
+if TYPE_CHECKING:
+    from hgate.approvals import ApprovalRequest, Inbox
+    from hgate.approvals.decision import Kind
 
 approvals_app = typer.Typer(help="See requests held for approval.", no_args_is_help=True)
 
@@ -97,6 +90,11 @@ def list_requests(
 def _decide(
     request_id: str, key: Path, channel_dir: Path | None, url: str | None, kind: Kind, reason: str
 ) -> None:
+    from rich.markup import escape
+
+    from hgate.approvals import ApprovalError, sign_decision
+    from hgate.audit import load_signer
+
     inbox = _inbox(channel_dir, url)
     signer = load_signer(key)
     request = inbox.fetch(request_id)
@@ -122,6 +120,8 @@ def _inbox(channel_dir: Path | None, url: str | None) -> Inbox:
             "give exactly one of --channel-dir or --url",
             remedy="the agent's waiting notice says which one the session uses",
         )
+    from hgate.approvals import DirectoryChannel, HttpChannel
+
     if channel_dir is not None:
         return DirectoryChannel(channel_dir)
     assert url is not None
@@ -129,6 +129,8 @@ def _inbox(channel_dir: Path | None, url: str | None) -> Inbox:
 
 
 def _show(request: ApprovalRequest) -> None:
+    from rich.markup import escape
+
     console.print(f"request   {escape(request.id)}  (session {escape(request.session_id)})")
     console.print(f"  who     {escape(request.subject)} ({escape(request.issuer)})")
     console.print(f"  action  {escape(request.action)}")

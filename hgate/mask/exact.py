@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 from urllib.parse import quote, quote_plus
 
 import ahocorasick
@@ -53,11 +54,16 @@ def encodings(value: str) -> set[str]:
 
 
 class ExactValues:
-    """A set of (value -> kind) found with one automaton over a block."""
+    """A set of (value -> kind) found with one automaton over a block.
+
+    Thread-safe: the database proxy adds tainted values from its own thread while the
+    PTY loop masks; a value added is found by every `find` that starts after `add` returns.
+    """
 
     def __init__(self) -> None:
         self._values: dict[str, str] = {}
         self._automaton: ahocorasick.Automaton | None = None
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._values)
@@ -71,22 +77,24 @@ class ExactValues:
                 f"exact values must be at least {MIN_EXACT_LENGTH} characters long "
                 f"(a shorter one would mask ordinary text); got {len(value)} characters"
             )
-        for part in parts:  # a multi-line value (a key) is masked line by line
-            for variant in encodings(part):
-                if self._values.get(variant) != kind:
-                    self._values[variant] = kind
-                    self._automaton = None
+        with self._lock:
+            for part in parts:  # a multi-line value (a key) is masked line by line
+                for variant in encodings(part):
+                    if self._values.get(variant) != kind:
+                        self._values[variant] = kind
+                        self._automaton = None
 
     def find(self, text: str) -> list[Span]:
         if not self._values:
             return []
         automaton = self._automaton
         if automaton is None:
-            automaton = ahocorasick.Automaton()
-            for value, kind in self._values.items():
-                automaton.add_word(value, (kind, len(value)))
-            automaton.make_automaton()
-            self._automaton = automaton
+            with self._lock:
+                automaton = ahocorasick.Automaton()
+                for value, kind in self._values.items():
+                    automaton.add_word(value, (kind, len(value)))
+                automaton.make_automaton()
+                self._automaton = automaton
         return [
             Span(start=end - length + 1, end=end + 1, kind=kind, detector=EXACT_DETECTOR)
             for end, (kind, length) in automaton.iter(text)

@@ -29,6 +29,9 @@ __all__ = ["KeyedFieldDetector"]
 _QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'")
 _JSON_LITERAL = re.compile(r"[^\s,}\]]+")
 _KV_VALUE = re.compile(r"[^\s,;&]+")
+# Prose labels (`MRN: A123 seen today`) name one identifier; only these kinds span words.
+_MULTIWORD_KINDS = frozenset({"NAME", "ADDRESS", "DATE"})
+_WORD = re.compile(r"\S+")
 _PROSE_VALUE = re.compile(r"[^,;|\t]+?(?=\s{2,}|\s+[A-Za-z_][\w ]{0,20}:|[,;|\t]|$)")
 
 
@@ -67,6 +70,8 @@ class KeyedFieldDetector(CandidateDetector):
         if found is None:
             return
         v_start, v_end = found
+        if tag == "colon" and kind not in _MULTIWORD_KINDS:
+            v_end = _identifier_end(text, v_start, v_end)  # `MRN: A123 phone …`: one id
         value = text[v_start:v_end].strip()
         v_end = v_start + len(text[v_start:v_end].rstrip())
         if is_placeholder(value) or value.startswith("[") or not any(c.isalnum() for c in value):
@@ -94,3 +99,17 @@ class KeyedFieldDetector(CandidateDetector):
 
     def _span(self, start: int, end: int, kind: str) -> Span:
         return Span(start=start, end=end, kind=kind, confidence=0.8, detector=self.name)
+
+
+def _identifier_end(text: str, start: int, end: int) -> int:
+    """Where an identifier written after a prose label ends: its words carry digits or are
+    short capitals (`XK 1234 5678`); an ordinary word (`phone`, `seen`) ends it."""
+    stop = start
+    for match in _WORD.finditer(text, start, end):
+        word = match.group()
+        if match.start() > start and not (
+            any(c.isdigit() for c in word) or (word.isupper() and len(word) <= 4)
+        ):
+            break
+        stop = match.end()
+    return stop if stop > start else end

@@ -64,3 +64,39 @@ def test_malformed_lines(masker: Masker, line: str, message: str) -> None:
     with pytest.raises(FixtureError, match=message) as info:
         run_fixture(masker, ["= fine", line])
     assert info.value.line == 2
+
+
+def test_a_prose_label_names_one_identifier_not_the_rest_of_the_line() -> None:
+    from hgate.mask import build_default_detectors
+
+    masker = Masker(key=secrets.token_bytes(32), detectors=build_default_detectors())
+    report = run_fixture(masker, [
+        "+ MRN: {{MRN:A1234567}} phone {{PHONE:415-555-0134}}",
+        "+ Member ID: {{MEMBER_ID:XK12345678}} verified",
+    ])
+    assert report.passed, [c.problem for c in report.failures]
+    assert "phone [PHONE:" in report.cases[0].masked
+
+
+def test_exact_values_added_from_another_thread_while_masking() -> None:
+    """The database proxy taints values from its thread while the PTY loop masks."""
+    import threading
+
+    masker = Masker(key=secrets.token_bytes(32))
+    values = [f"synthetic-taint-{n:05d}" for n in range(400)]
+    errors: list[BaseException] = []
+
+    def taint() -> None:
+        try:
+            for value in values:
+                masker.add_exact(value, "NAME")
+        except BaseException as exc:  # pragma: no cover - the failure being tested for
+            errors.append(exc)
+
+    thread = threading.Thread(target=taint)
+    thread.start()
+    while thread.is_alive():
+        masker.mask("nothing to see " + values[0])
+    thread.join()
+    assert errors == []
+    assert all("[NAME:" in masker.mask(v).text for v in values[::37])
