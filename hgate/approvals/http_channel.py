@@ -16,13 +16,12 @@ HTTPS only, except plain HTTP to a loopback host; no redirects; bounded reads.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from hgate.approvals.decision import SignedDecision
@@ -34,6 +33,9 @@ from hgate.approvals.interface import (
     Received,
 )
 from hgate.approvals.request import ApprovalRequest, check_request_id
+
+if TYPE_CHECKING:
+    import urllib.request
 
 MAX_BYTES = 1 << 20
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -49,12 +51,16 @@ def check_http_url(url: str, what: str) -> str:
     raise ApprovalError(f"{what} must be an https:// URL (plain http only for loopback hosts)")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """Made on first request: urllib.request costs ~15 ms, and most sessions never ask."""
+    import urllib.request
 
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+    return urllib.request.build_opener(_NoRedirect)
 
 
 class HttpChannel(Channel, Inbox):
@@ -156,10 +162,13 @@ class HttpChannel(Channel, Inbox):
             headers["Content-Type"] = "application/json"
         if self._token and token:
             headers["Authorization"] = f"Bearer {self._token}"
+        import urllib.error
+        import urllib.request
+
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         where = urlsplit(url).path or "/"
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            with _opener().open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_BYTES + 1)
         except urllib.error.HTTPError as exc:
             exc.close()

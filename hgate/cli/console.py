@@ -2,19 +2,34 @@
 
 Rich styling only when the stream is a terminal and NO_COLOR is unset, so CI logs get
 plain lines.
+
+Rich costs ~20 ms to import and set up, and `hgate --version`, `hgate run --quiet` or
+`hgate run` in a CI log never need it: each console is a stand-in that makes its rich
+Console on first real use, with the stream and NO_COLOR as they were when this module
+was imported (the Console an eager import made). Until then, a plain one-line
+`print(text, markup=False)` to a stream that is not a terminal is written directly —
+only when rich would write exactly `text` and a newline (see `_plain`); anything else
+goes to rich.
 """
 
 from __future__ import annotations
 
+import builtins
 import os
+import re
 import sys
+from typing import IO, TYPE_CHECKING, Any, cast
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_EMOJI_CODE = re.compile(r":\S*:")  # rich replaces `:name:` even with markup off
+_PLAIN_STYLES = frozenset({None, "dim"})  # no visible effect when not a terminal
 
 
-def _make(stream_is_stderr: bool) -> Console:
-    stream = sys.stderr if stream_is_stderr else sys.stdout
-    no_color = bool(os.environ.get("NO_COLOR"))
+def _make(stream: IO[str], stream_is_stderr: bool, no_color: bool) -> Console:
+    from rich.console import Console
+
     return Console(
         file=stream,
         stderr=stream_is_stderr,
@@ -24,5 +39,65 @@ def _make(stream_is_stderr: bool) -> Console:
     )
 
 
-console = _make(stream_is_stderr=False)
-err_console = _make(stream_is_stderr=True)
+def _plain(stream: IO[str], objects: tuple[Any, ...], options: dict[str, Any]) -> str | None:
+    """The line rich would write for this print, when that is surely the text as given."""
+    if len(objects) != 1 or not isinstance(objects[0], str):
+        return None
+    text: str = objects[0]
+    if options.get("markup") is not False or not set(options) <= {"markup", "style"}:
+        return None
+    if options.get("style") not in _PLAIN_STYLES:
+        return None
+    if not text.isprintable() or _EMOJI_CODE.search(text):  # control codes, tabs, emoji
+        return None
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+    if not text.isascii() and encoding != "utf8":
+        return None
+    if os.environ.get("TTY_COMPATIBLE", "") in ("0", "1") or "FORCE_COLOR" in os.environ:
+        return None  # rich's overrides of terminal detection: let rich decide
+    if hasattr(stream, "rich_proxied_file") or hasattr(builtins, "get_ipython"):
+        return None  # rich's file proxy, or Jupyter (where rich displays instead)
+    try:
+        if stream.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    return text + "\n"
+
+
+class _LazyConsole:
+    """Forwards every attribute (read or write) to a Console made on first use."""
+
+    __slots__ = ("_lazy_console", "_lazy_no_color", "_lazy_stderr", "_lazy_stream")
+
+    def __init__(self, stream_is_stderr: bool) -> None:
+        object.__setattr__(self, "_lazy_stderr", stream_is_stderr)
+        object.__setattr__(self, "_lazy_stream", sys.stderr if stream_is_stderr else sys.stdout)
+        object.__setattr__(self, "_lazy_no_color", bool(os.environ.get("NO_COLOR")))
+        object.__setattr__(self, "_lazy_console", None)
+
+    def _lazy_real(self) -> Console:
+        made: Console | None = object.__getattribute__(self, "_lazy_console")
+        if made is None:
+            made = _make(self._lazy_stream, self._lazy_stderr, self._lazy_no_color)
+            object.__setattr__(self, "_lazy_console", made)
+        return made
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if object.__getattribute__(self, "_lazy_console") is None:
+            line = _plain(self._lazy_stream, objects, options)
+            if line is not None:
+                self._lazy_stream.write(line)
+                self._lazy_stream.flush()
+                return
+        self._lazy_real().print(*objects, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lazy_real(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._lazy_real(), name, value)
+
+
+console = cast("Console", _LazyConsole(stream_is_stderr=False))
+err_console = cast("Console", _LazyConsole(stream_is_stderr=True))

@@ -7,12 +7,12 @@ agree on the verdict; without a key they still render, marked UNVERIFIED.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hgate.audit import load_public_key, verify_transcript
-from hgate.report import SessionReport, Transcript, build_report, read_transcript
+if TYPE_CHECKING:
+    from hgate.report import SessionReport, Transcript
 
 TranscriptArgument = Annotated[
     Path,
@@ -35,6 +35,9 @@ QuietOption = Annotated[
 
 def load_report(transcript: Path, key: Path | None) -> tuple[Transcript, SessionReport]:
     """Verify first (when a key is given), then read with each line's attestation known."""
+    from hgate.audit import load_public_key, verify_transcript
+    from hgate.report import build_report, read_transcript
+
     verification = None
     if key is not None:
         verification = verify_transcript(transcript, load_public_key(key))

@@ -6,15 +6,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hgate.cli.console import console, err_console
 from hgate.errors import HgateError, IdentityError, UsageError
-from hgate.identity import create_dev_issuer, load_dev_issuer, mint_dev_token
-from hgate.policy.claims import IdentityDecision, explain_claims
-from hgate.policy.loader import load_policy
+
+if TYPE_CHECKING:
+    from hgate.policy.claims import IdentityDecision
 
 dev_issuer_app = typer.Typer(
     help="A local development OIDC issuer: mint tokens with a CI job's claims.",
@@ -44,6 +44,8 @@ def init(
     algorithm: Annotated[str, typer.Option("--alg", help="ES256 or RS256.")] = "ES256",
 ) -> None:
     """Create the key pair and static JWKS; print the policy `issuers:` entry to paste."""
+    from hgate.identity.dev_issuer import create_dev_issuer
+
     issuer = create_dev_issuer(directory or _default_dir(), algorithm=algorithm)
     console.print(
         f"created development issuer in {issuer.directory} (kid {issuer.key_id})", markup=False
@@ -69,6 +71,8 @@ def mint(
     lifetime: Annotated[int, typer.Option("--ttl", help="Seconds the token is valid.")] = 600,
 ) -> None:
     """Print a token signed by the development issuer (iss, aud and times are set here)."""
+    from hgate.identity.dev_issuer import load_dev_issuer, mint_dev_token
+
     claims = _read_claims(claims_file)
     print(
         mint_dev_token(
@@ -91,6 +95,9 @@ def explain(
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Show which identity rule these claims match, and why; exit 66 when none does."""
+    from hgate.policy.claims import explain_claims
+    from hgate.policy.loader import load_policy
+
     loaded = load_policy(policy)
     decision = explain_claims(
         loaded.issuers, loaded.identities, _read_claims(claims_file), issuer=issuer

@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from hgate.audit import default_key_dir, generate_keypair
 from hgate.cli.console import console
 
 
@@ -26,6 +24,10 @@ def keygen(
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create a transcript signing key pair (private key mode 0600)."""
+    from rich.markup import escape
+
+    from hgate.audit import default_key_dir, generate_keypair
+
     paths = generate_keypair(default_key_dir() if out is None else out, overwrite=force)
     if json_output:
         print(

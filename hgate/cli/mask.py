@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -38,6 +37,8 @@ def mask(
 
     Tokens are keyed per run: the same value gets the same token within one run only.
     """
+    import secrets
+
     from hgate.mask import LineAssembler, MaskingStream
     from hgate.policy.loader import load_policy
     from hgate.session.masking import build_masker
@@ -82,6 +83,8 @@ def test(
     Fixture lines: `+ Patient SSN {{536-22-1234}}` must be masked ({{KIND:value}} also
     checks the kind); `= build 1.2.3 in 45 ms` must pass unchanged; `#` starts a comment.
     """
+    import secrets
+
     from hgate.mask.fixture import FixtureError, run_fixture
     from hgate.policy.loader import load_policy
     from hgate.session.masking import build_masker

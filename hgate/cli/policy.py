@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hgate.cli.console import console, err_console
-from hgate.policy.claims import risky_rules
-from hgate.policy.loader import load_policy
-from hgate.policy.model import Policy
+
+if TYPE_CHECKING:
+    from hgate.policy.model import Policy
 
 
 def check(
@@ -19,6 +19,8 @@ def check(
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Validate a policy and its includes; print a summary, or the first error (file:line:col)."""
+    from hgate.policy.loader import load_policy
+
     policy = load_policy(file)
     summary = policy_summary(policy)
     if json_output:
@@ -73,6 +75,8 @@ def check(
 
 
 def policy_summary(policy: Policy) -> dict[str, Any]:
+    from hgate.policy.claims import risky_rules
+
     detectors = policy.mask.detectors
     return {
         "name": policy.name,

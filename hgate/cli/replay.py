@@ -11,7 +11,6 @@ import typer
 from hgate.cli.console import err_console
 from hgate.cli.evidence import KeyOption, TranscriptArgument, load_report
 from hgate.errors import UsageError
-from hgate.report.replay import replay_frames
 
 
 def replay(
@@ -36,6 +35,8 @@ def replay(
     """
     if speed <= 0 or max_delay < 0:
         raise UsageError("--speed must be positive and --max-delay not negative")
+    from hgate.report.replay import replay_frames
+
     view, report = load_report(transcript, key)
     if not quiet:
         err_console.print(

@@ -13,7 +13,6 @@ import typer
 from hgate.cli.console import console, err_console
 from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, TranscriptArgument, load_report
 from hgate.errors import ConfigError
-from hgate.report import render_html, render_summary
 
 
 def report(
@@ -33,6 +32,8 @@ def report(
     With --html, writes one self-contained page; with --json, prints the report model;
     otherwise prints a short text summary.
     """
+    from hgate.report import render_html, render_summary
+
     _, model = load_report(transcript, key)
     if html is not None:
         _write(html, render_html(model))

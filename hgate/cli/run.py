@@ -11,8 +11,6 @@ import typer
 from hgate.cli.console import err_console
 from hgate.cli.workflow_commands import in_github_actions, mask_announcer
 from hgate.errors import UsageError
-from hgate.policy.loader import load_policy, shipped_policies_dir
-from hgate.session.session import SessionRequest, run_session
 
 
 def run(
@@ -71,6 +69,9 @@ def run(
     """
     if not command:
         raise UsageError("no agent command given", remedy="hgate run [OPTIONS] -- COMMAND [ARGS]")
+    from hgate.policy.loader import load_policy, shipped_policies_dir
+    from hgate.session.session import SessionRequest, run_session
+
     loaded = load_policy(policy if policy is not None else shipped_policies_dir() / "local.yaml")
 
     def notify(message: str) -> None:

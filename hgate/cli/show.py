@@ -8,15 +8,17 @@ codes; NO_COLOR honoured). Process bookkeeping is folded away unless `--all`.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
 from hgate.cli.console import console
 from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, TranscriptArgument, load_report
-from hgate.report import EventView, SessionReport
-from hgate.report.summary import facts
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from hgate.report import EventView, SessionReport
 
 VERDICT_STYLE = {
     "VALID": "bold green",
@@ -61,6 +63,10 @@ def show(
 
 
 def _render(report: SessionReport, *, quiet: bool, show_all: bool) -> None:
+    from rich.text import Text
+
+    from hgate.report.summary import facts
+
     verdict = Text(report.verdict, style=VERDICT_STYLE.get(report.verdict, "bold"))
     console.print(Text.assemble(verdict, " ", report.session_id, " · ", report.verdict_reason))
     for label, value in facts(report):
@@ -85,6 +91,8 @@ def _render(report: SessionReport, *, quiet: bool, show_all: bool) -> None:
 
 
 def _event_lines(view: EventView, kinds: list[str], attested_through: int) -> list[Text]:
+    from rich.text import Text
+
     mark = "!" if attested_through and view.line > attested_through else " "
     prefix = Text.assemble(
         (f"{mark}+{view.offset:.3f}s".ljust(12), "dim"), (f"{view.label:<14} ", _label_style(view))

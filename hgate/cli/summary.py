@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,8 +18,10 @@ from hgate.cli.console import console
 from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, load_report
 from hgate.cli.workflow_commands import annotation, in_github_actions
 from hgate.errors import ConfigError, UsageError
-from hgate.report import FORMATS, SessionReport, render_summary
-from hgate.report.summary import SummaryFormat, render_not_started
+
+if TYPE_CHECKING:
+    from hgate.report import SessionReport
+    from hgate.report.summary import SummaryFormat
 
 NOT_STARTED = "NONE"
 
@@ -72,6 +74,9 @@ def summary(
     quiet: QuietOption = False,
 ) -> None:
     """Summarise a session for a CI job: identity, policy, masked counts, actions, verdict."""
+    from hgate.report import FORMATS, render_summary
+    from hgate.report.summary import render_not_started
+
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", remedy="use github, gitlab or text")
     style: SummaryFormat = "github" if fmt == "github" else "gitlab" if fmt == "gitlab" else "text"
@@ -117,6 +122,9 @@ def _find(target: Path) -> Path | None:
 
 
 def _plain(report: SessionReport | None, exit_code: int | None, log: Path | None) -> str:
+    from hgate.report import render_summary
+    from hgate.report.summary import render_not_started
+
     if report is None:
         return render_not_started("text", exit_code=exit_code, error=_error_line(log))
     return render_summary(report, "text")

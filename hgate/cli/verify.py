@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from hgate.audit import Expectations, Verdict, VerificationReport, load_public_key, verify_source
 from hgate.cli.console import console
 
+if TYPE_CHECKING:
+    from hgate.audit import VerificationReport
+
 _STYLE = {
-    Verdict.VALID: "bold green",
-    Verdict.INCOMPLETE: "bold yellow",
-    Verdict.INVALID: "bold red",
-    Verdict.MALFORMED: "bold red",
-    Verdict.MISMATCH: "bold magenta",
+    "VALID": "bold green",
+    "INCOMPLETE": "bold yellow",
+    "INVALID": "bold red",
+    "MALFORMED": "bold red",
+    "MISMATCH": "bold magenta",
 }
 
 
@@ -65,6 +66,8 @@ def verify(
 
     Exit codes: 0 VALID, 3 INCOMPLETE, 4 INVALID, 5 MALFORMED, 6 MISMATCH.
     """
+    from hgate.audit import Expectations, load_public_key, verify_source
+
     expect = Expectations(
         repo=expect_repo,
         run_id=expect_run,
@@ -81,9 +84,11 @@ def verify(
 
 def _render(report: VerificationReport, transcript: str) -> None:
     """Verdict first; key and identity always; then where it broke and what is attested."""
+    from rich.markup import escape
+
     verdict = report.verdict
     console.print(
-        f"[{_STYLE[verdict]}]{verdict.name}[/] {escape(report.reason)}",
+        f"[{_STYLE[verdict.name]}]{verdict.name}[/] {escape(report.reason)}",
     )
     _row("transcript", transcript)
     _row("key", report.key_fingerprint)
@@ -156,4 +161,6 @@ def _text(value: Any) -> str:
 
 
 def _row(label: str, value: str) -> None:
+    from rich.markup import escape
+
     console.print(f"{escape(label):<12} {escape(value)}")

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from hgate.errors import ConfigError, IdentityError
 
@@ -51,6 +49,8 @@ class DevIssuer:
 
 def create_dev_issuer(directory: Path, *, algorithm: str = "ES256") -> DevIssuer:
     """A fresh key pair (private key 0600) and its JWKS; refuses to overwrite one."""
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm  # PyJWT costs ~15 ms: only here
+
     if algorithm not in DEV_ALGORITHMS:
         raise ConfigError(f"dev issuer algorithm must be one of {', '.join(DEV_ALGORITHMS)}")
     if (directory / KEY_FILE).exists():
@@ -112,6 +112,8 @@ def mint_dev_token(
     now: float | None = None,
 ) -> str:
     """Sign `claims` (a CI job's, typically) as this issuer; time and identity claims are ours."""
+    import jwt
+
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise IdentityError("the claims must include a non-empty `sub`")
     issued = int(time.time() if now is None else now)

@@ -8,16 +8,18 @@ HTTP errors become IdentityError here, at the boundary, with no response text in
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hgate.errors import IdentityError
+
+if TYPE_CHECKING:
+    import urllib.request
 
 DEFAULT_TIMEOUT = 5.0
 MAX_BYTES = 1 << 20
@@ -43,12 +45,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # the 3xx then surfaces as an HTTPError
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """Made on first fetch: urllib.request costs ~15 ms, and most sessions never fetch."""
+    import urllib.request
 
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # the 3xx then surfaces as an HTTPError
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+    return urllib.request.build_opener(_NoRedirect)
 
 
 def fetch_json(
@@ -59,11 +65,14 @@ def fetch_json(
     headers: Mapping[str, str] | None = None,
 ) -> Any:
     """GET `url` and parse JSON, within `timeout` seconds overall."""
+    import urllib.error
+    import urllib.request
+
     check_url(url, what)
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with _opener().open(request, timeout=timeout) as response:
             body = _read_bounded(response, deadline, what)
     except urllib.error.HTTPError as exc:
         exc.close()

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from jwt import PyJWK
-from jwt.exceptions import InvalidKeyError, PyJWKError
+from typing import TYPE_CHECKING, Any
 
 from hgate.errors import IdentityError
 from hgate.identity.http import DEFAULT_TIMEOUT, check_url, fetch_json
+
+if TYPE_CHECKING:
+    from jwt import PyJWK
 
 DEFAULT_TTL = 600.0
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -60,6 +60,9 @@ class KeySet:
 
 def parse_jwks(document: Any, *, what: str, fetched_at: float = 0.0) -> KeySet:
     """Keep the signature keys PyJWT can use; a JWKS with none is an error."""
+    from jwt import PyJWK  # PyJWT costs ~15 ms: a session without a token never loads it
+    from jwt.exceptions import InvalidKeyError, PyJWKError
+
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise IdentityError(f"{what}: not a JWKS document (no `keys` list)")
     keys: dict[str, SigningKey] = {}

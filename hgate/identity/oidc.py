@@ -16,19 +16,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import jwt
-from jwt.exceptions import (
-    DecodeError,
-    ExpiredSignatureError,
-    ImmatureSignatureError,
-    InvalidAudienceError,
-    InvalidIssuedAtError,
-    InvalidIssuerError,
-    InvalidSignatureError,
-    MissingRequiredClaimError,
-    PyJWTError,
-)
-
 from hgate.errors import IdentityError
 from hgate.identity.jwks import JwksCache, load_jwks_file
 
@@ -87,6 +74,9 @@ class VerifiedIdentity:
 
 def unverified_issuer(raw: str) -> str:
     """The `iss` a token claims, only to pick which trusted issuer verifies it."""
+    import jwt  # PyJWT costs ~15 ms: a session without a token never loads it
+    from jwt.exceptions import PyJWTError
+
     try:
         claims = jwt.decode(raw, options={"verify_signature": False})
     except PyJWTError as exc:
@@ -101,6 +91,9 @@ def verify_token(
     raw: str, issuer: TrustedIssuer, *, keys: JwksCache, now: float | None = None
 ) -> VerifiedIdentity:
     """Verify `raw` against `issuer`; raise IdentityError naming the failed check."""
+    import jwt
+    from jwt.exceptions import PyJWTError
+
     try:
         header = jwt.get_unverified_header(raw)
     except PyJWTError as exc:
@@ -143,6 +136,19 @@ def verify_token(
 
 
 def _decode(raw: str, key: Any, algorithm: str, issuer: TrustedIssuer) -> dict[str, Any]:
+    import jwt
+    from jwt.exceptions import (
+        DecodeError,
+        ExpiredSignatureError,
+        ImmatureSignatureError,
+        InvalidAudienceError,
+        InvalidIssuedAtError,
+        InvalidIssuerError,
+        InvalidSignatureError,
+        MissingRequiredClaimError,
+        PyJWTError,
+    )
+
     try:
         claims: dict[str, Any] = jwt.decode(
             raw,

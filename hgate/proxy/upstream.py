@@ -11,12 +11,13 @@ import hashlib
 import ssl
 import struct
 from dataclasses import dataclass, field
-from typing import Literal
-
-from scramp import ScramClient, ScramException
+from typing import TYPE_CHECKING, Literal
 
 from hgate.errors import HgateError
 from hgate.proxy import messages as msg
+
+if TYPE_CHECKING:
+    from scramp import ScramClient
 
 SslMode = Literal["disable", "prefer", "require", "verify-full"]
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
@@ -130,6 +131,8 @@ async def _authenticate(conn: UpstreamConnection, target: Upstream) -> None:
 def _answer_auth(
     conn: UpstreamConnection, target: Upstream, body: bytes, scram: ScramClient | None
 ) -> ScramClient | None:
+    from scramp import ScramClient, ScramException  # ~15 ms: loaded at the first login only
+
     code = msg.int32(body)
     data = body[4:]
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from hgate.audit import (
     load_signer_pem,
 )
 from hgate.errors import CredentialError, HgateError, SessionBlocked, SinkError
-from hgate.mask import MaskedLine, Masker, MaskingStream
+from hgate.mask import Masker, MaskingStream
 from hgate.policy.model import Policy
 from hgate.session.approvals import (
     approval_variables,
@@ -35,13 +34,14 @@ from hgate.session.approvals import (
     open_policy_channel,
     start_approvals,
 )
+from hgate.session.capabilities import LiveCapabilities
 from hgate.session.ci import ci_coordinates
 from hgate.session.commands import CommandsSession
 from hgate.session.credentials import SessionCredentials
-from hgate.session.database_proxy import open_database_proxy
 from hgate.session.environment import agent_environment
 from hgate.session.identity import SessionIdentity, resolve_identity
 from hgate.session.masking import build_masker, compiled_cache
+from hgate.session.output_pump import OutputPump
 from hgate.session.pty_runner import AgentExit, PtyRunner, RunnerSettings, write_all
 from hgate.session.sinks import SinkGuard, build_sink, sink_variables
 
@@ -132,77 +132,73 @@ def run_session(
         f"transcript {writer.location}"
     )
     guard = SinkGuard(sink, writer, policy.transcript, notify)
-    guard.start()  # the first segment is stored remotely before the agent runs
-    credentials = SessionCredentials(
-        identity.grants,
-        session_id=session_id,
-        subject=identity.subject,
-        rule=identity.rule,
-        lifetime=identity.max_duration(policy.session.max_duration) + policy.session.kill_grace,
-        env=request.env,
-        masker=masker if on_secret is None else _AnnouncedMasks(masker, on_secret),
-        writer=writer,
-        notify=notify,
-    )
+    live = LiveCapabilities(
+        commands=commands
+    )  # what the agent can use; all of it ends with the session
     try:
-        credentials.issue()  # each secret joins the mask set as it is made; revoked below
-    except HgateError as exc:
-        _seal_after_error(writer, exc)
-        guard.shutdown()
-        raise
-    pump = _OutputPump(MaskingStream(masker), writer, output_fd, policy.mask.max_findings)
-    approvals = start_approvals(
-        policy, channel, session_id=session_id, identity=identity, writer=writer, masker=masker
-    )
-    commands.start(
-        masker=masker,
-        writer=writer,
-        echo=lambda data: write_all(output_fd, data),
-        approvals=approvals,
-    )
-    database = open_database_proxy(  # the agent's PG* point at the proxy, not the server
-        policy.database,
-        credentials.environment,
-        masker=masker,
-        content_masker=lambda: build_masker(
-            policy.mask, key=mask_key, env=request.env, cache=compiled_cache(signer.sign)
-        )[0],
-        append=writer.append,
-        approvals=approvals,
-    )
-    runner = PtyRunner(
-        request.argv,
-        {
-            **agent_env.variables,
-            **credentials.environment,
-            **(database.environment() if database is not None else {}),
-        },
-        RunnerSettings(
-            max_duration=identity.max_duration(policy.session.max_duration),
-            kill_grace=policy.session.kill_grace,
-            idle_flush=policy.session.idle_flush,
-        ),
-        on_output=pump.feed,
-        on_idle=pump.idle,
-        on_tick=guard.tick,
-        cwd=request.cwd,
-        stdin_filter=(
-            approvals.stdin_filter(commands.stdin_filter) if approvals else commands.stdin_filter
-        ),
-    )
-    pump.on_budget_exceeded = commands.on_stop = guard.stop_agent = runner.request_stop
-    try:
+        guard.start()  # the first segment is stored remotely before the agent runs
+        live.credentials = SessionCredentials(
+            identity.grants,
+            session_id=session_id,
+            subject=identity.subject,
+            rule=identity.rule,
+            lifetime=identity.max_duration(policy.session.max_duration) + policy.session.kill_grace,
+            env=request.env,
+            masker=masker if on_secret is None else _AnnouncedMasks(masker, on_secret),
+            writer=writer,
+            notify=notify,
+        )
+        live.credentials.issue()  # each secret joins the mask set as it is made
+        pump = OutputPump(MaskingStream(masker), writer, output_fd, policy.mask.max_findings)
+        live.approvals = start_approvals(
+            policy,
+            channel,
+            session_id=session_id,
+            identity=identity,
+            writer=writer,
+            masker=masker,
+        )
+        commands.start(
+            masker=masker,
+            writer=writer,
+            echo=lambda data: write_all(output_fd, data),
+            approvals=live.approvals,
+        )
+        if policy.database.proxy:  # pgparse and asyncio load only for sessions that use them
+            from hgate.session.database_proxy import open_database_proxy
+
+            live.database = open_database_proxy(  # the agent's PG* point at the proxy
+                policy.database,
+                live.credentials.environment,
+                masker=masker,
+                content_masker=lambda: build_masker(
+                    policy.mask, key=mask_key, env=request.env, cache=compiled_cache(signer.sign)
+                )[0],
+                append=writer.append,
+                approvals=live.approvals,
+            )
+        runner = PtyRunner(
+            request.argv,
+            {**agent_env.variables, **live.agent_environment()},
+            RunnerSettings(
+                max_duration=identity.max_duration(policy.session.max_duration),
+                kill_grace=policy.session.kill_grace,
+                idle_flush=policy.session.idle_flush,
+            ),
+            on_output=pump.feed,
+            on_idle=pump.idle,
+            on_tick=guard.tick,
+            cwd=request.cwd,
+            stdin_filter=live.stdin_filter(),
+        )
+        pump.on_budget_exceeded = commands.on_stop = guard.stop_agent = runner.request_stop
         try:
             outcome = runner.run()
         finally:
-            if database is not None:
-                database.close()
-            credentials.revoke()  # also armed on atexit and SIGTERM/SIGHUP until it ran
-            if approvals is not None:
-                approvals.close()  # held commands end now (cancelled), so their shims answer
-            commands.close()
+            live.close()
         pump.close()
     except SinkError:
+        live.close()
         notify(
             "transcript sink failed: the agent was stopped; the transcript on disk "
             "is attested up to its last checkpoint"
@@ -210,7 +206,12 @@ def run_session(
         guard.shutdown()
         raise
     except HgateError as exc:
+        live.close()
         _seal_after_error(writer, exc)
+        guard.shutdown()
+        raise
+    except BaseException:
+        live.close()  # a bug or an interrupt: nothing the agent could use outlives hgate
         guard.shutdown()
         raise
     guard.settle()  # a remote failure found now is still recorded before the seal
@@ -218,7 +219,7 @@ def run_session(
     if commands.stopped is not None:
         exit_code, reason = SessionBlocked.exit_code, f"stopped: {commands.stopped}"
     exit_code, reason = guard.final_status(exit_code, reason)
-    if credentials.revoke_error is not None:
+    if live.credentials is not None and live.credentials.revoke_error is not None:
         exit_code, reason = CredentialError.exit_code, "credentials could not be revoked"
     writer.append(
         "exit",
@@ -263,65 +264,7 @@ class _AnnouncedMasks:
         self._announce(value)
 
 
-class _OutputPump:
-    """Raw PTY bytes in; masked bytes to the CI log and masked events to the transcript."""
-
-    def __init__(
-        self, stream: MaskingStream, writer: TranscriptWriter, output_fd: int, budget: int | None
-    ) -> None:
-        self._stream = stream
-        self._writer = writer
-        self._fd = output_fd
-        self._budget = budget
-        self.findings: Counter[str] = Counter()
-        self.lines = 0
-        self.budget_exceeded = False
-        self.on_budget_exceeded: Callable[[], None] = lambda: None
-
-    def feed(self, data: bytes) -> None:
-        self._emit(self._stream.feed(data))
-
-    def idle(self, force: bool) -> None:
-        self._emit(self._stream.flush_idle(force=force))
-
-    def close(self) -> None:
-        self._emit(self._stream.close())
-
-    def _emit(self, lines: list[MaskedLine]) -> None:
-        """One transcript event per PTY read: the lines it completed, masked, in order."""
-        if not lines:
-            return
-        records: list[dict[str, Any]] = []
-        for line in lines:
-            record: dict[str, Any] = {"text": line.text, "end": line.end}
-            if line.findings:
-                record["findings"] = [
-                    {"kind": f.kind, "start": f.start, "end": f.end, "token": f.token}
-                    for f in line.findings
-                ]
-                self.findings.update(f.kind for f in line.findings)
-            records.append(record)
-        self._writer.append("output", {"stream": "pty", "lines": records})
-        self.lines += len(lines)
-        write_all(self._fd, b"".join(line.display for line in lines))
-        if (
-            self._budget is not None
-            and not self.budget_exceeded
-            and (sum(self.findings.values()) > self._budget)
-        ):
-            self.budget_exceeded = True
-            self._writer.append(
-                "decision",
-                {
-                    "action": "stop",
-                    "rule": "mask.max_findings",
-                    "reason": f"PHI exposure budget of {self._budget} masked findings exceeded",
-                },
-            )
-            self.on_budget_exceeded()
-
-
-def _final_status(outcome: AgentExit, pump: _OutputPump) -> tuple[int, str]:
+def _final_status(outcome: AgentExit, pump: OutputPump) -> tuple[int, str]:
     if pump.budget_exceeded:
         return SessionBlocked.exit_code, "stopped: PHI exposure budget exceeded"
     if outcome.reason == "time_limit":

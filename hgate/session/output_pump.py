@@ -1,0 +1,73 @@
+"""The agent's PTY bytes on their way out: masked to the CI log, recorded in the transcript.
+
+Nothing reaches the output descriptor or the transcript that has not passed the masker;
+the PHI exposure budget is counted here, where every finding passes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from hgate.audit import TranscriptWriter
+from hgate.mask import MaskedLine, MaskingStream
+from hgate.session.pty_runner import write_all
+
+
+class OutputPump:
+    """Raw PTY bytes in; masked bytes to the CI log and masked events to the transcript."""
+
+    def __init__(
+        self, stream: MaskingStream, writer: TranscriptWriter, output_fd: int, budget: int | None
+    ) -> None:
+        self._stream = stream
+        self._writer = writer
+        self._fd = output_fd
+        self._budget = budget
+        self.findings: Counter[str] = Counter()
+        self.lines = 0
+        self.budget_exceeded = False
+        self.on_budget_exceeded: Callable[[], None] = lambda: None
+
+    def feed(self, data: bytes) -> None:
+        self._emit(self._stream.feed(data))
+
+    def idle(self, force: bool) -> None:
+        self._emit(self._stream.flush_idle(force=force))
+
+    def close(self) -> None:
+        self._emit(self._stream.close())
+
+    def _emit(self, lines: list[MaskedLine]) -> None:
+        """One transcript event per PTY read: the lines it completed, masked, in order."""
+        if not lines:
+            return
+        records: list[dict[str, Any]] = []
+        for line in lines:
+            record: dict[str, Any] = {"text": line.text, "end": line.end}
+            if line.findings:
+                record["findings"] = [
+                    {"kind": f.kind, "start": f.start, "end": f.end, "token": f.token}
+                    for f in line.findings
+                ]
+                self.findings.update(f.kind for f in line.findings)
+            records.append(record)
+        self._writer.append("output", {"stream": "pty", "lines": records})
+        self.lines += len(lines)
+        write_all(self._fd, b"".join(line.display for line in lines))
+        if (
+            self._budget is not None
+            and not self.budget_exceeded
+            and (sum(self.findings.values()) > self._budget)
+        ):
+            self.budget_exceeded = True
+            self._writer.append(
+                "decision",
+                {
+                    "action": "stop",
+                    "rule": "mask.max_findings",
+                    "reason": f"PHI exposure budget of {self._budget} masked findings exceeded",
+                },
+            )
+            self.on_budget_exceeded()
