@@ -52,7 +52,8 @@ def build_files(directory: Path, megabytes: int) -> tuple[Path, Path]:
 
 
 def run_masker(path: Path, masker: Masker, *, per_line: bool) -> tuple[float, int, int]:
-    """per_line: the session path (MaskedLine objects); else the filter path (bytes)."""
+    """per_line: the session path (the pump's MaskedBatch and its transcript records,
+    without the transcript write); else the filter path (bytes)."""
     masker.reset_state()
     stream = MaskingStream(masker)
     findings = 0
@@ -61,9 +62,17 @@ def run_masker(path: Path, masker: Masker, *, per_line: bool) -> tuple[float, in
     with path.open("rb") as source:
         while chunk := source.read(CHUNK):
             if per_line:
-                lines = stream.feed(chunk)
-                sink.write(b"".join(line.display for line in lines))
-                findings += sum(len(line.findings) for line in lines)
+                batch = stream.feed_batch(chunk)
+                ends = batch.ends
+                records: list[dict[str, object]] = (
+                    [{"text": text, "end": ends} for text in batch.texts]
+                    if isinstance(ends, str)
+                    else [{"text": t, "end": e} for t, e in zip(batch.texts, ends, strict=True)]
+                )
+                for index, found in batch.findings.items():
+                    records[index]["findings"] = [f.token for f in found]  # the pump's work
+                    findings += len(found)
+                sink.write(batch.display)
             else:
                 sink.write(stream.feed_display(chunk))
     if per_line:

@@ -6,7 +6,10 @@
 Built-in hazards (COPY PROGRAM, server files, side-effect and dynamic-SQL functions, DO,
 SET ROLE/search_path, ALTER SYSTEM, LOAD, unbounded UPDATE/DELETE, node types outside
 the allow-list, masked columns leaving through expressions) block whatever the rules
-say. A string that does not parse is blocked. Verdicts are cached by exact text; SQL
+say. A string that does not parse is blocked. Verdicts are cached by exact text and, for
+plain SELECT/INSERT/UPDATE/DELETE whose verdict cannot depend on a literal, by the text
+with its literals normalised away (`pgparse.normalize`), so `WHERE aid = 1` and
+`WHERE aid = 2` are parsed once; SQL
 PREPARE/EXECUTE is classified at PREPARE and enforced at EXECUTE per connection
 (`PreparedVerdicts`).
 """
@@ -26,6 +29,11 @@ from hgate.guard.verdict import Verdict
 UNPARSABLE = "database.unparsable"
 DEFAULT = "database.default"
 CACHE_SIZE = 4096
+# statements whose verdict reads no literal: only their structure and names count (see
+# sql_facts: literals are read only by SET, set_config(), COPY, EXPLAIN options and
+# DefElem arguments, none of which may appear in a shape-cached string)
+_SHAPE_STATEMENTS = frozenset(("SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"))
+_SHAPE_UNSAFE_NODES = frozenset(("DefElem", "VariableSetStmt", "ParamRef"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +70,7 @@ class SqlGuard:
         self.masks = tuple(masks)
         self.node_types = ALLOWED_NODE_TYPES | frozenset(extra_node_types)
         self._cache: dict[str, Classification] = {}
+        self._shapes: dict[str, Classification] = {}  # normalised text -> literal-free verdict
 
     def check(self, text: str, prepared: PreparedVerdicts | None = None) -> Verdict:
         """The verdict for a statement string on one connection (updates `prepared`)."""
@@ -93,29 +102,45 @@ class SqlGuard:
         cached = self._cache.get(text)
         if cached is not None:
             return cached
-        result = self._classify(text)
-        if len(self._cache) >= CACHE_SIZE:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[text] = result
+        shape = _shape_of(text)
+        result = self._shapes.get(shape) if shape is not None else None
+        if result is None:
+            result, literal_free = self._classify(text)
+            if shape is not None and literal_free:
+                _remember(self._shapes, shape, result)
+        _remember(self._cache, text, result)
         return result
 
-    def _classify(self, text: str) -> Classification:
+    def _classify(self, text: str) -> tuple[Classification, bool]:
+        """The classification, and whether no literal in `text` could have changed it."""
         try:
             tree = pgparse.parse(text)
         except pgparse.PGQueryError as exc:
             return Classification(
                 verdict=Verdict(action="block", rule=UNPARSABLE, reason=f"parse error: {exc}")
-            )
+            ), False
         except Exception as exc:  # the parser must never let a statement through
             return Classification(
                 verdict=Verdict(action="block", rule=UNPARSABLE, reason=type(exc).__name__)
-            )
+            ), False
+        literal_free = bool(tree)
         verdict: Verdict | None = None
         prepares: list[tuple[str, Verdict]] = []
         executes: list[str] = []
         deallocates: list[str] = []
         for raw in tree:
-            facts = facts_of(raw.get("stmt", {}), self.masks)
+            stmt = raw.get("stmt", {})
+            facts = facts_of(stmt, self.masks)
+            literal_free = (
+                literal_free
+                and len(stmt) == 1
+                and next(iter(stmt)) in _SHAPE_STATEMENTS
+                and not facts.node_types & _SHAPE_UNSAFE_NODES
+                and "set_config" not in facts.functions
+                and not facts.prepares
+                and not facts.executes
+                and not facts.deallocates
+            )
             judged = self._judge(facts)
             verdict = judged if verdict is None else most_severe(verdict, judged)
             for name, inner in facts.prepares:
@@ -132,7 +157,7 @@ class SqlGuard:
             prepares=tuple(prepares),
             executes=tuple(executes),
             deallocates=tuple(deallocates),
-        )
+        ), literal_free
 
     def _judge(self, facts: Facts) -> Verdict:
         if facts.hazards:
@@ -171,6 +196,24 @@ class SqlGuard:
             rule=DEFAULT,
             reason=f"no rule allows {facts.summary()}" if self.default != "allow" else "",
         )
+
+
+def _shape_of(text: str) -> str | None:
+    """`text` with every literal replaced by $n (libpg_query's normalize, ~2 µs), or None
+    when the text has its own $ (parameters, dollar quotes) or does not normalise."""
+    if "$" in text:
+        return None
+    try:
+        shape = pgparse.normalize(text)
+    except Exception:  # unparsable: the exact-text path blocks it
+        return None
+    return shape if shape != text else None
+
+
+def _remember(cache: dict[str, Classification], key: str, value: Classification) -> None:
+    if len(cache) >= CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def most_severe(current: Verdict, other: Verdict, *, only_block: bool = False) -> Verdict:

@@ -13,7 +13,7 @@ from hgate.mask.interface import CandidateDetector, Detector, DetectorError, Pat
 from hgate.mask.masker import DETECTOR_ERROR, Finding, Masker, MaskResult
 from hgate.mask.regex_detector import RegexDetector
 from hgate.mask.selftest import self_test
-from hgate.mask.stream import MaskedLine, MaskingStream
+from hgate.mask.stream import MaskedBatch, MaskedLine, MaskingStream
 
 __all__ = [
     "ALL_KINDS",
@@ -26,6 +26,7 @@ __all__ = [
     "Finding",
     "LineAssembler",
     "MaskResult",
+    "MaskedBatch",
     "MaskedLine",
     "Masker",
     "MaskingStream",

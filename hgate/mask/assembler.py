@@ -23,6 +23,7 @@ _KEEP_MAX = 32  # a CSI longer than this carries more than colour or cursor data
 _OPEN_MAX = 4096  # an unterminated escape held longer than this is given up on
 
 _SLOW_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SLOW_BUT_CR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SPECIAL = re.compile(
     r"(?P<nl>\r?\n)|(?P<cr>\r)"
     r"|(?P<drop>\x1b[\]PX^_][^\x07\x1b\n\r]*(?:\x07|\x1b\\))"
@@ -85,11 +86,12 @@ class LineAssembler:
         return self._consume(self._tail + self._decoder.decode(data), final=False)
 
     def feed_block(self, data: bytes) -> str | list[RawLine]:
-        """The fast path for a filter: complete plain lines of `data` as one string.
+        """The fast path: complete plain lines of `data` as one string.
 
         When nothing but plain text is pending and the new text holds no escape, no
-        `\\r` and no over-long line, returns the text up to and including the last
-        `\\n` (the rest stays pending); otherwise the lines `feed` would return.
+        `\\r` other than in `\\r\\n` (a PTY's line end) and no over-long line, returns the
+        text up to and including the last `\\n` (the rest stays pending); otherwise the
+        lines `feed` would return. Each line of the string ends in `\\n` or `\\r\\n`.
         """
         text = self._decoder.decode(data)
         if self._tail or self._escapes or self._context:
@@ -98,7 +100,10 @@ class LineAssembler:
             text = "".join(self._parts) + text
             self._parts, self._len = [], 0
         cut = text.rfind("\n") + 1
-        if _SLOW_CHARS.search(text) is not None or _long_line(text, cut, self._limit):
+        if _long_line(text, cut, self._limit) or (
+            _SLOW_CHARS.search(text) is not None
+            and (_SLOW_BUT_CR.search(text) is not None or text.count("\r") != text.count("\r\n"))
+        ):
             return self._consume(text, final=False)
         rest = text[cut:]
         if rest:

@@ -9,6 +9,7 @@ are compared after normalising (lower case, separators -> `_`), and a known pref
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 __all__ = [
     "FIELD_KINDS",
@@ -64,10 +65,12 @@ _PREFIXES = ("patient_", "pt_", "home_", "work_", "member_", "primary_", "billin
 _SEP = re.compile(r"[\s.\-]+")
 
 
+@lru_cache(maxsize=8192)
 def normalise(label: str) -> str:
     return _SEP.sub("_", label.strip().strip("\"'`").lower())
 
 
+@lru_cache(maxsize=8192)
 def field_kind(label: str) -> str | None:
     """The kind a field named `label` holds, or None if it is not a PHI field."""
     name = normalise(label)

@@ -57,6 +57,8 @@ __all__ = [
 DETECTOR_ERROR = "DETECTOR_ERROR"
 DETECTOR_ERROR_MARKER = "[MASKED:detector-error]"
 LineSpans = list[Span] | DetectorError
+_PLUS_ONE = (1).__add__
+_TOKEN_CACHE_MAX = 65536  # tokens remembered per masker (values, so bounded)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +99,7 @@ class Masker:
         if len(key) < 16:
             raise ValueError("the masking key must be at least 16 bytes")
         self._mac = hmac.new(key, digestmod=hashlib.sha256)
+        self._tokens: dict[tuple[str, str], str] = {}  # the same value, the same token
         self.detectors: tuple[Detector, ...] = tuple(detectors)
         self.kinds: frozenset[str] = frozenset().union(*(d.kinds for d in self.detectors))
         self._exact = ExactValues()
@@ -132,9 +135,16 @@ class Masker:
             detector.reset()
 
     def token(self, kind: str, value: str) -> str:
-        mac = self._mac.copy()
-        mac.update(f"{kind}\0{value}".encode("utf-8", "surrogatepass"))
-        return f"[{kind}:{mac.hexdigest()[:6]}]"
+        key = (kind, value)
+        token = self._tokens.get(key)
+        if token is None:
+            mac = self._mac.copy()
+            mac.update(f"{kind}\0{value}".encode("utf-8", "surrogatepass"))
+            token = f"[{kind}:{mac.hexdigest()[:6]}]"
+            if len(self._tokens) >= _TOKEN_CACHE_MAX:
+                self._tokens.clear()
+            self._tokens[key] = token
+        return token
 
     def scan_lines(self, texts: Sequence[str]) -> list[LineSpans]:
         """Spans to mask per line (merged, sorted), or the DetectorError of that line.
@@ -174,7 +184,7 @@ class Masker:
         found: defaultdict[int, list[Span]],
         errors: dict[int, DetectorError],
     ) -> None:
-        starts = [0, *accumulate(len(t) + 1 for t in texts)]
+        starts = [0, *accumulate(map(_PLUS_ONE, map(len, texts)))]
         for span in exact:
             line = bisect_right(starts, span.start) - 1
             base = starts[line]

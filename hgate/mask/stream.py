@@ -5,6 +5,10 @@ bytes for the CI log (the agent's colours and cursor codes re-inserted, except w
 they sat inside a masked value). If the display would spell out an exact value across
 an escape (an agent printing `\\x1b[31` before `mvalue`), the escapes are dropped.
 All lines completed by one read are masked as one block (one engine pass).
+
+`feed_batch` is the session's path: a read of plain lines (the common case, `\\r\\n`
+ends included) comes back as a `MaskedBatch` (masked texts, their ends, the findings
+of the few lines that have any, and the display bytes) without a per-line object.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from hgate.mask.assembler import LineAssembler, RawLine
 from hgate.mask.interface import DetectorError, Span
 from hgate.mask.masker import DETECTOR_ERROR_MARKER, Finding, Masker, error_finding
 
-__all__ = ["MaskedLine", "MaskingStream"]
+__all__ = ["MaskedBatch", "MaskedLine", "MaskingStream"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +33,54 @@ class MaskedLine:
     display: bytes
 
 
+@dataclass(slots=True, kw_only=True)
+class MaskedBatch:
+    """The lines one feed completed, masked: the compact form of a list of MaskedLine.
+
+    `texts[i]` is line i's masked text, `ends` its terminator (one string when all lines
+    share it), `findings` maps the index of each line with findings to them, and
+    `display` is every line's display bytes, concatenated.
+    """
+
+    texts: list[str]
+    ends: str | list[str]
+    findings: dict[int, tuple[Finding, ...]]
+    display: bytes
+    source: list[MaskedLine] | None = None  # the lines, when the batch was made of them
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def end(self, index: int) -> str:
+        ends = self.ends
+        return ends if isinstance(ends, str) else ends[index]
+
+    def lines(self) -> list[MaskedLine]:
+        """The batch as MaskedLine objects."""
+        if self.source is not None:
+            return self.source
+        findings = self.findings  # plain lines: the display is the text and its end
+        return [
+            MaskedLine(
+                text=text,
+                findings=findings.get(index, ()),
+                end=self.end(index),
+                display=(text + self.end(index)).encode(),
+            )
+            for index, text in enumerate(self.texts)
+        ]
+
+    @classmethod
+    def of(cls, lines: list[MaskedLine]) -> MaskedBatch:
+        return cls(
+            texts=[line.text for line in lines],
+            ends=[line.end for line in lines],
+            findings={i: line.findings for i, line in enumerate(lines) if line.findings},
+            display=b"".join(line.display for line in lines),
+            source=lines,
+        )
+
+
 class MaskingStream:
     """The session's data path: `feed` PTY bytes, get masked lines back."""
 
@@ -38,24 +90,30 @@ class MaskingStream:
         self.kinds_seen: Counter[str] = Counter()
 
     def feed(self, data: bytes) -> list[MaskedLine]:
-        return self.mask_lines(self.assembler.feed(data))
+        return self.feed_batch(data).lines()
 
-    def feed_display(self, data: bytes) -> bytes:
-        """What `feed` would write to the log, as bytes, without per-line objects.
-
-        The path for filters (`hgate mask`) and benchmarks: plain blocks are scanned
-        in one pass and only lines with findings are rebuilt. `kinds_seen` counts them.
-        """
+    def feed_batch(self, data: bytes) -> MaskedBatch:
+        """What `feed` would return, as one MaskedBatch (the session's cheap path)."""
         block = self.assembler.feed_block(data)
         if not isinstance(block, str):
-            return self._display(self.mask_lines(block))
+            return MaskedBatch.of(self.mask_lines(block))
         if not block:
-            return b""
-        texts = block.split("\n")
+            return MaskedBatch(texts=[], ends="\n", findings={}, display=b"")
+        crlf = block.count("\r\n")
+        texts = (block.replace("\r\n", "\n") if crlf else block).split("\n")
         texts.pop()  # the block ends with \n
+        ends: str | list[str]
+        if not crlf:
+            ends = "\n"
+        elif crlf == len(texts):
+            ends = "\r\n"
+        else:
+            ends = ["\r\n" if line[-1:] == "\r" else "\n" for line in block.split("\n")]
+            ends.pop()
         sparse = self.masker.scan_sparse(texts)
         if not sparse:
-            return block.encode()
+            return MaskedBatch(texts=texts, ends=ends, findings={}, display=block.encode())
+        findings: dict[int, tuple[Finding, ...]] = {}
         for index, spans in sparse.items():
             line = RawLine(text=texts[index])
             masked = (
@@ -64,9 +122,24 @@ class MaskingStream:
                 else self._render(line, spans)
             )
             texts[index] = masked.text
-            self.kinds_seen.update(f.kind for f in masked.findings)
-        texts.append("")
-        return "\n".join(texts).encode()
+            if masked.findings:
+                findings[index] = masked.findings
+        if isinstance(ends, str):
+            display = (ends.join(texts) + ends).encode()
+        else:
+            display = "".join([t + e for t, e in zip(texts, ends, strict=True)]).encode()
+        return MaskedBatch(texts=texts, ends=ends, findings=findings, display=display)
+
+    def feed_display(self, data: bytes) -> bytes:
+        """What `feed` would write to the log, as bytes, without per-line objects.
+
+        The path for filters (`hgate mask`) and benchmarks: plain blocks are scanned
+        in one pass and only lines with findings are rebuilt. `kinds_seen` counts them.
+        """
+        batch = self.feed_batch(data)
+        for findings in batch.findings.values():
+            self.kinds_seen.update(f.kind for f in findings)
+        return batch.display
 
     def _display(self, lines: list[MaskedLine]) -> bytes:
         for line in lines:

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from hgate.approvals.decision import openssh_line, parse_public_key
 from hgate.approvals.interface import ApprovalError, Approver, Requirement
 from hgate.audit.keys import key_fingerprint
 from hgate.policy.document import Node
@@ -72,6 +71,34 @@ class ApprovalsPolicy:
         if not requirement.approvers:
             return self.approvers
         return tuple(a for a in self.approvers if a.name in requirement.approvers)
+
+    def secret_variables(self) -> tuple[str, ...]:
+        """Variables hgate reads for the channel, which the agent must not see."""
+        return (self.channel.token_env,) if self.channel.type == "http" else ()
+
+    def header(self) -> dict[str, Any]:
+        """The transcript header's `approvals`: the keys `hgate verify` checks decisions with."""
+        return {
+            "channel": self.channel.type,
+            "approvers": [
+                {
+                    "name": a.name,
+                    "key_id": a.key_id,
+                    "public_key": a.public_key,
+                    "identity": a.identity,
+                }
+                for a in self.approvers
+            ],
+            "rules": [
+                {
+                    "rule": r.rule,
+                    "required": r.required,
+                    "timeout": r.timeout,
+                    "approvers": list(r.approvers),
+                }
+                for r in (self.default, *self.rules)
+            ],
+        }
 
 
 def parse_approvals(node: Node | None) -> ApprovalsPolicy | None:
@@ -156,6 +183,8 @@ def _approvers(node: Node) -> tuple[Approver, ...]:
                 text = path.read_text()
             except (OSError, UnicodeDecodeError) as exc:
                 source.fail(f"cannot read approver key file {path}: {exc}")
+        from hgate.approvals.decision import openssh_line, parse_public_key  # only if used
+
         try:
             key = parse_public_key(text)
         except ApprovalError as exc:

@@ -16,7 +16,8 @@ from hgate.proxy.frontend import Frontend
 from hgate.proxy.state import ConnectionState
 from hgate.proxy.upstream import UpstreamConnection
 
-READ_SIZE = 1 << 16
+READ_SIZE = 1 << 18
+HIGH_WATER = 1 << 18  # drain (wait for the peer) only when this much is still unsent
 
 
 class Relay:
@@ -78,7 +79,8 @@ class Relay:
                 out.append(buf[raw_start : frames[-1][2]])
             if out:
                 writer.write(out[0] if len(out) == 1 else b"".join(out))
-                await writer.drain()
+                if writer.transport.get_write_buffer_size() > HIGH_WATER:
+                    await writer.drain()
 
     async def _server_to_agent(self) -> None:
         framer = msg.Framer(limit=msg.MAX_BACKEND_MESSAGE)
@@ -117,4 +119,5 @@ class Relay:
                 out.append(buf[raw_start : frames[-1][2]])
             if out:
                 writer.write(out[0] if len(out) == 1 else b"".join(out))
-                await writer.drain()
+                if writer.transport.get_write_buffer_size() > HIGH_WATER:
+                    await writer.drain()

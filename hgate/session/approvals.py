@@ -18,7 +18,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,47 +44,8 @@ from hgate.guard import ApprovalChannel, Verdict
 from hgate.mask import Masker
 from hgate.policy.approvals import ApprovalsPolicy, ChannelSettings
 from hgate.policy.model import Policy
+from hgate.session.control import NOTICE, Notice
 from hgate.session.identity import SessionIdentity
-
-Notice = Callable[[str], None]
-# Set by whoever waits for the answer (the control socket: a line to the shim's stderr).
-NOTICE: ContextVar[Notice | None] = ContextVar("hgate_approval_notice", default=None)
-
-
-def approvals_header(policy: ApprovalsPolicy | None) -> dict[str, Any]:
-    """`{"approvals": ...}` for the transcript header (empty without an approvals section)."""
-    if policy is None:
-        return {}
-    return {
-        "approvals": {
-            "channel": policy.channel.type,
-            "approvers": [
-                {
-                    "name": a.name,
-                    "key_id": a.key_id,
-                    "public_key": a.public_key,
-                    "identity": a.identity,
-                }
-                for a in policy.approvers
-            ],
-            "rules": [
-                {
-                    "rule": r.rule,
-                    "required": r.required,
-                    "timeout": r.timeout,
-                    "approvers": list(r.approvers),
-                }
-                for r in (policy.default, *policy.rules)
-            ],
-        }
-    }
-
-
-def approval_variables(policy: ApprovalsPolicy | None) -> tuple[str, ...]:
-    """Variables hgate reads for the channel, which the agent must not see."""
-    if policy is None or policy.channel.type != "http":
-        return ()
-    return (policy.channel.token_env,)
 
 
 def open_policy_channel(

@@ -21,11 +21,15 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 from hgate.guard import Verdict
-from hgate.session.approvals import NOTICE
+
+Notice = Callable[[str], None]
+# Set while a shim waits for its verdict: a held approval tells the shim's stderr why.
+NOTICE: ContextVar[Notice | None] = ContextVar("hgate_approval_notice", default=None)
 
 MAX_REQUEST = 2 << 20
 REQUEST_TIMEOUT = 5.0

@@ -131,7 +131,7 @@ class DatabaseProxy:
             raise ConfigError(f"the database proxy did not start: {self._error}")
 
     def _run(self, server: ProxyServer) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         self._loop = loop
         try:
             loop.run_until_complete(self._serve(server))
@@ -161,6 +161,16 @@ class DatabaseProxy:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._sock.close()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed (the `postgres` extra): fewer µs per wake-up."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
 
 
 def _recorder(append: Append) -> Callable[[StatementEvent], None]:

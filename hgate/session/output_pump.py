@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hgate.audit import TranscriptWriter
-from hgate.mask import MaskedLine, MaskingStream
+from hgate.mask import MaskedBatch, MaskingStream
 from hgate.session.pty_runner import write_all
 
 
@@ -31,31 +31,34 @@ class OutputPump:
         self.on_budget_exceeded: Callable[[], None] = lambda: None
 
     def feed(self, data: bytes) -> None:
-        self._emit(self._stream.feed(data))
+        self._emit(self._stream.feed_batch(data))
 
     def idle(self, force: bool) -> None:
-        self._emit(self._stream.flush_idle(force=force))
+        self._emit(MaskedBatch.of(self._stream.flush_idle(force=force)))
 
     def close(self) -> None:
-        self._emit(self._stream.close())
+        self._emit(MaskedBatch.of(self._stream.close()))
 
-    def _emit(self, lines: list[MaskedLine]) -> None:
+    def _emit(self, batch: MaskedBatch) -> None:
         """One transcript event per PTY read: the lines it completed, masked, in order."""
-        if not lines:
+        if not batch.texts:
             return
-        records: list[dict[str, Any]] = []
-        for line in lines:
-            record: dict[str, Any] = {"text": line.text, "end": line.end}
-            if line.findings:
-                record["findings"] = [
-                    {"kind": f.kind, "start": f.start, "end": f.end, "token": f.token}
-                    for f in line.findings
-                ]
-                self.findings.update(f.kind for f in line.findings)
-            records.append(record)
+        ends = batch.ends
+        records: list[dict[str, Any]]
+        if isinstance(ends, str):
+            records = [{"text": text, "end": ends} for text in batch.texts]
+        else:
+            records = [
+                {"text": text, "end": end} for text, end in zip(batch.texts, ends, strict=True)
+            ]
+        for index, findings in batch.findings.items():
+            records[index]["findings"] = [
+                {"kind": f.kind, "start": f.start, "end": f.end, "token": f.token} for f in findings
+            ]
+            self.findings.update(f.kind for f in findings)
         self._writer.append("output", {"stream": "pty", "lines": records})
-        self.lines += len(lines)
-        write_all(self._fd, b"".join(line.display for line in lines))
+        self.lines += len(records)
+        write_all(self._fd, batch.display)
         if (
             self._budget is not None
             and not self.budget_exceeded

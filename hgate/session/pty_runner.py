@@ -30,6 +30,7 @@ from hgate.errors import EXIT_SIGNAL_BASE, EXIT_TIME_LIMIT, CommandNotFound, Usa
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 READ_SIZE = 65536
+COALESCE_MAX = 256 * 1024  # join reads already waiting, up to this much, into one feed
 DEFAULT_SIZE = (50, 200)  # rows, columns when hgate itself has no terminal (CI logs)
 DRAIN_QUIET = 0.05  # after the agent exits, stop reading once output is quiet this long
 
@@ -159,10 +160,11 @@ class PtyRunner:
                 _drain(wake_read)
                 self._handle_signals()
             if master in readable:
-                data = _read(master)
-                if data is None:
+                data, closed = _read_available(master)
+                if data:
+                    self._on_output(data)
+                if closed:
                     break  # every slave end closed: the agent and its children are gone
-                self._on_output(data)
                 last_output, idle_state = now, 0
                 agent_gone_at = None if agent_gone_at is None else now
             elif agent_gone_at is not None and now - agent_gone_at >= DRAIN_QUIET:
@@ -354,6 +356,29 @@ def _read(fd: int) -> bytes | None:
             return None
         raise
     return data or None
+
+
+def _read_available(fd: int) -> tuple[bytes, bool]:
+    """One read, then whatever else is already waiting (no wait, at most COALESCE_MAX).
+
+    A PTY hands out at most a few KiB per read; masking a burst as one block costs far
+    less than masking it read by read, and output that is not yet there is not waited
+    for, so an interactive agent is not delayed. Returns (data, slave side closed).
+    """
+    data = _read(fd)
+    if data is None:
+        return b"", True
+    if len(data) >= COALESCE_MAX:
+        return data, False
+    chunks = [data]
+    size = len(data)
+    while size < COALESCE_MAX and select.select([fd], [], [], 0)[0]:
+        more = _read(fd)
+        if more is None:
+            return b"".join(chunks), True
+        chunks.append(more)
+        size += len(more)
+    return b"".join(chunks) if len(chunks) > 1 else data, False
 
 
 def _drain(fd: int) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hgate import __version__
 from hgate.audit import (
@@ -28,12 +28,6 @@ from hgate.audit import (
 from hgate.errors import CredentialError, HgateError, SessionBlocked, SinkError
 from hgate.mask import Masker, MaskingStream
 from hgate.policy.model import Policy
-from hgate.session.approvals import (
-    approval_variables,
-    approvals_header,
-    open_policy_channel,
-    start_approvals,
-)
 from hgate.session.capabilities import LiveCapabilities
 from hgate.session.ci import ci_coordinates
 from hgate.session.commands import CommandsSession
@@ -44,6 +38,10 @@ from hgate.session.masking import build_masker, compiled_cache
 from hgate.session.output_pump import OutputPump
 from hgate.session.pty_runner import AgentExit, PtyRunner, RunnerSettings, write_all
 from hgate.session.sinks import SinkGuard, build_sink, sink_variables
+
+if TYPE_CHECKING:
+    from hgate.approvals import Channel
+    from hgate.session.approvals import SessionApprovals
 
 Notify = Callable[[str], None]
 
@@ -97,7 +95,7 @@ def run_session(
         extra_removed=(
             *identity.consumed_env,
             *sink_variables(policy.transcript),
-            *approval_variables(policy.approvals),
+            *(policy.approvals.secret_variables() if policy.approvals else ()),
         ),
         additions={"HGATE_SESSION_ID": session_id, **commands.environment(request.env)},
     )
@@ -112,9 +110,7 @@ def run_session(
     if on_secret is not None:
         for _, value in identity.secret_values:
             on_secret(value)
-    channel = open_policy_channel(
-        policy.approvals, request.env, echo=lambda data: write_all(output_fd, data)
-    )
+    channel = _open_approval_channel(policy, request.env, output_fd)
     sink = build_sink(policy.transcript, _sink_dir(request), request.env)
     writer = TranscriptWriter(
         sink,
@@ -150,7 +146,7 @@ def run_session(
         )
         live.credentials.issue()  # each secret joins the mask set as it is made
         pump = OutputPump(MaskingStream(masker), writer, output_fd, policy.mask.max_findings)
-        live.approvals = start_approvals(
+        live.approvals = _start_approvals(
             policy,
             channel,
             session_id=session_id,
@@ -264,6 +260,36 @@ class _AnnouncedMasks:
         self._announce(value)
 
 
+def _open_approval_channel(
+    policy: Policy, env: Mapping[str, str], output_fd: int
+) -> Channel | None:
+    """Before the transcript starts: a channel that cannot open stops the session early.
+    The approvals machinery loads only for a policy with an `approvals:` section."""
+    if policy.approvals is None:
+        return None
+    from hgate.session.approvals import open_policy_channel
+
+    return open_policy_channel(policy.approvals, env, echo=lambda data: write_all(output_fd, data))
+
+
+def _start_approvals(
+    policy: Policy,
+    channel: Channel | None,
+    *,
+    session_id: str,
+    identity: SessionIdentity,
+    writer: TranscriptWriter,
+    masker: Masker,
+) -> SessionApprovals | None:
+    if channel is None:
+        return None
+    from hgate.session.approvals import start_approvals
+
+    return start_approvals(
+        policy, channel, session_id=session_id, identity=identity, writer=writer, masker=masker
+    )
+
+
 def _final_status(outcome: AgentExit, pump: OutputPump) -> tuple[int, str]:
     if pump.budget_exceeded:
         return SessionBlocked.exit_code, "stopped: PHI exposure budget exceeded"
@@ -329,5 +355,5 @@ def _header(
         "ci": ci_coordinates(env),
         "masking": {"engine": engine},
         "environment": {"removed": list(removed)},
-        **approvals_header(policy.approvals),
+        **({"approvals": policy.approvals.header()} if policy.approvals else {}),
     }

@@ -17,8 +17,6 @@ from typing import Any
 from hgate.audit import TranscriptWriter
 from hgate.audit.directory_sink import DirectorySink
 from hgate.audit.fanout import FanoutSink
-from hgate.audit.http_sink import HttpSegmentStore
-from hgate.audit.s3_sink import S3SegmentStore, S3Target
 from hgate.audit.segments import SegmentStore
 from hgate.audit.shipper import Delivery, SegmentShipper, ShipperStatus
 from hgate.errors import ConfigError, SinkError
@@ -53,7 +51,10 @@ def build_sink(settings: TranscriptSettings, local_dir: Path, env: Mapping[str, 
 
 
 def _store(sink: SinkSettings, env: Mapping[str, str]) -> SegmentStore:
+    """Remote stores load their code only when a policy names them."""
     if sink.type == "http":
+        from hgate.audit.http_sink import HttpSegmentStore
+
         token = env.get(sink.token_env, "")
         if not token:
             raise ConfigError(
@@ -61,6 +62,8 @@ def _store(sink: SinkSettings, env: Mapping[str, str]) -> SegmentStore:
                 remedy=f"set {sink.token_env} (it is removed from the agent's environment)",
             )
         return HttpSegmentStore(sink.url, token, timeout=sink.timeout)
+    from hgate.audit.s3_sink import S3SegmentStore, S3Target
+
     target = S3Target(
         bucket=sink.bucket,
         prefix=sink.prefix,

@@ -53,7 +53,17 @@ VERSION_FORBIDDEN = (
     "hgate.report",
     "hgate.session",
 )
-RUN_FORBIDDEN = (*OPTIONAL_HEAVY, "rich", "hgate.report", "urllib.request")
+RUN_FORBIDDEN = (
+    *OPTIONAL_HEAVY,
+    "rich",
+    "hgate.report",
+    "urllib.request",
+    "hgate.approvals.decision",  # no approvals section in the local policy
+    "hgate.approvals.http_channel",
+    "hgate.session.approvals",
+    "hgate.audit.verify",  # verification is for auditors, not for the run
+    "hgate.audit.s3_sink",
+)
 
 
 def imported_by(args: list[str], env: dict[str, str] | None = None) -> set[str]:
