@@ -33,20 +33,17 @@ from hgate.approvals.interface import (
     Received,
 )
 from hgate.approvals.request import ApprovalRequest, check_request_id
+from hgate.endpoints import cleartext_problem
 
 if TYPE_CHECKING:
     import urllib.request
 
 MAX_BYTES = 1 << 20
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 def check_http_url(url: str, what: str) -> str:
     """`url` without a trailing slash, if it is HTTPS (or plain HTTP to loopback)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url.rstrip("/")
-    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+    if cleartext_problem(url) is None:
         return url.rstrip("/")
     raise ApprovalError(f"{what} must be an https:// URL (plain http only for loopback hosts)")
 

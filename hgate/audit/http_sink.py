@@ -8,12 +8,11 @@ with back-off by the shipper. Only the standard library is used.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from hgate.audit.segments import Segment, SegmentRejected, SegmentStore
+from hgate.endpoints import cleartext_problem
 from hgate.errors import SinkError
 
 if TYPE_CHECKING:
@@ -27,21 +26,7 @@ _MAX_ERROR_TEXT = 200
 
 def check_collector_url(url: str) -> str | None:
     """Why `url` cannot take a bearer token (None if it can): https, or http to loopback."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{url!r} is not an http(s) URL"
-    if parts.scheme == "http" and not _loopback(parts.hostname):
-        return f"{url!r} would send the bearer token in clear text; use https"
-    return None
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return cleartext_problem(url)
 
 
 class HttpSegmentStore(SegmentStore):

@@ -9,13 +9,12 @@ HTTP errors become IdentityError here, at the boundary, with no response text in
 from __future__ import annotations
 
 import functools
-import ipaddress
 import json
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from hgate.endpoints import cleartext_problem
 from hgate.errors import IdentityError
 
 if TYPE_CHECKING:
@@ -28,21 +27,8 @@ _CHUNK = 16 * 1024
 
 def check_url(url: str, what: str) -> None:
     """Refuse anything but HTTPS, except plain HTTP to a loopback address."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-        return
-    raise IdentityError(f"{what} must be an https:// URL (plain http only for loopback hosts)")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if cleartext_problem(url) is not None:
+        raise IdentityError(f"{what} must be an https:// URL (plain http only for loopback hosts)")
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from hgate.endpoints import cleartext_problem
 from hgate.policy.claims import ClaimMatcher, parse_claim_matchers
 from hgate.policy.document import Node
 from hgate.policy.grants import DatabaseGrant, SshGrant, parse_database_grant, parse_ssh_grant
@@ -134,7 +135,7 @@ def _issuer(item: Node) -> IssuerPolicy:
             )
         if url.startswith(DEV_ISSUER_URL) and url_node is not None:
             url_node.fail("this is the development issuer: mark it `development: true`")
-        if not (url.startswith("https://") or _loopback_http(url)) and url_node is not None:
+        if cleartext_problem(url) is not None and url_node is not None:
             url_node.fail("an issuer url must start with https:// (http:// only for loopback)")
     audience = fields["audience"].string()
     if not audience.strip():
@@ -161,14 +162,6 @@ def _issuer(item: Node) -> IssuerPolicy:
         token_env=token_env.string() if token_env is not None else "HGATE_ID_TOKEN",
         location=item.location,
     )
-
-
-def _loopback_http(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return parts.scheme == "http" and (host in ("localhost", "::1") or host.startswith("127."))
 
 
 def _provider(node: Node | None, url: str) -> Provider:

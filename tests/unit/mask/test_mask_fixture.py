@@ -70,10 +70,13 @@ def test_a_prose_label_names_one_identifier_not_the_rest_of_the_line() -> None:
     from hgate.mask import build_default_detectors
 
     masker = Masker(key=secrets.token_bytes(32), detectors=build_default_detectors())
-    report = run_fixture(masker, [
-        "+ MRN: {{MRN:A1234567}} phone {{PHONE:415-555-0134}}",
-        "+ Member ID: {{MEMBER_ID:XK12345678}} verified",
-    ])
+    report = run_fixture(
+        masker,
+        [
+            "+ MRN: {{MRN:A1234567}} phone {{PHONE:415-555-0134}}",
+            "+ Member ID: {{MEMBER_ID:XK12345678}} verified",
+        ],
+    )
     assert report.passed, [c.problem for c in report.failures]
     assert "phone [PHONE:" in report.cases[0].masked
 
