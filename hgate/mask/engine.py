@@ -98,11 +98,12 @@ class HyperscanEngine(Engine):
         # Start-of-match tracking (SOM) costs Hyperscan an order of magnitude; a pattern
         # of bounded width is scanned without it and its start is recovered with `re` on
         # the few characters before each (rare) hit.
-        self._recover: dict[int, tuple[re.Pattern[str], int]] = {}
+        self._recover: dict[int, int] = {}  # pattern index -> its widest match
+        self._recover_re: dict[int, re.Pattern[str]] = {}  # compiled on its first hit
         for index, pattern in enumerate(self.patterns):
             width = _max_width(pattern) if pattern.needs_start else None
             if width is not None:
-                self._recover[index] = (_compile_re(pattern, suffix=r"\Z"), width)
+                self._recover[index] = width
         self._db: Any = None
         fingerprint = ""
         if cache is not None:
@@ -196,9 +197,12 @@ class HyperscanEngine(Engine):
     def _recovered(self, block: str, hits: list[Candidate]) -> list[Candidate]:
         out: list[Candidate] = []
         for index, start, end in hits:
-            recover = self._recover.get(index)
-            if recover is not None:
-                regex, width = recover
+            width = self._recover.get(index)
+            if width is not None:
+                regex = self._recover_re.get(index)
+                if regex is None:
+                    regex = _compile_re(self.patterns[index], suffix=r"\Z")
+                    self._recover_re[index] = regex
                 match = regex.search(block, max(0, end - width), end)
                 if match is None:
                     continue
