@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hgate.endpoints import cleartext_problem
+from hgate.identity.oidc import SUPPORTED_ALGORITHMS
 from hgate.policy.claims import ClaimMatcher, parse_claim_matchers
 from hgate.policy.document import Node
 from hgate.policy.grants import DatabaseGrant, SshGrant, parse_database_grant, parse_ssh_grant
@@ -21,18 +22,6 @@ PROVIDERS: tuple[Provider, ...] = ("github", "gitlab", "generic")
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 GITLAB_ISSUER = "https://gitlab.com"
 DEV_ISSUER_URL = "urn:hgate:dev-issuer"
-ALGORITHMS = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
 ISSUER_KEYS = (
     "name",
     "url",
@@ -182,8 +171,8 @@ def _algorithm(node: Node) -> str:
             f"algorithm {name!r} is never accepted: only asymmetric signatures "
             "(an HMAC key would be the public key anyone can fetch)"
         )
-    if name not in ALGORITHMS:
-        node.fail(f"unknown algorithm {name!r}; expected one of {', '.join(ALGORITHMS)}")
+    if name not in SUPPORTED_ALGORITHMS:
+        node.fail(f"unknown algorithm {name!r}; expected one of {', '.join(SUPPORTED_ALGORITHMS)}")
     return name
 
 
