@@ -74,8 +74,9 @@ def parse_line(text: str, *, depth: int = 0) -> tuple[Command, ...]:
 def _misread_by_bashlex(text: str) -> bool:
     """bashlex parses these without error but wrongly: `$'\\x72m'` (ANSI-C quotes, not
     decoded), `$"…"`, `{fd}>file` (read as the program), `$(…)` in a heredoc body (not
-    seen). Plain substring tests: linear in the line, whatever it holds."""
-    if "$'" in text or '$"' in text or _NAMED_FD.search(text):
+    seen), and a here-string (`bash <<< 'cmd'`: the shell's input is never read).
+    Plain substring tests: linear in the line, whatever it holds."""
+    if "$'" in text or '$"' in text or "<<<" in text or _NAMED_FD.search(text):
         return True
     return "<<" in text and any(mark in text for mark in ("$(", "$[", "${", "`"))
 

@@ -226,3 +226,19 @@ def test_bypasses_through_assignments_and_braces_are_closed(
     baseline: CommandGuard, line: str
 ) -> None:
     assert baseline.check_line(line).action == "block"
+
+
+@pytest.mark.parametrize(
+    ("line", "action"),
+    [
+        ("bash <<< 'rm -rf /'", "block"),  # a here-string fed to a shell runs as commands
+        ('sh <<< "git push --force origin main"', "block"),
+        ("cat <<< 'rm -rf /'", "allow"),  # ... but is only data to anything else
+    ],
+)
+def test_here_strings_fed_to_a_shell_are_checked(
+    baseline: CommandGuard, line: str, action: str
+) -> None:
+    verdict = baseline.check_line(line)
+    assert verdict.action == action
+    assert verdict.parser == "fallback"
