@@ -28,7 +28,7 @@ commands:
     - name: no-victim
       action: block
       reason: the victim directory must survive
-      program: rm
+      program: [rm, tail]
       args: ["**/victim", "**/victim/**"]
 """
 
