@@ -17,6 +17,7 @@ are also compared in normal form (`//`, `/tmp/..` are `/`).
 
 from __future__ import annotations
 
+import glob as globmodule
 import os
 import posixpath
 import re
@@ -30,6 +31,7 @@ Action = Literal["allow", "block", "approve"]
 ACTIONS: tuple[Action, ...] = ("allow", "block", "approve")
 SEVERITY: dict[str, int] = {"allow": 1, "approve": 2, "block": 3}
 SUBCOMMAND_REACH = 3
+_GLOB_CHARS = re.compile(r"[*?[]")
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -125,7 +127,29 @@ def _program_matches(glob: str, command: Command) -> bool:
         candidates = {command.program, command.path or "", _real(command.path)}
     else:
         candidates = {command.name, os.path.basename(_real(command.path))}
-    return any(glob_match(candidate, glob) for candidate in candidates if candidate)
+    if any(glob_match(candidate, glob) for candidate in candidates if candidate):
+        return True
+    return _GLOB_CHARS.search(command.program) is not None and _glob_program_matches(
+        glob, command.program
+    )
+
+
+def _glob_program_matches(glob: str, program: str) -> bool:
+    """A program written as a pattern (`/bin/r? -rf /`) runs whatever bash expands it to:
+    the rule applies if its program could be one of them. A literal rule program is
+    tested against the pattern itself; an absolute pattern is also expanded on disk."""
+    if _GLOB_CHARS.search(glob) is None:
+        target = program if "/" in glob else os.path.basename(program)
+        if glob_match(glob, target):
+            return True
+    if program.startswith("/"):
+        expanded = sorted(globmodule.glob(program))[:1]  # bash runs the first match
+        return any(
+            glob_match(path if "/" in glob else os.path.basename(path), glob)
+            or glob_match(os.path.basename(_real(path)), glob)
+            for path in expanded
+        )
+    return False
 
 
 def _real(path: str | None) -> str:

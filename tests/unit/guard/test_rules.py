@@ -242,3 +242,19 @@ def test_here_strings_fed_to_a_shell_are_checked(
     verdict = baseline.check_line(line)
     assert verdict.action == action
     assert verdict.parser == "fallback"
+
+
+@pytest.mark.parametrize(
+    ("line", "action"),
+    [
+        ("/bin/r? -rf /", "block"),  # bash expands the pattern to /bin/rm
+        ("/bin/r* -rf /", "block"),
+        ("/*/rm -rf /", "block"),
+        ("r? -rf /", "block"),
+        ("/usr/bin/l? -la /", "allow"),  # a pattern that cannot be rm stays allowed
+    ],
+)
+def test_a_program_written_as_a_pattern_is_matched_as_what_it_runs(
+    baseline: CommandGuard, line: str, action: str
+) -> None:
+    assert baseline.check_line(line).action == action
