@@ -1,7 +1,8 @@
 """The session's approvals: the policy's channel, the guard's `ApprovalChannel`, the evidence.
 
 A held action blocks only its own caller (a shim's control-socket thread, the proxy's
-executor thread) until an outcome: the PTY loop keeps streaming. Every step is a
+executor thread, the stdin worker of hgate.session.stdin_worker) until an outcome: the
+PTY loop keeps streaming. Every step is a
 transcript event, so `hgate verify` can re-check each decision offline:
 
     approval.request   {"request": {...}, "sha256", "channel"}
@@ -46,6 +47,7 @@ from hgate.policy.approvals import ApprovalsPolicy, ChannelSettings
 from hgate.policy.model import Policy
 from hgate.session.control import NOTICE, Notice
 from hgate.session.identity import SessionIdentity
+from hgate.session.stdin_worker import StdinWorker
 
 
 def open_policy_channel(
@@ -66,7 +68,9 @@ def start_approvals(
     identity: SessionIdentity,
     writer: TranscriptWriter,
     masker: Masker,
+    echo: Callable[[bytes], None] | None = None,
 ) -> SessionApprovals | None:
+    """`echo` writes to the developer's terminal (notices about held stdin lines)."""
     if policy.approvals is None or channel is None:
         return None
     return SessionApprovals(
@@ -78,6 +82,7 @@ def start_approvals(
         policy_sha256=policy.source.sha256,
         writer=writer,
         mask=lambda text: masker.mask(text).text,
+        echo=echo,
     )
 
 
@@ -123,6 +128,7 @@ class SessionApprovals:
         writer: TranscriptWriter,
         mask: Callable[[str], str],
         clock: Callable[[], float] = time.time,
+        echo: Callable[[bytes], None] | None = None,
     ) -> None:
         self.policy = policy
         self.channel = channel
@@ -133,11 +139,18 @@ class SessionApprovals:
         self._clock = clock
         self._closed = threading.Event()
         self.interval = policy.channel.poll_interval
+        self._echo = echo or (lambda _data: None)
+        self._stdin: StdinWorker | None = None
 
     def settle(self, verdict: Verdict, *, text: str) -> Verdict:
-        """The guard's `ApprovalChannel` for commands: hold the command until an outcome."""
-        source = "shell" if NOTICE.get() is not None else "stdin"
-        return self._settle(verdict, text, source=source, masked=False, timeout=None)
+        """The guard's `ApprovalChannel` for commands: hold the command until an outcome.
+        A shim's request is told through its socket (NOTICE); a stdin line's developer
+        through the terminal."""
+        if NOTICE.get() is not None:
+            return self._settle(verdict, text, source="shell", masked=False, timeout=None)
+        return self._settle(
+            verdict, text, source="stdin", masked=False, timeout=None, notice=self._stdin_notice
+        )
 
     def channel_for(
         self, source: str, *, masked: bool = True, timeout: float | None = None
@@ -147,10 +160,23 @@ class SessionApprovals:
         return _SourceChannel(self, source=source, masked=masked, timeout=timeout)
 
     def _settle(
-        self, verdict: Verdict, text: str, *, source: str, masked: bool, timeout: float | None
+        self,
+        verdict: Verdict,
+        text: str,
+        *,
+        source: str,
+        masked: bool,
+        timeout: float | None,
+        notice: Notice | None = None,
     ) -> Verdict:
         outcome = self.request_approval(
-            text, verdict.rule, reason=verdict.reason, source=source, masked=masked, timeout=timeout
+            text,
+            verdict.rule,
+            reason=verdict.reason,
+            source=source,
+            masked=masked,
+            timeout=timeout,
+            notice=notice,
         )
         why = f"{verdict.reason}; " if verdict.reason else ""
         reason = f"{why}request {outcome.request_id} {outcome.reason}"
@@ -206,15 +232,24 @@ class SessionApprovals:
         return outcome
 
     def stdin_filter(self, inner: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
-        """Terminal keys answer an open terminal prompt first; the rest go to `inner`."""
+        """Terminal keys answer an open terminal prompt first; the rest go to `inner`, run
+        by a worker thread once `deliver_stdin` is wired, so a held line pauses nothing."""
+        self._stdin = worker = StdinWorker(inner, echo=self._echo)
         channel = self.channel
         if not isinstance(channel, TerminalChannel):
-            return inner
-        return lambda data: inner(channel.feed(data))
+            return worker.feed
+        return lambda data: worker.feed(channel.feed(data))
+
+    def deliver_stdin(self, send: Callable[[bytes], None]) -> None:
+        """Where keys that pass the stdin filter go (the runner's `send_input`)."""
+        if self._stdin is not None:
+            self._stdin.connect(send)
 
     def close(self) -> None:
         """The session is ending: every waiting request ends now, as cancelled."""
         self._closed.set()
+        if self._stdin is not None:
+            self._stdin.close()  # a held stdin line reports its (cancelled) outcome first
         if isinstance(self.channel, TerminalChannel):
             self.channel.close()
 
@@ -271,6 +306,9 @@ class SessionApprovals:
             f"held for approval by rule {request.rule}: request {request.id} waits up to "
             f"{_duration(limit)} for {request.required} approval(s) via {where}{how}"
         )
+
+    def _stdin_notice(self, text: str) -> None:
+        self._echo(f"\r\nhgate: {text}\r\n".encode("utf-8", "replace"))
 
 
 class _SourceChannel:

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 @dataclass
 class LiveCapabilities:
     """The session's live capabilities, closed once, in the order they depend on each other:
-    the proxy (it uses the role), the role and certificate, held approvals (so waiting
-    shims get their answer), then the shims and the process recorder."""
+    held approvals first (each waiting shim or statement gets its answer: cancelled), then
+    the proxy (it uses the role), the role and certificate, then the shims and recorder."""
 
     commands: CommandsSession
     credentials: SessionCredentials | None = None
@@ -47,12 +47,12 @@ class LiveCapabilities:
             return
         self.closed = True
         steps: list[Callable[[], None]] = []
+        if self.approvals is not None:
+            steps.append(self.approvals.close)
         if self.database is not None:
             steps.append(self.database.close)
         if self.credentials is not None:
             steps.append(self.credentials.revoke)  # also armed on atexit and SIGTERM/SIGHUP
-        if self.approvals is not None:
-            steps.append(self.approvals.close)
         steps.append(self.commands.close)
         first: BaseException | None = None
         for step in steps:

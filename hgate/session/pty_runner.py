@@ -17,6 +17,7 @@ import select
 import signal
 import struct
 import termios
+import threading
 import time
 import tty
 from collections.abc import Callable, Mapping, Sequence
@@ -62,7 +63,8 @@ class PtyRunner:
     `on_output(data)` gets raw PTY bytes; `on_idle(force)` is called after `idle_flush`
     seconds without output (force=True after ten times as long) so a prompt is shown;
     `on_tick()` runs about every `tick_interval` seconds (transcript checkpoints).
-    `stdin_filter(keys)` returns what of the terminal's keys to forward to the agent.
+    `stdin_filter(keys)` returns what of the terminal's keys to forward to the agent;
+    `send_input(data)`, from any thread, queues bytes the loop writes to the agent later.
     An exception from a callback stops the agent (TERM, then KILL) and propagates.
     """
 
@@ -93,6 +95,10 @@ class PtyRunner:
         self._stop_reason: ExitReason | None = None
         self._kill_at: float | None = None
         self._proc: PtyProcess | None = None
+        self._input_lock = threading.Lock()
+        self._input: list[bytes] = []  # queued by send_input, written by the loop alone
+        self._input_wake: int | None = None  # the loop's wake-up pipe while it runs
+        self._input_closed = False
 
     @property
     def pid(self) -> int | None:
@@ -103,6 +109,21 @@ class PtyRunner:
         if self._stop_reason is None:
             self._stop_reason = "stopped"
             self._terminate()
+
+    def send_input(self, data: bytes) -> None:
+        """Thread-safe: queue `data` for the agent's terminal, after what is queued already.
+
+        The loop writes it to the PTY (never another thread) and is woken to do so; bytes
+        sent once the loop has ended are dropped."""
+        if not data:
+            return
+        with self._input_lock:
+            if self._input_closed:
+                return
+            self._input.append(bytes(data))
+            if self._input_wake is not None:
+                with contextlib.suppress(BlockingIOError, InterruptedError):
+                    os.write(self._input_wake, b"\0")  # a full pipe wakes the loop anyway
 
     def run(self) -> AgentExit:
         started = time.monotonic()
@@ -117,6 +138,8 @@ class PtyRunner:
         # A file-size limit on hgate must fail the sink's write (SinkError), not kill hgate.
         previous_handlers[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         saved_tty: _TtyAttrs | None = None
+        with self._input_lock:
+            self._input_wake = wake_write
         try:
             self._proc = self._spawn()
             self._proc.delayafterclose = 0.0  # we close after the agent is gone; no nap needed
@@ -126,6 +149,9 @@ class PtyRunner:
             self._loop(wake_read, started)
             return self._result(started)
         finally:
+            with self._input_lock:
+                self._input_wake, self._input_closed = None, True
+                self._input.clear()
             self._restore_tty(saved_tty)
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
@@ -159,6 +185,8 @@ class PtyRunner:
             if wake_read in readable:
                 _drain(wake_read)
                 self._handle_signals()
+            if self._input:
+                self._write_input(master)
             if master in readable:
                 data, closed = _read_available(master)
                 if data:
@@ -213,6 +241,12 @@ class PtyRunner:
         if data:
             write_all(master, data)
         return True
+
+    def _write_input(self, master: int) -> None:
+        with self._input_lock:
+            queued, self._input = self._input, []
+        with contextlib.suppress(OSError):  # the agent's terminal is gone: nobody reads it
+            write_all(master, b"".join(queued))
 
     # -- process control ----------------------------------------------------------
 

@@ -153,6 +153,7 @@ def run_session(
             identity=identity,
             writer=writer,
             masker=masker,
+            echo=lambda data: write_all(output_fd, data),
         )
         commands.start(
             masker=masker,
@@ -171,7 +172,11 @@ def run_session(
                     policy.mask, key=mask_key, env=request.env, cache=compiled_cache(signer.sign)
                 )[0],
                 append=writer.append,
-                approvals=live.approvals,
+                approvals=live.approvals.channel_for(
+                    "sql", timeout=policy.database.approval_timeout
+                )
+                if live.approvals is not None
+                else None,
             )
         runner = PtyRunner(
             request.argv,
@@ -188,6 +193,8 @@ def run_session(
             stdin_filter=live.stdin_filter(),
         )
         pump.on_budget_exceeded = commands.on_stop = guard.stop_agent = runner.request_stop
+        if live.approvals is not None:  # a held stdin line waits off the PTY loop
+            live.approvals.deliver_stdin(runner.send_input)
         try:
             outcome = runner.run()
         finally:
@@ -280,13 +287,20 @@ def _start_approvals(
     identity: SessionIdentity,
     writer: TranscriptWriter,
     masker: Masker,
+    echo: Callable[[bytes], None],
 ) -> SessionApprovals | None:
     if channel is None:
         return None
     from hgate.session.approvals import start_approvals
 
     return start_approvals(
-        policy, channel, session_id=session_id, identity=identity, writer=writer, masker=masker
+        policy,
+        channel,
+        session_id=session_id,
+        identity=identity,
+        writer=writer,
+        masker=masker,
+        echo=echo,
     )
 
 
