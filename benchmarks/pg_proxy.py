@@ -4,9 +4,10 @@
 
 Starts a throwaway PostgreSQL 15 cluster (tests/fixtures/postgres_server.py), a session
 role like the credentials step issues, and the session's proxy (guard, result masking
-with a column rule and content detectors, one signed-transcript `sql` event per
-statement). Runs `pgbench -S -n -T <seconds>` at 1 and 4 clients in simple, extended and
-prepared modes, direct and proxied, and prints TPS, mean latency and proxy/direct.
+with a column rule and content detectors, signed-transcript `sql` events batched per
+flush window; `--no-content` for `masking.content: false`). Runs `pgbench -S -n -T
+<seconds>` at 1 and 4 clients in simple, extended and prepared modes, direct and
+proxied, and prints TPS, mean latency and proxy/direct.
 Then times statement classification (uncached) per statement.
 """
 
@@ -22,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from hgate.audit import DirectorySink, TranscriptWriter, ensure_local_signer
 from hgate.guard.sql import SqlGuard
@@ -94,6 +96,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=20, help="pgbench -T per run")
     parser.add_argument("--scale", type=int, default=10, help="pgbench -i -s")
+    parser.add_argument(
+        "--no-content", action="store_true", help="masking.content: false (column rules only)"
+    )
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="hgate-bench-"))
     base.chmod(0o755)
@@ -105,6 +110,7 @@ def main() -> None:
             proxy=True,
             rules=(SqlRule(name="read", action="allow", kinds=("select",)),),
             masks=(ColumnMask(table="pgbench_accounts", column="filler", kind="FILLER"),),
+            content=not args.no_content,
         )
         signer, _ = ensure_local_signer(base / "keys")
         writer = TranscriptWriter(DirectorySink(base / "runs"), signer)
@@ -112,14 +118,23 @@ def main() -> None:
         ssn = RegexDetector(name="ssn", kind="SSN", pattern=r"\b\d{3}-\d{2}-\d{4}\b")
         masker = Masker(key=secrets.token_bytes(32), detectors=[ssn])
         proxy = DatabaseProxy(policy, upstream)
-        proxy.start(masker=masker, append=writer.append)
+        statements = 0
+
+        def append(kind: str, data: dict[str, Any]) -> object:
+            nonlocal statements
+            statements += len(data.get("statements", ())) if kind == "sql" else 0
+            return writer.append(kind, data)
+
+        proxy.start(masker=masker, append=append)
         direct = {
             **os.environ, "PGHOST": upstream.host, "PGPORT": str(upstream.port),
             "PGUSER": upstream.user, "PGPASSWORD": upstream.password,
             "PGDATABASE": upstream.dbname, "PGSSLMODE": "disable",
         }  # fmt: skip
         proxied = {**os.environ, **proxy.environment()}
-        print(f"pgbench -S -n -T {args.seconds}, scale {args.scale}, {os.cpu_count()} CPUs")
+        content = "off" if args.no_content else "on"
+        print(f"pgbench -S -n -T {args.seconds}, scale {args.scale}, {os.cpu_count()} CPUs, "
+              f"content masking {content}")  # fmt: skip
         print(f"{'mode':9} {'clients':>7} {'direct tps':>11} {'proxy tps':>10} "
               f"{'direct ms':>10} {'proxy ms':>9} {'ratio':>6}")  # fmt: skip
         for clients in (1, 4):
@@ -130,7 +145,8 @@ def main() -> None:
                 p_tps, p_lat = pgbench(server.bin_dir, proxied, run)
                 print(f"{mode:9} {clients:>7} {d_tps:>11.0f} {p_tps:>10.0f} {d_lat:>10.3f} "
                       f"{p_lat:>9.3f} {p_tps / d_tps:>6.2f}")  # fmt: skip
-        print(f"transcript events: {writer.counts.get('sql', 0)}")
+        proxy.flush()
+        print(f"transcript: {statements} statements in {writer.counts.get('sql', 0)} sql events")
         cold, warm = classification_us()
         print(f"statement classification, uncached: {cold:.1f} µs, same shape: {warm:.1f} µs")
     finally:

@@ -62,15 +62,17 @@ class Backend:
         head = pending[0] if pending else None
         results = state.context.results
         if kind == 0x54:  # T RowDescription
-            columns = msg.parse_row_description(body)
             if head is None:
                 return None
             if head.kind == "Q":
-                head.plan = await results.plan(columns)
+                described = results.described
+                head.plan = (
+                    described[body] if body in described else await results.plan_described(body)
+                )
                 head.planned = True
                 return None
             if head.kind == "D":
-                self._described(head, columns)
+                self._described(head, msg.parse_row_description(body))
                 pending.popleft()
                 return b"" if head.swallow else None
             return None

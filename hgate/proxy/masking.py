@@ -29,6 +29,7 @@ RECORD = 2249
 INTEGERS = {20: 8, 21: 2, 23: 4}
 MIN_TAINT = 4
 FIRST_USER_OID = 16384
+MAX_DESCRIBED = 1024
 
 Action = tuple[int, str]  # (PASS | SCAN | MASK, kind)
 Taint = Callable[[str, str], None]
@@ -69,6 +70,9 @@ class ResultMasker:
         self._taint = taint
         self._tainted: set[str] = set()
         self._plans: dict[tuple[object, ...], RowPlan | None] = {}
+        # a simple query's RowDescription body -> its plan (the same bytes every time a
+        # statement repeats: no decoding, no key building); dropped with the plans
+        self.described: dict[bytes, RowPlan | None] = {}
 
     async def plan(
         self, columns: Sequence[msg.Column], formats: Sequence[int] | None = None
@@ -97,7 +101,16 @@ class ResultMasker:
         self._plans[key] = plan
         return plan
 
+    async def plan_described(self, body: bytes) -> RowPlan | None:
+        """The plan for a RowDescription in its own formats (a simple query's result)."""
+        plan = await self.plan(msg.parse_row_description(body))
+        if len(self.described) >= MAX_DESCRIBED:
+            self.described.clear()
+        self.described[body] = plan
+        return plan
+
     def invalidate(self) -> None:
+        self.described.clear()
         self._plans.clear()
         self.catalog.invalidate()
 

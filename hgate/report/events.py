@@ -9,6 +9,7 @@ so a transcript written by a newer hgate still reads.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -82,11 +83,7 @@ def describe(event: TranscriptEvent) -> EventView:
         label = "command" if data.get("phase") != "exit" else "command exit"
         text = _command(data)
     elif kind == "sql":
-        verdict = _action(data)
-        tone = "block" if verdict in BLOCKING_ACTIONS else "info"
-        statement = _first(data, "statement", "sql", "query", "text")
-        text = f"{statement}" + (f"  [{verdict}]" if verdict else "")
-        label = "sql"
+        tone, label, text = _sql(sql_records(data))
     elif kind == "input":
         label, text = "stdin", _first(data, "text", "line")
         tone = "block" if _action(data) in BLOCKING_ACTIONS else "info"
@@ -172,6 +169,29 @@ def decision_outcome(data: Mapping[str, Any]) -> str | None:
     if action in APPROVAL_ACTIONS or data.get("approval"):
         return "approved"
     return None
+
+
+def sql_records(data: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    """The statements of one `sql` event: a batch (`statements`, one record each) or
+    the one-statement form of earlier transcripts (the record is the event's data)."""
+    batch = data.get("statements")
+    if isinstance(batch, list):
+        return [r for r in batch if isinstance(r, Mapping)]
+    return [data]
+
+
+def _sql(records: Sequence[Mapping[str, Any]]) -> tuple[Tone, str, str]:
+    verdicts = [_action(r) for r in records]
+    tone: Tone = "block" if any(v in BLOCKING_ACTIONS for v in verdicts) else "info"
+    lines = [
+        _first(r, "statement", "sql", "query", "text") + (f"  [{v}]" if v else "")
+        for r, v in zip(records, verdicts, strict=True)
+    ]
+    if len(lines) == 1:
+        return tone, "sql", lines[0]
+    tally = Counter(v or "?" for v in verdicts)
+    head = f"{len(lines)} statements (" + ", ".join(f"{n} {v}" for v, n in tally.items()) + "): "
+    return tone, "sql", head + " | ".join(lines)
 
 
 def credential_label(data: Mapping[str, Any]) -> str:

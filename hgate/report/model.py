@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hgate.audit import Check, VerificationReport
-from hgate.report.events import EventView, decision_outcome, describe
+from hgate.report.events import EventView, decision_outcome, describe, sql_records
 from hgate.report.transcript_view import Transcript
 
 UNVERIFIED = "UNVERIFIED"
@@ -154,7 +154,16 @@ def build_report(
         if event.type == "output":
             output_lines += len(view.lines)
             findings.update(s.kind for spans in view.lines for s in spans if s.kind)
-        elif event.type in ("decision", "sql", "input"):
+        elif event.type == "sql":  # a batch: one action per statement that needs one
+            for record in sql_records(event.data):
+                outcome = decision_outcome(record)
+                if outcome is not None:
+                    at = record.get("t")
+                    offset = event.offset
+                    if isinstance(at, int | float) and not isinstance(at, bool):
+                        offset = max(0.0, min(offset, offset - (event.t - at)))
+                    actions.append(_action(event.line, offset, outcome, record))
+        elif event.type in ("decision", "input"):
             outcome = decision_outcome(event.data)
             if outcome is not None:
                 actions.append(_action(event.line, event.offset, outcome, event.data))

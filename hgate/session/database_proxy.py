@@ -3,7 +3,8 @@
 The port is bound when the object is made, so the agent's `PG*` variables (pointing at
 the proxy, with a throwaway password that is masked like any issued credential) exist
 before the agent's environment is built; the proxy starts serving once the session's
-masker and transcript exist. Each statement becomes one `sql` transcript event.
+masker and transcript exist. Statements reach the transcript as `sql` events, allowed
+ones batched per flush window (`SqlRecorder`), any other verdict at once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +38,8 @@ from hgate.proxy import (
 
 Append = Callable[[str, dict[str, Any]], object]
 START_TIMEOUT = 15.0
+FLUSH_SECONDS = 0.1  # an allowed statement reaches the transcript within this
+FLUSH_STATEMENTS = 256  # ... or once this many are waiting
 
 
 class DatabaseProxy:
@@ -60,6 +64,7 @@ class DatabaseProxy:
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._recorder: SqlRecorder | None = None
 
     def environment(self) -> dict[str, str]:
         """The agent's PG* variables: the proxy, never the server."""
@@ -96,6 +101,7 @@ class DatabaseProxy:
                 scanner.add_exact(value, kind)
 
         policy = self.policy
+        recorder = self._recorder = SqlRecorder(append) if append is not None else None
         results = ResultMasker(
             masker=scanner,
             masks=policy.masks,
@@ -119,7 +125,7 @@ class DatabaseProxy:
                 max_masked_values=policy.limits.max_masked_values,
                 approval_timeout=policy.approval_timeout,
             ),
-            on_event=_recorder(append) if append is not None else lambda _e: None,
+            on_event=recorder if recorder is not None else lambda _e: None,
             approvals=approvals,
         )
         server = ProxyServer(context, self.login, sock=self._sock)
@@ -139,6 +145,7 @@ class DatabaseProxy:
             self._error = exc
             self._ready.set()
         finally:
+            self._flush_quietly()  # what the last window held, before close() returns
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
@@ -151,6 +158,29 @@ class DatabaseProxy:
             await self._stop.wait()
         finally:
             await server.stop()
+
+    def flush(self) -> None:
+        """Write the `sql` records still batched now (call it from any thread but the
+        proxy's own); `close()` does it too."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return
+        done = threading.Event()
+
+        def flush() -> None:
+            try:
+                self._flush_quietly()
+            finally:
+                done.set()
+
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(flush)
+            done.wait(START_TIMEOUT)
+
+    def _flush_quietly(self) -> None:
+        if self._recorder is not None:
+            with contextlib.suppress(Exception):  # a failed sink is the session's to report
+                self._recorder.flush()
 
     def close(self) -> None:
         """Stop serving (open agent connections are cut) and release the port."""
@@ -173,27 +203,97 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def _recorder(append: Append) -> Callable[[StatementEvent], None]:
-    def record(event: StatementEvent) -> None:
-        data: dict[str, Any] = {
-            "connection": event.connection,
-            "protocol": event.protocol,
-            "statement": event.statement,
-            "verdict": event.action,
-            "rule": event.rule,
-            "rows": event.rows,
-        }
-        if event.reason:
-            data["reason"] = event.reason
-        if event.tag:
-            data["tag"] = event.tag
-        if event.masked:
-            data["masked"] = event.masked
-        if event.error:
-            data["error"] = event.error
-        append("sql", data)
+class SqlRecorder:
+    """Statement evidence to `sql` events, batched: one event per flush window.
 
-    return record
+    Allowed statements collect in one buffer for every connection of the proxy and are
+    written as one `sql` event (`{"statements": [record, ...]}`) when the buffer reaches
+    `limit` records, when `window` seconds have passed since its first record, or when
+    the proxy flushes (`DatabaseProxy.flush`, `close`). Any other verdict (block, a
+    settled approval) is evidence worth having even if the session dies the next moment:
+    the buffer is written first, then the statement at once in an event of its own. Each
+    record keeps its own time `t` (the statement's end; the event's `t` is the write).
+    Runs on the proxy's loop only. A failed write is raised by the next statement too,
+    so the relay ends that connection (fail closed) rather than go on unrecorded.
+    """
+
+    def __init__(
+        self,
+        append: Append,
+        *,
+        window: float = FLUSH_SECONDS,
+        limit: int = FLUSH_STATEMENTS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._append = append
+        self._window = window
+        self._limit = limit
+        self._clock = clock
+        self._batch: list[dict[str, Any]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._failed: BaseException | None = None
+
+    def __call__(self, event: StatementEvent) -> None:
+        if self._failed is not None:
+            raise self._failed
+        record = _record(event, round(self._clock(), 6))
+        if event.action != "allow":
+            self.flush()
+            self._write([record])
+            return
+        batch = self._batch
+        batch.append(record)
+        if len(batch) >= self._limit:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not on a loop: nothing would flush later
+                self.flush()
+                return
+            self._timer = loop.call_later(self._window, self._on_timer)
+
+    def flush(self) -> None:
+        """Write the buffered records now (one event), if there are any."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._write(batch)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        with contextlib.suppress(Exception):  # kept in _failed, raised by the next record
+            self.flush()
+
+    def _write(self, records: list[dict[str, Any]]) -> None:
+        try:
+            self._append("sql", {"statements": records})
+        except BaseException as exc:
+            self._failed = exc
+            raise
+
+
+def _record(event: StatementEvent, at: float) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "t": at,
+        "connection": event.connection,
+        "protocol": event.protocol,
+        "statement": event.statement,
+        "verdict": event.action,
+        "rule": event.rule,
+        "rows": event.rows,
+    }
+    if event.reason:
+        data["reason"] = event.reason
+    if event.tag:
+        data["tag"] = event.tag
+    if event.masked:
+        data["masked"] = event.masked
+    if event.error:
+        data["error"] = event.error
+    return data
 
 
 def upstream_from_environment(env: dict[str, str]) -> Upstream | None:

@@ -42,7 +42,14 @@ class ProxyHandle:
     upstream: Upstream
     server: PostgresServer
     masker: Masker
-    events: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every statement record so far, one per statement (batched `sql` events are
+        flushed first and flattened)."""
+        self.proxy.flush()
+        return list(self.records)
 
     def dsn(self) -> str:
         env = self.proxy.environment()
@@ -113,7 +120,9 @@ def make_proxy(session_role: Upstream, postgres_server: PostgresServer) -> Itera
         handle = ProxyHandle(
             proxy=proxy, upstream=session_role, server=postgres_server, masker=masker
         )
-        proxy.start(masker=masker, append=lambda kind, data: handle.events.append(data))
+        proxy.start(
+            masker=masker, append=lambda kind, data: handle.records.extend(data["statements"])
+        )
         return handle
 
     yield make

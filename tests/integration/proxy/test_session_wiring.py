@@ -56,7 +56,10 @@ def test_agent_reaches_the_database_only_through_the_proxy(
             timeout=60,
         )
         assert out.stdout.strip() == session_role.user, out.stderr
-        assert events and events[-1]["type"] == "sql" and events[-1]["verdict"] == "allow"
+        proxy.flush()  # allowed statements are batched per flush window
+        assert events and events[-1]["type"] == "sql"
+        record = events[-1]["statements"][-1]
+        assert record["verdict"] == "allow" and record["statement"] == "SELECT current_user"
     finally:
         proxy.close()
 

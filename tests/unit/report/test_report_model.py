@@ -141,3 +141,22 @@ def test_describe_exit_and_error_events() -> None:
     exit_view, error_view = (describe(e) for e in read_transcript(data).events)
     assert exit_view.text == "agent exit code 3, exited, 0.1s"
     assert (error_view.tone, error_view.text) == ("error", "SinkError: disk full")
+
+
+def test_batched_sql_events_list_each_statement_and_each_block() -> None:
+    batch = {"statements": [
+        {"t": T0 + 0.05, "statement": "SELECT 1", "verdict": "allow", "rule": "r", "rows": 1},
+        {"t": T0 + 0.08, "statement": "SELECT 2", "verdict": "allow", "rule": "r", "rows": 1},
+    ]}  # fmt: skip
+    blocked = {"statements": [
+        {"t": T0 + 0.2, "statement": "DROP TABLE t", "verdict": "block", "rule": "no-ddl"}
+    ]}  # fmt: skip
+    report = build_report(read_transcript(transcript((0.15, "sql", batch), (0.2, "sql", blocked))))
+    first, second = report.events
+    assert (first.tone, first.label) == ("info", "sql")
+    assert first.text == "2 statements (2 allow): SELECT 1  [allow] | SELECT 2  [allow]"
+    assert (second.tone, second.text) == ("block", "DROP TABLE t  [block]")
+    assert [(a.outcome, a.rule, a.subject) for a in report.actions] == [
+        ("blocked", "no-ddl", "DROP TABLE t")
+    ]
+    assert report.actions[0].offset == pytest.approx(0.2)
