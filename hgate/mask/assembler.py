@@ -33,12 +33,29 @@ _SPECIAL = re.compile(
     r"|(?P<open>\x1b[\]PX^_][^\x07\x1b\n\r]*|\x1b\[[0-?]*[ -/]*|\x9b[0-?]*[ -/]*|\x1b[ -/]*)"
 )
 _TRAILING_WORD = re.compile(r"\S+\Z")
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n"  # ASCII that _SLOW_CHARS lets through
+
+
+def _has_slow_chars(text: str) -> bool:
+    """`_SLOW_CHARS.search(text) is not None`, several times faster on ASCII text."""
+    if text.isascii():
+        return bool(text.encode("ascii").translate(None, _PLAIN_ASCII))
+    return _SLOW_CHARS.search(text) is not None
 
 
 def _long_line(text: str, cut: int, limit: int) -> bool:
+    """Whether a line of `text` (complete up to `cut`, then a partial one) is over `limit`."""
     if cut <= limit:
         return len(text) > limit
-    return len(text) - cut > limit or max(map(len, text[:cut].split("\n"))) > limit
+    if len(text) - cut > limit:
+        return True
+    pos = 0  # the start of a line; each step jumps to the last line start in reach
+    while cut - pos > limit:
+        newline = text.rfind("\n", pos, pos + limit + 1)
+        if newline < 0:
+            return True  # limit + 1 characters without a line end
+        pos = newline + 1
+    return False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,7 +118,7 @@ class LineAssembler:
             self._parts, self._len = [], 0
         cut = text.rfind("\n") + 1
         if _long_line(text, cut, self._limit) or (
-            _SLOW_CHARS.search(text) is not None
+            _has_slow_chars(text)
             and (_SLOW_BUT_CR.search(text) is not None or text.count("\r") != text.count("\r\n"))
         ):
             return self._consume(text, final=False)

@@ -80,12 +80,17 @@ class Pattern:
     promises to use only the candidate's end (a label whose value follows it), which
     lets Hyperscan skip start-of-match tracking, its most expensive mode; such
     candidates may arrive with `start == end`.
+
+    `track_start=True` asks Hyperscan to track the start itself even for a pattern of
+    bounded width (whose start it otherwise recovers with `re` per hit): worth it for a
+    pattern with frequent hits whose start tracking is cheap (it changes no candidate).
     """
 
     regex: str
     tag: str = ""
     ignore_case: bool = False
     needs_start: bool = True
+    track_start: bool = False
 
 
 class CandidateDetector(Detector):

@@ -113,6 +113,9 @@ class Masker:
                     owners.append((detector, pattern.tag))
                     patterns.append(pattern)
         self._owners = owners
+        self._stateful_index = frozenset(
+            i for i, (owner, _) in enumerate(owners) if isinstance(owner, StatefulDetector)
+        )
         self._engine: Engine | None = make_engine(patterns, engine, cache) if patterns else None
         self.engine_name = self._engine.name if self._engine else make_engine([], engine).name
         for kind, value in exact:
@@ -198,26 +201,29 @@ class Masker:
             )
         hinted: dict[int, set[int]] = {}
         tokens: dict[int, list[tuple[int, int]]] = {}
+        owners, stateful = self._owners, self._stateful_index
         for index, start, end in candidates:
-            owner, tag = self._owners[index]
             line = bisect_right(starts, start) - 1
             base = starts[line]
-            if end - base > len(texts[line]) or line in errors:
+            text = texts[line]
+            if end - base > len(text) or line in errors:
                 continue  # a match across lines is no match
-            if "[" in texts[line] and _in_token(
-                texts[line], start - base, end - base, tokens, line
-            ):
+            if "[" in text and _in_token(text, start - base, end - base, tokens, line):
                 continue  # never look inside an existing token (idempotence)
-            if isinstance(owner, StatefulDetector):
+            owner, tag = owners[index]
+            if index in stateful:
                 hinted.setdefault(id(owner), set()).add(line)
                 continue
             try:
                 kinds = owner.kinds
-                found[line].extend(
+                spans = [
                     span
-                    for span in owner.validate(texts[line], start - base, end - base, tag)
+                    for span in owner.validate(text, start - base, end - base, tag)
                     if span.kind in kinds
-                )
+                ]
+                line_spans = found[line]  # touched even when empty: keeps the lines' order
+                if spans:
+                    line_spans.extend(spans)
             except Exception as exc:
                 errors[line] = DetectorError(f"detector {owner.name!r} failed", detector=owner.name)
                 errors[line].__cause__ = exc

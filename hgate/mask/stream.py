@@ -99,7 +99,7 @@ class MaskingStream:
             return MaskedBatch.of(self.mask_lines(block))
         if not block:
             return MaskedBatch(texts=[], ends="\n", findings={}, display=b"")
-        crlf = block.count("\r\n")
+        crlf = block.count("\r\n") if "\r" in block else 0
         texts = (block.replace("\r\n", "\n") if crlf else block).split("\n")
         texts.pop()  # the block ends with \n
         ends: str | list[str]

@@ -32,7 +32,11 @@ class CardDetector(CandidateDetector):
     kinds = frozenset({"CARD"})
     patterns = (
         Pattern(regex=r"\b[2-6][0-9]{12,18}\b", tag="bare"),
-        Pattern(regex=r"\b[2-6][0-9]{3}(?:[ -][0-9]{4}){2,3}(?:[ -][0-9]{1,3})?\b", tag="4s"),
+        Pattern(
+            regex=r"\b[2-6][0-9]{3}(?:[ -][0-9]{4}){2,3}(?:[ -][0-9]{1,3})?\b",
+            tag="4s",
+            track_start=True,
+        ),
         Pattern(regex=r"\b3[47][0-9]{2}[ -][0-9]{6}[ -][0-9]{5}\b", tag="amex"),
     )
 

@@ -13,7 +13,9 @@ __all__ = ["DeaDetector"]
 class DeaDetector(CandidateDetector):
     name = "dea"
     kinds = frozenset({"DEA"})
-    patterns = (Pattern(regex=r"\b[ABCDEFGHJKLMPRSTUX][A-Z9][0-9]{7}\b", tag="dea"),)
+    patterns = (
+        Pattern(regex=r"\b[ABCDEFGHJKLMPRSTUX][A-Z9][0-9]{7}\b", tag="dea", track_start=True),
+    )
 
     def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
         if dea_valid(text[start:end]):

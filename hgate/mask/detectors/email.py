@@ -20,6 +20,7 @@ class EmailDetector(CandidateDetector):
         Pattern(
             regex=r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]{1,63}\.[A-Za-z0-9]",
             tag="email",
+            track_start=True,
         ),
     )
 

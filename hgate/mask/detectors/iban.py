@@ -14,9 +14,11 @@ class IbanDetector(CandidateDetector):
     name = "iban"
     kinds = frozenset({"IBAN"})
     patterns = (
-        Pattern(regex=r"\b[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\b", tag="compact"),
+        Pattern(regex=r"\b[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\b", tag="compact", track_start=True),
         Pattern(
-            regex=r"\b[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?\b", tag="spaced"
+            regex=r"\b[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?\b",
+            tag="spaced",
+            track_start=True,
         ),
     )
 

@@ -20,8 +20,16 @@ class MbiDetector(CandidateDetector):
     name = "mbi"
     kinds = frozenset({"MBI"})
     patterns = (
-        Pattern(regex=rf"\b[1-9]{_A}{_AN}[0-9]{_A}{_AN}[0-9]{_A}{_A}[0-9]{{2}}\b", tag="plain"),
-        Pattern(regex=rf"\b[1-9]{_A}{_AN}[0-9]-{_A}{_AN}[0-9]-{_A}{_A}[0-9]{{2}}\b", tag="dashed"),
+        Pattern(
+            regex=rf"\b[1-9]{_A}{_AN}[0-9]{_A}{_AN}[0-9]{_A}{_A}[0-9]{{2}}\b",
+            tag="plain",
+            track_start=True,
+        ),
+        Pattern(
+            regex=rf"\b[1-9]{_A}{_AN}[0-9]-{_A}{_AN}[0-9]-{_A}{_A}[0-9]{{2}}\b",
+            tag="dashed",
+            track_start=True,
+        ),
     )
 
     def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:

@@ -26,9 +26,13 @@ class NetworkDetector(CandidateDetector):
     name = "network"
     kinds = frozenset({"IP", "DEVICE_ID"})
     patterns = (
-        Pattern(regex=r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b", tag="v4"),
+        Pattern(
+            regex=r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b", tag="v4", track_start=True
+        ),
         # three colons: no clock time; the validator takes the whole address
-        Pattern(regex=r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:", tag="v6"),
+        Pattern(
+            regex=r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:", tag="v6", track_start=True
+        ),
         Pattern(regex=r"\b[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}\b", tag="mac"),
         Pattern(regex=r"\b[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}\b", tag="mac"),
     )

@@ -24,7 +24,7 @@ class SsnDetector(CandidateDetector):
     name = "ssn"
     kinds = frozenset({"SSN"})
     patterns = (
-        Pattern(regex=r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b", tag="dashed"),
+        Pattern(regex=r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b", tag="dashed", track_start=True),
         Pattern(regex=r"\b[0-9]{3} [0-9]{2} [0-9]{4}\b", tag="spaced"),
         Pattern(regex=r"\b[0-9]{9}\b", tag="bare"),
     )

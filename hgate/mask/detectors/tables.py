@@ -22,6 +22,8 @@ _HEADER_CELL = re.compile(r"[A-Za-z_#][A-Za-z0-9_ .#/()-]{0,40}")
 _SEPARATOR = re.compile(r"[\s|:+=-]*-[\s|:+=-]*")
 _FOOTER = re.compile(r"\s*\(\d+ rows?\)\s*")
 _DELIMITERS = ("|", "\t", ",", ";")
+# A character no header cell can hold (quotes aside): such a line is no header.
+_NOT_HEADER = {d: re.compile(rf"[^A-Za-z0-9_ .#/()\-\s{d}]") for d in _DELIMITERS[1:]}
 
 
 def split_cells(text: str, delimiter: str) -> list[tuple[int, int]]:
@@ -99,12 +101,16 @@ class TableDetector(StatefulDetector):
         delimiter = next((d for d in _DELIMITERS if d in text), "")
         if not delimiter:
             return []
+        if delimiter != "|" and '"' not in text and _NOT_HEADER[delimiter].search(text):
+            return []  # cheap: a cell would fail _HEADER_CELL below
         cells = [text[a:b] for a, b in split_cells(text, delimiter)]
-        kinds = [self._kind(c) for c in cells]
-        if len(cells) == 2 and delimiter == "|" and kinds[0] and not kinds[1]:
-            return self._pair(text, delimiter, kinds[0], cells[0])  # psql expanded display
+        if len(cells) == 2 and delimiter == "|":
+            first = self._kind(cells[0])
+            if first and not self._kind(cells[1]):
+                return self._pair(text, delimiter, first, cells[0])  # psql expanded display
         if len(cells) < 2 or not all(_HEADER_CELL.fullmatch(c) for c in cells):
             return []
+        kinds = [self._kind(c) for c in cells]
         named = [normalise(c) in PERSON_NAME_FIELDS for c in cells]
         if not any(k and not n for k, n in zip(kinds, named, strict=True)):
             return []  # only a bare `name` column: a package or table list, not people

@@ -20,7 +20,7 @@ _CONTEXT = ContextWords(r"vin|vehicle(?: id| identification(?: number)?)?|chassi
 class VinDetector(CandidateDetector):
     name = "vin"
     kinds = frozenset({"VIN"})
-    patterns = (Pattern(regex=r"\b[A-HJ-NPR-Z0-9]{17}\b", tag="vin"),)
+    patterns = (Pattern(regex=r"\b[A-HJ-NPR-Z0-9]{17}\b", tag="vin", track_start=True),)
 
     def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
         value = text[start:end]

@@ -170,3 +170,19 @@ def test_chunking_never_changes_the_lines(pieces: list[bytes], cuts: list[int]) 
     bounds = sorted({min(c, len(data)) for c in cuts})
     chunks = [data[a:b] for a, b in zip([0, *bounds], [*bounds, len(data)], strict=True)]
     assert feed_all(chunks, LineAssembler(max_line=40, overlap=8)) == whole
+
+
+@given(text=st.text(alphabet=st.sampled_from("ab \n\t\r\x1b\x07\x7f\x85\x9béあ"), max_size=60))
+@settings(max_examples=300)
+def test_fast_checks_agree_with_their_definitions(text: str) -> None:
+    from hgate.mask.assembler import _SLOW_CHARS, _has_slow_chars, _long_line
+
+    assert _has_slow_chars(text) == (_SLOW_CHARS.search(text) is not None)
+    cut = text.rfind("\n") + 1
+    for limit in (1, 3, 7, 20):
+        naive = (
+            len(text) > limit
+            if cut <= limit
+            else (len(text) - cut > limit or max(map(len, text[:cut].split("\n"))) > limit)
+        )
+        assert _long_line(text, cut, limit) == naive

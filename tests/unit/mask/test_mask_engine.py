@@ -71,3 +71,33 @@ def test_feed_display_matches_feed(masker: Masker) -> None:
     got += fast.close_display()
     assert got == expected
     assert fast.kinds_seen["SSN"] == 200
+
+
+_DIGIT_PATTERNS = [
+    Pattern(regex=r"\b[12][0-9]{9}\b", tag="npi"),
+    Pattern(regex=r"\b[0-9]{9}\b", tag="ssn"),
+    Pattern(regex=r"\b[2-9][0-9]{2}[2-9][0-9]{2}[0-9]{4}\b", tag="phone"),
+    Pattern(regex=r"\b[2-6][0-9]{12,18}\b", tag="card"),
+    Pattern(regex=r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b", tag="v4"),
+    Pattern(regex=r"\b[0-9]{1,3}\.[0-9]{1,3}\b", tag="v4-som", track_start=True),
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1234567893 and 123456789, 2125550142; 4111111111111111",
+        "x1234567893 1234567893x _1234567893 1234567893_ é1234567893é",
+        "12345678931234567893 12345678 1.2.3.4 10.0.0.255.7 99.1",
+        "1234567890123456789012 ab-2125550142-cd 2125550142\n4111111111111111\n",
+        "1212121212 12 1212121212121212 0000000000 9999999999999",
+    ],
+)
+def test_shared_digit_run_expression_finds_what_re_finds(text: str) -> None:
+    """The digit-run patterns share one Hyperscan expression; candidates are unchanged."""
+    pytest.importorskip("hyperscan")
+    from hgate.mask.engine import HyperscanEngine
+
+    hs_engine = HyperscanEngine(_DIGIT_PATTERNS)
+    assert len(hs_engine._run_members) == 4  # npi, ssn, phone and card share one
+    assert hs_engine.scan(text) == ReEngine(_DIGIT_PATTERNS).scan(text)
