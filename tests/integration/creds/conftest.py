@@ -104,16 +104,8 @@ def creds_gate(tmp_path: Path, postgres_server: PostgresServer, postgres_db: str
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Callable[[str], list[str]]:
-    """Write a bash agent script; return the argv that runs it."""
-
-    def make(body: str) -> list[str]:
-        path = tmp_path / "agent.sh"
-        path.write_text("#!/usr/bin/env bash\n" + body)
-        path.chmod(0o755)
-        return [str(path)]
-
-    return make
+def agent(agent_script: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    return agent_script
 
 
 def ssh_keygen_list(path: Path) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.fixtures.sshd_server import SshdServer
 from tests.integration.creds.conftest import CredsGate
+from tests.secrecy import assert_absent
 
 pytestmark = pytest.mark.integration
 
@@ -58,10 +59,7 @@ def test_issued_secrets_never_appear_in_stdout_or_the_transcript(
     secrets |= {f"key line {i}": line for i, line in enumerate(key.splitlines()[1:-1])}
     stdout = run.stdout.decode(errors="replace")
     transcript = run.transcript.read_text()
-    for name, value in secrets.items():
-        assert value not in stdout, f"{name} leaked to stdout"
-        assert value not in transcript, f"{name} leaked into the transcript"
-        assert value not in run.stderr, f"{name} leaked to stderr"
+    assert_absent(secrets, stdout=stdout, transcript=transcript, stderr=run.stderr)
     assert "[PG_PASSWORD:" in stdout and "[SSH_PRIVATE_KEY:" in stdout
     assert "admin: absent ca: absent" in stdout
     assert "role hgate_s_" in stdout  # the role name is not a secret: it is in the record

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,16 +115,3 @@ class Gate:
 @pytest.fixture
 def gate(tmp_path: Path) -> Gate:
     return Gate(tmp_path)
-
-
-@pytest.fixture
-def agent_script(tmp_path: Path) -> Callable[[str], list[str]]:
-    """Write a bash agent script; return the argv that runs it."""
-
-    def make(body: str) -> list[str]:
-        path = tmp_path / "agent.sh"
-        path.write_text("#!/usr/bin/env bash\n" + body)
-        path.chmod(0o755)
-        return [str(path)]
-
-    return make

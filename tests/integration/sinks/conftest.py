@@ -155,11 +155,5 @@ def hgate(tmp_path: Path) -> Hgate:
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Callable[[str], list[str]]:
-    def make(body: str) -> list[str]:
-        path = tmp_path / "agent.sh"
-        path.write_text("#!/usr/bin/env bash\n" + body)
-        path.chmod(0o755)
-        return [str(path)]
-
-    return make
+def agent(agent_script: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    return agent_script
