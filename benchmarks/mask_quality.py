@@ -4,7 +4,9 @@ look-alike CI lines left unchanged.
     PYTHONPATH=. python benchmarks/mask_quality.py [--engine auto|re|hyperscan] [-n 200]
 
 A planted value counts as caught when it no longer appears in the output; for names
-and addresses every word of it must be gone. All data is synthetic (Faker + generators).
+and addresses every word of it must be gone (honorifics such as `Dr.` or `pani` aside:
+they stay visible). The held-out rows plant names from Faker locales the detectors
+were not written against. All data is synthetic (Faker + generators).
 """
 
 from __future__ import annotations
@@ -13,27 +15,65 @@ import argparse
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mask_corpus import labelled, lookalikes
+from mask_corpus import HELD_OUT_LOCALES, Record, labelled, lookalikes
 
 from hgate.mask.detectors import build_default_detectors
 from hgate.mask.masker import Masker
 
 SHAPED = {"SSN", "NPI", "DEA", "MBI", "CARD", "VIN", "IBAN", "IP", "EMAIL", "PHONE", "SECRET"}
 CONTEXT = {"NAME", "ADDRESS"}
+# Titles written with a name identify no one; the masker leaves them visible.
+HONORIFICS = frozenset({
+    "dr", "dra", "mr", "mrs", "ms", "prof", "sr", "sra", "srta", "srita", "lic", "ing",
+    "mtro", "mtra", "dott", "ssa", "sig", "herr", "frau", "mme", "mlle", "pan", "pani", "ông",
+    "bà", "cô", "chị", "quý", "eng", "univ",
+})  # fmt: skip
 
 
 def leaked(kind: str, value: str, output: str) -> bool:
     if value in output:
         return True
     if kind in CONTEXT:
-        words = [w for w in re.split(r"[\s,.]+", value) if len(w) >= 3 and not w.isdigit()]
+        words = [
+            w
+            for w in re.split(r"[\s,.]+", value)
+            if len(w) >= 3 and not w.isdigit() and w.lower() not in HONORIFICS
+        ]
         return any(re.search(rf"\b{re.escape(w)}\b", output) for w in words[:2])
     return False
+
+
+def report(masker: Masker, records: Iterable[Record], show: int, label: str = "") -> None:
+    """Print recall per kind (one row named `label` when given) against its target."""
+    total: Counter[str] = Counter()
+    caught: Counter[str] = Counter()
+    shown: Counter[str] = Counter()
+    for lines, planted in records:
+        masker.reset_state()
+        results = masker.scan_lines(lines)
+        output = "\n".join(
+            masker.render(line, spans).text if isinstance(spans, list) else "[ERR]"
+            for line, spans in zip(lines, results, strict=True)
+        )
+        for kind, value in planted:
+            total[kind] += 1
+            if leaked(kind, value, output):
+                if shown[kind] < show:
+                    shown[kind] += 1
+                    print(f"  miss {kind}: {output!r}")
+            else:
+                caught[kind] += 1
+    for kind in sorted(total):
+        target = 99.5 if kind not in CONTEXT else 97.0
+        recall = 100 * caught[kind] / total[kind]
+        flag = "" if recall >= target else f"  (target {target})"
+        print(f"{label or kind:<16} {recall:7.2f}%  {total[kind]}{flag}")
 
 
 def main() -> None:
@@ -47,31 +87,12 @@ def main() -> None:
         detectors=build_default_detectors(),
         engine=args.engine,
     )
-    total: Counter[str] = Counter()
-    caught: Counter[str] = Counter()
-    shown: Counter[str] = Counter()
-    for lines, planted in labelled(args.n):
-        masker.reset_state()
-        results = masker.scan_lines(lines)
-        output = "\n".join(
-            masker.render(line, spans).text if isinstance(spans, list) else "[ERR]"
-            for line, spans in zip(lines, results, strict=True)
-        )
-        for kind, value in planted:
-            total[kind] += 1
-            if leaked(kind, value, output):
-                if shown[kind] < args.show:
-                    shown[kind] += 1
-                    print(f"  miss {kind}: {output!r}")
-            else:
-                caught[kind] += 1
     print(f"engine: {masker.engine_name}")
     print(f"{'kind':<16} {'recall':>8}  n")
-    for kind in sorted(total):
-        target = 99.5 if kind not in CONTEXT else 97.0
-        recall = 100 * caught[kind] / total[kind]
-        flag = "" if recall >= target else f"  (target {target})"
-        print(f"{kind:<16} {recall:7.2f}%  {total[kind]}{flag}")
+    report(masker, labelled(args.n), args.show)
+    for locale in HELD_OUT_LOCALES:
+        records = labelled(max(1, args.n // 2), seed=3, locale=locale, only=frozenset({"NAME"}))
+        report(masker, records, args.show, label=f"NAME {locale}")
     masker.reset_state()
     looks = list(lookalikes(20 * args.n))
     changed = []

@@ -30,12 +30,24 @@ email address
 """
 _STOP = frozenset(_STOP_WORDS.split())
 _WORD = r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*"
-_PARTICLE = r"(?:de|del|della|da|di|van|von|der|den|la|le|du|st\.|bin|al)"
+_PARTICLE = (
+    r"(?:de|del|della|da|di|dos|das|do|van|von|vom|zu|zum|der|den|ter|ten|la|le|du|st\.|bin|al)"
+)
+# Honorifics written before a name (`Sra. Paola Gómez`, `pani Ewa Nowak`, `ông Hưng`):
+# skipped, so the name after them is what gets masked (a title identifies no one). The
+# second list is case-sensitive: `Pan` and `Anh` are also family and given names.
+_HONORIFICS = (
+    r"dr|dra|mr|mrs|ms|mx|miss|prof|sr|sra|srta|srita|doña|lic|ing|mtro|mtra|dott|dott\.ssa|dott\.ra"
+    r"|dr\.ssa|sig|sig\.ra|univ\.prof|mag|dipl|herr|frau|mme|mlle|sir|dame|rev|fr|hr"
+)
+_HONORIFICS_EXACT = r"pan|pani|ông|Ông|bà|Bà|cô|Cô|anh|chị|Chị|quý|Quý"
+_HONORIFIC = re.compile(rf"(?:(?:(?i:{_HONORIFICS})|{_HONORIFICS_EXACT})\.? +)+")
 _NAME = re.compile(rf"(?:{_WORD}|[^\W\d_]\.)(?:,? (?:{_PARTICLE} )?(?:{_WORD}|[^\W\d_]\.)){{0,3}}")
 _LEAD = re.compile(r"[\s:=#\"'-]*")
-_TRAIL_WORDS = re.compile(rf"((?:{_WORD} ){{0,3}}{_WORD}),? *\Z")
+_TRAIL_WORDS = re.compile(rf"((?:{_WORD} ){{0,5}}{_WORD}),? *\Z")
 
-_TITLES = r"\b(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Sr|Sra)\.? [A-Z]"
+# The name's first letter may be an accented Latin-1 capital (`Dr. Élodie`).
+_TITLES = r"\b(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Sr|Sra|Srta|Dott)\.? [A-Z\xC0-\xD6\xD8-\xDE]"
 _STRONG = (
     r"patient(?: name)?|pt name|patient's name|physician|provider|attending|nurse|guardian"
     r"|mother|father|spouse|emergency contact|referred by|seen by|signed by|caregiver"
@@ -111,11 +123,8 @@ class NameDetector(CandidateDetector):
             match = _TRAIL_WORDS.search(text, max(0, start - 60), start)
             if match is None:
                 return
-            words = match.group(1).split()
-            while words and not words[0][0].isupper():
-                words.pop(0)
-            keep = words[-3:]
-            if not keep or not all(w[0].isupper() for w in keep) or keep[0].lower() in _STOP:
+            keep = _trailing_name(match.group(1).split())
+            if not keep or keep[0].lower() in _STOP:
                 return
             if len(keep) < 2 and not known_name(keep[0]):
                 return
@@ -126,6 +135,9 @@ class NameDetector(CandidateDetector):
             end -= 1  # the candidate includes the name's first letter
         pos = _LEAD.match(text, end)
         begin = pos.end() if pos else end
+        honorific = _HONORIFIC.match(text, begin)
+        if honorific is not None:
+            begin = honorific.end()
         match = _NAME.match(text, begin)
         if match is None:
             return
@@ -143,6 +155,23 @@ class NameDetector(CandidateDetector):
 
     def _span(self, start: int, end: int, confidence: float) -> Span:
         return Span(start=start, end=end, kind="NAME", confidence=confidence, detector=self.name)
+
+
+def _trailing_name(words: list[str]) -> list[str]:
+    """The name that ends `words` (before `, MD`): up to four capitalised words, with the
+    particles between them (`Stijn van de Leemput`); it starts on a capital."""
+    kept: list[str] = []
+    capitals = 0
+    for word in reversed(words):
+        if word[0].isupper() and capitals < 4:
+            capitals += 1
+        elif not (kept and re.fullmatch(_PARTICLE, word)):
+            break
+        kept.append(word)
+    kept.reverse()
+    while kept and not kept[0][0].isupper():
+        kept.pop(0)
+    return kept
 
 
 def _trim(words: list[str]) -> list[str]:
