@@ -122,7 +122,11 @@ def generators(fake: Faker, rng: random.Random) -> dict[str, Callable[[], str]]:
         "PHONE": lambda: phone(rng),
         "ZIP": lambda: fake.zipcode(),
         "MRN": lambda: _ident(rng, rng.choice(["", "MR", "A", "H-"])),
-        "MEMBER_ID": lambda: _ident(rng, rng.choice(["", "XJ", "W", "M-"])),
+        "MEMBER_ID": lambda: (
+            _ident(rng, rng.choice(["", "XJ", "W", "M-"]))
+            if rng.random() < 0.8
+            else f"XK {_ident(rng)[:4]} {_ident(rng)[:4]}"  # written in blocks
+        ),
         "ACCOUNT": lambda: _ident(rng),
         "LICENSE": lambda: _ident(rng, rng.choice(["", "MD", "RN-", "C"])),
         "DEVICE_ID": lambda: _ident(rng, rng.choice(["SN", "DEV-", "", "UDI"])),

@@ -14,8 +14,11 @@ __all__ = ["PLACEHOLDERS", "ContextWords", "is_placeholder"]
 PLACEHOLDERS = frozenset(
     {"", "null", "none", "nil", "n/a", "na", "true", "false", "unknown", "redacted", "xxx"}
 )
+# A variable reference is `${...}` or `$NAME` in one case (`$DB_PASSWORD`, `$db_pass`):
+# a mixed-case `$dg_mvQT45aD` is a password that starts with `$`, and is masked.
 _PLACEHOLDER_SHAPE = re.compile(
-    r"\*+|x+|X+|<[^>]*>|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\[[^\]]*\]|-+|\?+"
+    r"\*+|x+|X+|<[^>]*>|\$\{[A-Za-z_][A-Za-z0-9_]*\}?|\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*"
+    r"|\[[^\]]*\]|-+|\?+"
 )
 
 

@@ -3,7 +3,8 @@
 These have no checksum and no fixed shape (every institution formats its MRNs its own
 way), so the label carries the evidence: the candidate is the label (`MRN`, `member
 id`, `serial no`, ...) and the validator takes the id-shaped token right after it (at
-least one digit, 3-25 characters). An institution's own format is a policy RegexDetector.
+least one digit, 3-25 characters, plus the digit-bearing blocks of an id written in
+groups, `XK 1234 5678`). An institution's own format is a policy RegexDetector.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ IDENTIFIER_LABELS: dict[str, tuple[str, float]] = {
 }
 _FILLER = re.compile(r"[\s:#=\"'.,-]*(?:(?:is|was|of|number|num|no|nbr|id)\b[\s:#=\"'.-]*)*")
 _VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,24}(?: [A-Z0-9]{1,8})?\b")
+# A further space-separated group of an id written in blocks (`XK 1234 5678`): upper case
+# and digits, taken while it carries a digit (so `MRN A1234 ER visit` stops at `ER`).
+_GROUP = re.compile(r" [A-Z0-9][A-Z0-9-]{0,7}\b")
+_MAX_GROUPS = 4
 
 
 class IdentifierDetector(CandidateDetector):
@@ -71,8 +76,9 @@ class IdentifierDetector(CandidateDetector):
         if match is None:
             return
         value = match.group()
-        if self.kind != "PLATE" and " " in value:
+        if self.kind != "PLATE":
             value = value.split(" ")[0]
+            value += _digit_groups(text, pos + len(value))
         if len(value) < 3 or not any(c.isdigit() for c in value):
             return
         yield Span(
@@ -82,3 +88,14 @@ class IdentifierDetector(CandidateDetector):
             confidence=self.confidence,
             detector=self.name,
         )
+
+
+def _digit_groups(text: str, pos: int) -> str:
+    """The blocks that continue an id at `pos` (` 1234 5678`), each carrying a digit."""
+    end = pos
+    for _ in range(_MAX_GROUPS):
+        group = _GROUP.match(text, end)
+        if group is None or not any(c.isdigit() for c in group.group()):
+            break
+        end = group.end()
+    return text[pos:end]
