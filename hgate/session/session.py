@@ -33,6 +33,7 @@ from hgate.session.ci import ci_coordinates
 from hgate.session.commands import CommandsSession
 from hgate.session.credentials import SessionCredentials
 from hgate.session.environment import agent_environment
+from hgate.session.hardening import seal_process
 from hgate.session.identity import SessionIdentity, resolve_identity
 from hgate.session.masking import build_masker, compiled_cache
 from hgate.session.output_pump import OutputPump
@@ -84,6 +85,7 @@ def run_session(
 ) -> SessionResult:
     """`on_secret` is told each secret hgate holds (the CI token, issued credentials) the
     moment it exists, so the CLI can have the CI runner mask it too (`::add-mask::`)."""
+    seal_process()  # before anything secret is read, and long before the agent exists
     policy = request.policy
     identity = resolve_identity(policy, request.identity_mode, request.env)
     signer, key_created, public_key = _signer(request)
