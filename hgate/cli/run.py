@@ -10,7 +10,7 @@ import typer
 
 from hgate.cli.console import err_console
 from hgate.cli.workflow_commands import in_github_actions, mask_announcer
-from hgate.errors import UsageError
+from hgate.errors import HgateError, UsageError
 
 
 def run(
@@ -54,6 +54,27 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only the agent's (masked) output.")
     ] = False,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log",
+            help="Also append hgate's own messages (not the agent's output), its error line "
+            "included, to this file: what `hgate summary --log` quotes when no session "
+            "started. Use it instead of a `tee` process, which would hold the step's "
+            "secrets in a readable environment.",
+            dir_okay=False,
+        ),
+    ] = None,
+    outputs_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--outputs-to",
+            help="Append `exit-code`, `session-id` and `transcript` as name=value lines "
+            "(the $GITHUB_OUTPUT format) when hgate ends, also when no session started: "
+            "lets a CI step `exec hgate run` and still hand on the exit code.",
+            dir_okay=False,
+        ),
+    ] = None,
     github_masks: Annotated[
         bool | None,
         typer.Option(
@@ -67,6 +88,34 @@ def run(
 
     The agent's exit code becomes hgate's; a signal N gives 128+N, the time limit 124.
     """
+    outputs: dict[str, str] = {}
+    try:
+        code = _run(command, policy, identity, key_dir, out, quiet, log, github_masks, outputs)
+    except HgateError as exc:
+        _append(log, f"hgate: error: {exc}")
+        outputs["exit-code"] = str(exc.exit_code)
+        raise
+    except Exception:
+        outputs["exit-code"] = str(HgateError.exit_code)
+        raise
+    finally:
+        if outputs_to is not None:
+            _append(outputs_to, *(f"{name}={value}" for name, value in outputs.items()))
+    raise typer.Exit(code)
+
+
+def _run(
+    command: list[str] | None,
+    policy: Path | None,
+    identity: str,
+    key_dir: Path | None,
+    out: Path | None,
+    quiet: bool,
+    log: Path | None,
+    github_masks: bool | None,
+    outputs: dict[str, str],
+) -> int:
+    """The session; its facts go into `outputs` as they become known."""
     if not command:
         raise UsageError("no agent command given", remedy="hgate run [OPTIONS] -- COMMAND [ARGS]")
     from hgate.policy.loader import load_policy, shipped_policies_dir
@@ -75,6 +124,7 @@ def run(
     loaded = load_policy(policy if policy is not None else shipped_policies_dir() / "local.yaml")
 
     def notify(message: str) -> None:
+        _append(log, f"hgate: {message}")
         if not quiet:
             err_console.print(f"hgate: {message}", markup=False, style="dim")
 
@@ -92,6 +142,13 @@ def run(
         if (github_masks if github_masks is not None else in_github_actions())
         else None,
     )
+    outputs.update(
+        {
+            "exit-code": str(result.exit_code),
+            "session-id": result.session_id,
+            "transcript": str(result.transcript),
+        }
+    )
     if result.key_created:
         notify(f"created a new signing key (fingerprint {result.key_fingerprint})")
     findings = sum(result.findings.values())
@@ -101,4 +158,15 @@ def run(
     )
     if result.public_key:
         notify(f"verify with: hgate verify {result.transcript} --key {result.public_key}")
-    raise typer.Exit(result.exit_code)
+    return result.exit_code
+
+
+def _append(path: Path | None, *lines: str) -> None:
+    """Add lines to a CI file; a file that cannot be written is said, not fatal."""
+    if path is None or not lines:
+        return
+    try:
+        with path.open("a", encoding="utf-8") as file:
+            file.write("".join(f"{line}\n" for line in lines))
+    except OSError as exc:
+        err_console.print(f"hgate: cannot append to {path}: {exc.strerror}", markup=False)

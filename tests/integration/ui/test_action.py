@@ -99,7 +99,8 @@ def test_the_action_runs_masks_summarises_and_uploads(
     install, run, summary = result.step("install"), result.step("run"), result.step("summary")
     assert install.outcome == "success", install.stderr[-3000:]
     assert Path(install.outputs["hgate"]).is_file()
-    assert run.outcome == "success", run.stderr[-3000:]
+    # The run step `exec`s hgate, so its status is the agent's; later steps still run.
+    assert (run.outcome, run.returncode) == ("failure", 3), run.stderr[-3000:]
     assert summary.outcome == "success", summary.stderr[-3000:]
 
     # The agent ran with the hostile task as one argument, and nothing was injected.
@@ -133,6 +134,10 @@ def test_the_action_runs_masks_summarises_and_uploads(
     assert request_announced, "request token not announced with ::add-mask::"
     # ...the agent never saw the request token, and no secret or PHI went anywhere else.
     expect_in(run.stdout, "request token: [gone]", "the run step's log")
+    # ...and no process of the job but hgate (sealed: see test_same_user_reach) holds it
+    # in an environment another process of the same user could read: no step shell, no tee.
+    holders = sorted(set(re.findall(r"token holder: (\S+)", run.stdout)))
+    assert holders == ["hgate"], f"processes holding the request token: {holders}"
     log_without_masks = "".join(
         line for line in run.stdout.splitlines(keepends=True) if not line.startswith("::add-mask::")
     )

@@ -17,6 +17,11 @@ PHI = {"ssn": "123-45-6789", "email": "jane.doe@example.com", "phone": "415-555-
 AGENT = r"""#!/usr/bin/env bash
 echo "task: $1"
 echo "request token: [${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-gone}]"
+for environ in /proc/[0-9]*/environ; do  # who else holds it, readable to this user?
+  if tr '\0' '\n' < "$environ" 2>/dev/null | grep -q '^ACTIONS_ID_TOKEN_REQUEST_TOKEN='; then
+    echo "token holder: $(cat "${environ%/environ}/comm")"
+  fi
+done
 echo "patient 123-45-6789 seen, mail jane.doe@example.com"
 printf 'progress 50%%\r'; sleep 0.3; printf 'progress 100%%\n'
 echo "call back on 415-555-0134"
