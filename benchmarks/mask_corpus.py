@@ -11,6 +11,7 @@ import json
 import random
 import string
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 from faker import Faker
 
@@ -303,6 +304,10 @@ def _duration(rng: random.Random) -> str:
     return rng.choice([*forms, f"{rng.randint(1, 59)}m{rng.randint(0, 59)}s"])
 
 
+# A fixed range, so the corpus is the same bytes on every run (not "this decade").
+_TS_FROM, _TS_TO = datetime(2020, 1, 1), datetime(2026, 1, 1)
+
+
 def lookalikes(n: int, seed: int = 2) -> Iterator[str]:
     rng = random.Random(seed)
     fake = Faker("en_US")
@@ -316,7 +321,8 @@ def lookalikes(n: int, seed: int = 2) -> Iterator[str]:
             "n8": rng.randint(10**7, 10**8 - 1), "d1": rng.randint(1, 9),
             "port": rng.choice([80, 443, 5432, 6379, 8000, 8080, 9090, rng.randint(1024, 65535)]),
             "ver": f"{rng.randint(0, 30)}.{rng.randint(0, 20)}.{rng.randint(0, 30)}",
-            "ts": fake.date_time_this_decade().isoformat(timespec="milliseconds") + "Z",
+            "ts": fake.date_time_between(_TS_FROM, _TS_TO).isoformat(timespec="milliseconds")
+            + "Z",
             "dur": _duration(rng),
             "pct": rng.randint(0, 100), "word": rng.choice(_WORDS),
         }  # fmt: skip
