@@ -130,6 +130,16 @@ class CommandGuard:
             checked=count,
         )
 
+    def held_commands(self, text: str) -> list[Verdict]:
+        """The verdict of each command in `text` that an `approve` rule holds (none when
+        the line does not parse): what a person approves when they approve the line."""
+        try:
+            commands = parse_line(text)
+        except UnparsableLine:
+            return []
+        verdicts = (self._check_one(command) for command in commands)
+        return [verdict for verdict in verdicts if verdict.action == "approve"]
+
     def _check_one(self, command: Command) -> Verdict:
         best: Rule | None = None
         for rule in self.rules:

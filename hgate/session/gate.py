@@ -20,6 +20,7 @@ import hashlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,10 @@ from hgate.mask import Masker
 from hgate.policy.commands import CommandPolicy
 
 MAX_RECORDED_TEXT = 4096
+# How long after a typed line is approved its held commands may start: the interactive
+# shell that reads the line runs them itself, not through the shim, and the recorder
+# must not take them for violations. Each approved command covers one exec.
+APPROVED_LINE_WINDOW = 60.0
 
 
 class CommandGate:
@@ -64,6 +69,7 @@ class CommandGate:
         self._next_id = 0
         self._by_pid: dict[int, int] = {}  # pid of an allowed shell -> its command id
         self._approved: set[int] = set()  # shells a person approved: not violations below
+        self._approved_lines: list[tuple[str, str, float]] = []  # rule, command, deadline
 
     def shell_request(
         self, *, shell: str, args: tuple[str, ...], cwd: str, path: str, pid: int | None
@@ -104,7 +110,13 @@ class CommandGate:
         """A line typed on the agent's stdin, before it is forwarded."""
         verdict = self.guard.check_line(text)
         event: dict[str, Any] = {"source": "stdin", "text": self._mask(text)}
-        return self._decide(event, verdict, text)[1]
+        final = self._decide(event, verdict, text)[1]
+        if final.allowed and final.approval == "approved":
+            deadline = time.monotonic() + APPROVED_LINE_WINDOW
+            held = [(v.rule, v.command, deadline) for v in self.guard.held_commands(text)]
+            with self._lock:
+                self._approved_lines.extend(held)
+        return final
 
     def process_exec(
         self,
@@ -135,8 +147,10 @@ class CommandGate:
         verdict = self.guard.check_argv(argv, exe=exe, nested=False)
         if verdict.allowed or verdict.rule in (DEFAULT_RULE, UNPARSABLE_RULE):
             return
-        if verdict.action == "approve" and self._under_approved(pid, ppid):
-            return  # what an approved shell runs was approved with it
+        if verdict.action == "approve" and (
+            self._under_approved(pid, ppid) or self._take_approved_line(verdict)
+        ):
+            return  # what an approved shell or typed line runs was approved with it
         response = self.policy.on_violation
         if response in ("kill", "stop"):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -222,6 +236,17 @@ class CommandGate:
             approval=final.approval,
             parser=final.parser,
         )
+
+    def _take_approved_line(self, verdict: Verdict) -> bool:
+        """Use up one approved typed command with this rule and text, if one is pending."""
+        now = time.monotonic()
+        with self._lock:
+            self._approved_lines = [g for g in self._approved_lines if g[2] > now]
+            for index, (rule, command, _) in enumerate(self._approved_lines):
+                if (rule, command) == (verdict.rule, verdict.command):
+                    del self._approved_lines[index]
+                    return True
+        return False
 
     def _under_approved(self, pid: int, ppid: int | None) -> bool:
         """Whether `pid` is an approved shell or runs below one (ancestors via /proc)."""

@@ -148,3 +148,44 @@ def test_a_denied_or_expired_stdin_line_is_dropped_with_a_message(
 def _last_tick(text: str) -> int:
     found = [int(n) for n in TICK.findall(text)]
     return max(found) if found else 0
+
+
+def test_an_approved_line_run_by_an_interactive_shell_is_no_violation(
+    approvals: Approvals,
+) -> None:
+    """The agent is an interactive bash: it runs the approved line itself (not through the
+    shim), so the recorder sees `touch …/deployed` exec; with `on_violation: kill` that
+    exec must not be killed, and an unapproved one of the same rule still is."""
+    policy = approvals.policy()
+    policy.write_text(
+        policy.read_text().replace("commands:\n", "commands:\n  on_violation: kill\n", 1)
+    )
+    other = approvals.tmp_path / "again" / "deployed"
+    other.parent.mkdir()
+    out = str(approvals.tmp_path / "runs")
+    argv = [*HGATE[1:], "run", "--policy", str(policy), "--out", out, "--quiet", "--"]
+    child = pexpect.spawn(
+        HGATE[0],
+        [*argv, "/bin/bash", "--norc", "--noprofile"],
+        env={**approvals.env(), "PS1": "agent$ "},
+        cwd=str(approvals.tmp_path),
+        timeout=WAIT,
+        encoding="utf-8",
+    )
+    try:
+        child.expect_exact("agent$ ")  # keys typed before the agent runs are not kept
+        child.sendline('echo rea""dy')  # the output differs from the echoed line
+        child.expect_exact("ready")
+        child.sendline(f"touch {approvals.marker}; echo rc=$?")
+        child.expect(NOTICE)
+        approvals.decide("approve", child.match.group(1), "alice")
+        child.expect_exact("rc=0")
+        # The same rule from a line nobody approved, started behind the stdin guard's back.
+        child.sendline(f"python3 -c 'import os; os.execvp(\"touch\", [\"touch\", \"{other}\"])'")
+        child.sendline("sleep 1; exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert approvals.marker.exists()
+    violations = [d for d in transcript_events(approvals, "decision") if d["action"] == "violation"]
+    assert [v["matched"] for v in violations] == [f"touch {other}"], violations
