@@ -181,7 +181,7 @@ def test_an_approved_line_run_by_an_interactive_shell_is_no_violation(
         approvals.decide("approve", child.match.group(1), "alice")
         child.expect_exact("rc=0")
         # The same rule from a line nobody approved, started behind the stdin guard's back.
-        child.sendline(f"python3 -c 'import os; os.execvp(\"touch\", [\"touch\", \"{other}\"])'")
+        child.sendline(f'python3 -c \'import os; os.execvp("touch", ["touch", "{other}"])\'')
         child.sendline("sleep 1; exit")
         child.expect(pexpect.EOF)
     finally:
