@@ -332,11 +332,14 @@ class PtyRunner:
         self._pending_signals.append(signum)
 
     def _enter_raw_mode(self) -> _TtyAttrs | None:
-        """With a person at the keyboard, keys go to the agent's terminal untouched."""
+        """With a person at the keyboard, keys go to the agent's terminal untouched.
+
+        TCSANOW, not setraw's default TCSAFLUSH: keys typed while hgate starts are meant
+        for the agent and go to it (through the stdin guard), not into the void."""
         if not self._stdin_is_tty:
             return None
         saved = termios.tcgetattr(self._stdin_fd)
-        tty.setraw(self._stdin_fd)
+        tty.setraw(self._stdin_fd, termios.TCSANOW)
         return saved
 
     def _restore_tty(self, saved: _TtyAttrs | None) -> None:

@@ -187,6 +187,23 @@ def test_terminal_stdin_window_size_and_echo(
     assert child.exitstatus == 0
 
 
+def test_keys_typed_before_the_agent_starts_reach_it(
+    gate: Gate, tmp_path: Path, agent_script: Callable[[str], list[str]]
+) -> None:
+    agent = agent_script('read -r line; echo "agent got: ${line//x/y}"\n')
+    argv = gate.command(
+        "run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"), "--", *agent
+    )
+    child = pexpect.spawn(argv[0], argv[1:], env=gate.env(), timeout=20)
+    try:
+        child.sendline("typed-ahead-xxx")  # at once: hgate has not started the agent yet
+        child.expect("agent got: typed-ahead-yyy")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+
+
 def test_agent_gets_default_sigpipe(gate: Gate) -> None:
     run = gate.run(["bash", "-c", "yes | head -n 2 >/dev/null; echo status=${PIPESTATUS[0]}"])
     assert b"status=141" in run.stdout, "yes must die of SIGPIPE (128+13) as outside hgate"
