@@ -17,6 +17,7 @@ from hgate.proxy.state import ConnectionState, Pending
 
 _DDL = ("CREATE", "ALTER", "DROP")
 _OWN_REPLIES = frozenset("PBC")
+MAX_DESCRIPTIONS = 256
 
 
 def blocked_error(verdict: Verdict) -> bytes:
@@ -37,6 +38,9 @@ class Backend:
     def __init__(self, state: ConnectionState) -> None:
         self.state = state
         self.scratch: Counter[str] = Counter()
+        # RowDescription body -> its columns: a prepared statement's Describe answers
+        # with the same bytes on every execution, so it is decoded once
+        self._columns: dict[bytes, tuple[msg.Column, ...]] = {}
 
     async def data_row(self, head: Pending | None, body: bytes) -> bytes | None:
         if head is None:
@@ -47,7 +51,7 @@ class Backend:
         plan = head.plan if head.planned else await self._plan(head)
         if plan is None:
             return None
-        counts = record.counts if record is not None else self.scratch
+        counts = record.tally() if record is not None else self.scratch
         return self.state.context.results.mask_row(plan, body, counts)
 
     async def _plan(self, head: Pending) -> RowPlan | None:
@@ -72,7 +76,7 @@ class Backend:
                 head.planned = True
                 return None
             if head.kind == "D":
-                self._described(head, msg.parse_row_description(body))
+                self._described(head, self._decode(body), body)
                 pending.popleft()
                 return b"" if head.swallow else None
             return None
@@ -117,7 +121,19 @@ class Backend:
             return None
         return self._other(kind, body, head)
 
-    def _described(self, head: Pending, columns: tuple[msg.Column, ...]) -> None:
+    def _decode(self, body: bytes) -> tuple[msg.Column, ...]:
+        known = self._columns
+        columns = known.get(body)
+        if columns is None:
+            columns = msg.parse_row_description(body)
+            if len(known) >= MAX_DESCRIPTIONS:
+                known.clear()
+            known[body] = columns
+        return columns
+
+    def _described(
+        self, head: Pending, columns: tuple[msg.Column, ...], body: bytes | None = None
+    ) -> None:
         state = self.state
         if head.target == "S":
             statement = state.statements.get(head.name)
@@ -127,6 +143,7 @@ class Backend:
             portal = state.portals.get(head.name)
             if portal is not None:
                 portal.columns = columns
+                portal.description = body
                 portal.describing = False
 
     def _error(self, head: Pending | None, body: bytes) -> bytes:
@@ -136,7 +153,7 @@ class Backend:
         if head is not None and head.blocked is not None:
             reply = blocked_error(head.blocked)
         else:
-            counts = head.record.counts if head is not None and head.record else self.scratch
+            counts = head.record.tally() if head is not None and head.record else self.scratch
             reply = state.context.results.mask_fields(body, b"E", counts)
             code = dict(msg.parse_fields(body)).get("C", "")
             if head is not None and head.record is not None:
@@ -154,7 +171,7 @@ class Backend:
         state = self.state
         results = state.context.results
         record = head.record if head is not None else None
-        counts = record.counts if record is not None else self.scratch
+        counts = record.tally() if record is not None else self.scratch
         if kind == 0x64:  # d CopyData (COPY TO rows)
             if record is not None:
                 record.rows += 1

@@ -51,8 +51,9 @@ class Framer:
             buf = data
         frames: list[Frame] = []
         pos, size, limit = 0, len(buf), self._limit
+        unpack = _I32.unpack_from
         while size - pos >= 5:
-            length = int.from_bytes(buf[pos + 1 : pos + 5], "big")
+            (length,) = unpack(buf, pos + 1)
             if length < 4 or length > limit:
                 raise ProtocolViolation(f"invalid message length {length}")
             end = pos + 1 + length

@@ -30,7 +30,14 @@ class Record:
         self.rows = 0
         self.tag = ""
         self.error = ""
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] | None = None  # made on the first masked value: most
+        # statements mask nothing, and a Counter costs a µs per statement
+
+    def tally(self) -> Counter[str]:
+        """The masked-value counts, to add to."""
+        if self.counts is None:
+            self.counts = Counter()
+        return self.counts
 
 
 class Pending:
@@ -69,12 +76,13 @@ class Statement:
 
 
 class Portal:
-    __slots__ = ("columns", "describing", "formats", "statement")
+    __slots__ = ("columns", "describing", "description", "formats", "statement")
 
     def __init__(self, statement: str, formats: tuple[int, ...]) -> None:
         self.statement = statement
         self.formats = formats
         self.columns: tuple[msg.Column, ...] | None = None  # from Describe P: real formats
+        self.description: bytes | None = None  # that RowDescription's body: the plan's key
         self.describing = False
 
 
@@ -112,7 +120,14 @@ class ConnectionState:
         portal = self.portals.get(pending.name)
         if portal is None:
             return None
-        if portal.columns is not None:
+        if portal.description is not None:  # the same bytes every time a statement repeats
+            results = self.context.results
+            described = results.described
+            body = portal.description
+            pending.plan = (
+                described[body] if body in described else await results.plan_described(body)
+            )
+        elif portal.columns is not None:
             pending.plan = await self.context.results.plan(portal.columns)
         else:
             statement = self.statements.get(portal.statement)
