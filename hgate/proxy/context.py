@@ -109,7 +109,9 @@ class ProxyContext:
         if masked is None:
             masked = self.results.masker.mask(text).text
             if len(self._statements) >= STATEMENT_CACHE:
-                self._statements.pop(next(iter(self._statements)))
+                # emptied, not trimmed from the front: after many front pops, finding a
+                # dict's first key walks every deleted slot (O(n) per statement here)
+                self._statements.clear()
             self._statements[text] = masked
         return masked
 
