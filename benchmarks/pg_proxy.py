@@ -1,13 +1,15 @@
 """The PostgreSQL proxy's cost: pgbench -S direct and through the proxy, in the same run.
 
-    python3 -m benchmarks.pg_proxy [--seconds 20] [--scale 10]
+    python3 -m benchmarks.pg_proxy [--seconds 20] [--scale 10] [--repeat 1]
 
 Starts a throwaway PostgreSQL 15 cluster (tests/fixtures/postgres_server.py), a session
 role like the credentials step issues, and the session's proxy (guard, result masking
 with a column rule and content detectors, signed-transcript `sql` events batched per
 flush window; `--no-content` for `masking.content: false`). Runs `pgbench -S -n -T
 <seconds>` at 1 and 4 clients in simple, extended and prepared modes, direct and
-proxied, and prints TPS, mean latency and proxy/direct.
+proxied, and prints TPS, mean latency and proxy/direct. `--repeat N` alternates N
+direct and N proxied runs per row and prints medians (the ratio of the median TPS) with
+the range of the per-pair ratios: on a small shared machine one pair can be off by 20%.
 Then times statement classification (uncached) per statement.
 """
 
@@ -96,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=20, help="pgbench -T per run")
     parser.add_argument("--scale", type=int, default=10, help="pgbench -i -s")
+    parser.add_argument("--repeat", type=int, default=1, help="direct/proxied pairs per row")
     parser.add_argument(
         "--no-content", action="store_true", help="masking.content: false (column rules only)"
     )
@@ -136,15 +139,24 @@ def main() -> None:
         print(f"pgbench -S -n -T {args.seconds}, scale {args.scale}, {os.cpu_count()} CPUs, "
               f"content masking {content}")  # fmt: skip
         print(f"{'mode':9} {'clients':>7} {'direct tps':>11} {'proxy tps':>10} "
-              f"{'direct ms':>10} {'proxy ms':>9} {'ratio':>6}")  # fmt: skip
+              f"{'direct ms':>10} {'proxy ms':>9} {'ratio':>6}"
+              + ("  pair ratios" if args.repeat > 1 else ""))  # fmt: skip
         for clients in (1, 4):
             for mode in ("simple", "extended", "prepared"):
                 run = ["-S", "-n", "-T", str(args.seconds), "-c", str(clients), "-j",
                        str(clients), "-M", mode]  # fmt: skip
-                d_tps, d_lat = pgbench(server.bin_dir, direct, run)
-                p_tps, p_lat = pgbench(server.bin_dir, proxied, run)
+                pairs = [
+                    (pgbench(server.bin_dir, direct, run), pgbench(server.bin_dir, proxied, run))
+                    for _ in range(max(args.repeat, 1))
+                ]
+                d_tps = statistics.median(d[0] for d, _ in pairs)
+                d_lat = statistics.median(d[1] for d, _ in pairs)
+                p_tps = statistics.median(p[0] for _, p in pairs)
+                p_lat = statistics.median(p[1] for _, p in pairs)
+                ratios = sorted(p[0] / d[0] for d, p in pairs)
+                spread = f"  {ratios[0]:.2f}-{ratios[-1]:.2f}" if len(pairs) > 1 else ""
                 print(f"{mode:9} {clients:>7} {d_tps:>11.0f} {p_tps:>10.0f} {d_lat:>10.3f} "
-                      f"{p_lat:>9.3f} {p_tps / d_tps:>6.2f}")  # fmt: skip
+                      f"{p_lat:>9.3f} {p_tps / d_tps:>6.2f}{spread}")  # fmt: skip
         proxy.flush()
         print(f"transcript: {statements} statements in {writer.counts.get('sql', 0)} sql events")
         cold, warm = classification_us()
