@@ -5,11 +5,14 @@ Every value here is synthetic (made-up numbers with valid check digits, example 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hgate.mask.detectors import build_default_detectors
+from hgate.mask.detectors.network import _V4
 from hgate.mask.masker import Masker
 
 SHAPED_KINDS = {"SSN", "DEA", "MBI", "CARD", "VIN", "IBAN", "IP", "EMAIL", "PHONE", "SECRET"}
@@ -208,3 +211,16 @@ def test_honorific_lookalike_family_names_are_masked(masker: Masker, line: str) 
     """`Pan` and `Anh` are names too: only the lower-case honorifics are skipped."""
     text = masker.mask(line).text
     assert text.startswith("Patient: [NAME:"), text
+
+
+_OCTETS = st.sampled_from(["0", "00", "007", "012", "1", "9", "10", "99", "100", "126", "127"])
+_MORE_OCTETS = st.one_of(_OCTETS, st.sampled_from(["128", "129", "199", "200", "255", "256"]))
+
+
+@given(st.lists(_MORE_OCTETS, min_size=4, max_size=4))
+def test_ipv4_candidates_are_every_quad_but_loopback_and_unspecified(octets: list[str]) -> None:
+    """The scan leaves out only what the validator refuses anyway (127/8 and 0.0.0.0)."""
+    quad = ".".join(octets)
+    plain = re.fullmatch(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}", quad, re.ASCII) is not None
+    expected = plain and not quad.startswith("127.") and quad != "0.0.0.0"
+    assert (re.fullmatch(_V4, quad, re.ASCII) is not None) == expected
