@@ -134,3 +134,16 @@ def test_sql_events_carry_rows_and_masked_counts(masked: ProxyHandle) -> None:
     assert "123-45-6789" not in event["statement"]
     assert event["rows"] == 1 and event["masked"] == {"NAME": 1, "SSN": 1}
     assert event["verdict"] == "allow" and event["tag"] == "SELECT 1"
+
+
+def test_repeated_prepared_executions_stay_masked_in_each_format(masked: ProxyHandle) -> None:
+    """libpq Describes the portal on every execution; the proxy reuses the plan it made
+    for those RowDescription bytes, which differ by result format."""
+    token = masked.masker.token("NAME", "Alice Example")
+    sql = "SELECT name, score FROM patients WHERE id = %s"
+    with psycopg.connect(masked.dsn(), autocommit=True) as conn:
+        for binary in (False, True, False, True):
+            for _ in range(3):
+                cur = conn.cursor(binary=binary)
+                cur.execute(sql, (1,), prepare=True)
+                assert cur.fetchall() == [(token, 10)]
