@@ -6,7 +6,7 @@ The guard decides and nothing else: recording, refusing and approvals are the
 session's. This package never imports policy, session or CLI code.
 """
 
-from hgate.guard.checker import CommandGuard, ShellCheck
+from hgate.guard.checker import CommandGuard, HeldCommand, ShellCheck
 from hgate.guard.command import WRAPPERS, Command, unwrap
 from hgate.guard.rules import ACTIONS, SEVERITY, Action, Matcher, Rule
 from hgate.guard.shell_args import SHELLS, ShellInvocation, parse_shell_args
@@ -33,6 +33,7 @@ __all__ = [
     "ApprovalChannel",
     "Command",
     "CommandGuard",
+    "HeldCommand",
     "Matcher",
     "NoApprovals",
     "Rule",

@@ -27,6 +27,19 @@ from hgate.guard.shell_line import (
 from hgate.guard.verdict import DEFAULT_RULE, UNPARSABLE_RULE, Verdict
 
 MAX_SCRIPT_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldCommand:
+    """A command of a typed line that an `approve` rule holds, as the recorder will see it:
+    `execs` processes (each wrapper, then the program) whose argv, seen through the
+    wrappers, is `argv`."""
+
+    rule: str
+    argv: tuple[str, ...]
+    execs: int
+
+
 ReadScript = Callable[[str], str]
 
 
@@ -130,15 +143,23 @@ class CommandGuard:
             checked=count,
         )
 
-    def held_commands(self, text: str) -> list[Verdict]:
-        """The verdict of each command in `text` that an `approve` rule holds (none when
-        the line does not parse): what a person approves when they approve the line."""
+    def held_commands(self, text: str) -> list[HeldCommand]:
+        """Each command in `text` that an `approve` rule holds (none when the line does not
+        parse): what a person approves when they approve the line, as the execs it makes."""
         try:
             commands = parse_line(text)
         except UnparsableLine:
             return []
-        verdicts = (self._check_one(command) for command in commands)
-        return [verdict for verdict in verdicts if verdict.action == "approve"]
+        held: list[HeldCommand] = []
+        for command in commands:
+            verdict = self._check_one(command)
+            if verdict.action == "approve":
+                held.append(
+                    HeldCommand(
+                        rule=verdict.rule, argv=command.argv, execs=1 + len(command.wrappers)
+                    )
+                )
+        return held
 
     def _check_one(self, command: Command) -> Verdict:
         best: Rule | None = None

@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hgate.audit import TranscriptWriter
@@ -32,6 +33,7 @@ from hgate.guard import (
     CommandGuard,
     Verdict,
     settle,
+    unwrap,
 )
 from hgate.mask import Masker
 from hgate.policy.commands import CommandPolicy
@@ -39,8 +41,19 @@ from hgate.policy.commands import CommandPolicy
 MAX_RECORDED_TEXT = 4096
 # How long after a typed line is approved its held commands may start: the interactive
 # shell that reads the line runs them itself, not through the shim, and the recorder
-# must not take them for violations. Each approved command covers one exec.
+# must not take them for violations. Each approved command covers its own execs (one per
+# wrapper, one for the program), matched by rule and argv seen through the wrappers.
 APPROVED_LINE_WINDOW = 60.0
+
+
+@dataclass(slots=True, kw_only=True)
+class _LineGrant:
+    """Execs of one approved typed command still to come (until `deadline`)."""
+
+    rule: str
+    argv: tuple[str, ...]
+    uses: int
+    deadline: float
 
 
 class CommandGate:
@@ -69,7 +82,7 @@ class CommandGate:
         self._next_id = 0
         self._by_pid: dict[int, int] = {}  # pid of an allowed shell -> its command id
         self._approved: set[int] = set()  # shells a person approved: not violations below
-        self._approved_lines: list[tuple[str, str, float]] = []  # rule, command, deadline
+        self._approved_lines: list[_LineGrant] = []  # commands of approved typed lines
 
     def shell_request(
         self, *, shell: str, args: tuple[str, ...], cwd: str, path: str, pid: int | None
@@ -113,9 +126,12 @@ class CommandGate:
         final = self._decide(event, verdict, text)[1]
         if final.allowed and final.approval == "approved":
             deadline = time.monotonic() + APPROVED_LINE_WINDOW
-            held = [(v.rule, v.command, deadline) for v in self.guard.held_commands(text)]
+            grants = [
+                _LineGrant(rule=held.rule, argv=held.argv, uses=held.execs, deadline=deadline)
+                for held in self.guard.held_commands(text)
+            ]
             with self._lock:
-                self._approved_lines.extend(held)
+                self._approved_lines.extend(grants)
         return final
 
     def process_exec(
@@ -148,7 +164,7 @@ class CommandGate:
         if verdict.allowed or verdict.rule in (DEFAULT_RULE, UNPARSABLE_RULE):
             return
         if verdict.action == "approve" and (
-            self._under_approved(pid, ppid) or self._take_approved_line(verdict)
+            self._under_approved(pid, ppid) or self._take_approved_line(verdict.rule, argv)
         ):
             return  # what an approved shell or typed line runs was approved with it
         response = self.policy.on_violation
@@ -237,14 +253,17 @@ class CommandGate:
             parser=final.parser,
         )
 
-    def _take_approved_line(self, verdict: Verdict) -> bool:
-        """Use up one approved typed command with this rule and text, if one is pending."""
+    def _take_approved_line(self, rule: str, argv: tuple[str, ...]) -> bool:
+        """Use up one exec of an approved typed command with this rule and argv, if any."""
+        inner = unwrap(argv)[0] or argv
         now = time.monotonic()
         with self._lock:
-            self._approved_lines = [g for g in self._approved_lines if g[2] > now]
-            for index, (rule, command, _) in enumerate(self._approved_lines):
-                if (rule, command) == (verdict.rule, verdict.command):
-                    del self._approved_lines[index]
+            self._approved_lines = [g for g in self._approved_lines if g.deadline > now]
+            for grant in self._approved_lines:
+                if grant.rule == rule and grant.argv == inner:
+                    grant.uses -= 1
+                    if grant.uses == 0:
+                        self._approved_lines.remove(grant)
                     return True
         return False
 

@@ -154,14 +154,20 @@ def test_an_approved_line_run_by_an_interactive_shell_is_no_violation(
     approvals: Approvals,
 ) -> None:
     """The agent is an interactive bash: it runs the approved line itself (not through the
-    shim), so the recorder sees `touch …/deployed` exec; with `on_violation: kill` that
-    exec must not be killed, and an unapproved one of the same rule still is."""
+    shim), so the recorder sees its execs (`timeout`, then `tail`); with `on_violation:
+    kill` they must not be killed, while an unapproved exec of the same rule still is.
+    The programs run for a second so the recorder reads their arguments (its documented
+    limit is a process that exits first)."""
     policy = approvals.policy()
     policy.write_text(
-        policy.read_text().replace("commands:\n", "commands:\n  on_violation: kill\n", 1)
+        policy.read_text()
+        .replace("commands:\n", "commands:\n  on_violation: kill\n", 1)
+        .replace("program: touch", "program: [touch, tail]", 1)
     )
+    approvals.marker.write_text("")
     other = approvals.tmp_path / "again" / "deployed"
     other.parent.mkdir()
+    other.write_text("")
     out = str(approvals.tmp_path / "runs")
     argv = [*HGATE[1:], "run", "--policy", str(policy), "--out", out, "--quiet", "--"]
     child = pexpect.spawn(
@@ -173,19 +179,24 @@ def test_an_approved_line_run_by_an_interactive_shell_is_no_violation(
         encoding="utf-8",
     )
     try:
-        child.expect_exact("agent$ ")  # keys typed before the agent runs are not kept
         child.sendline('echo rea""dy')  # the output differs from the echoed line
         child.expect_exact("ready")
-        child.sendline(f"touch {approvals.marker}; echo rc=$?")
+        child.sendline(f"timeout 1 tail -f {approvals.marker}; echo rc=$?")
         child.expect(NOTICE)
         approvals.decide("approve", child.match.group(1), "alice")
-        child.expect_exact("rc=0")
+        child.expect_exact("rc=124")  # ended by its own time-out, not killed (137)
         # The same rule from a line nobody approved, started behind the stdin guard's back.
-        child.sendline(f'python3 -c \'import os; os.execvp("touch", ["touch", "{other}"])\'')
-        child.sendline("sleep 1; exit")
+        child.sendline(
+            "python3 -c 'import subprocess, sys; "
+            f'print("bypass-rc", subprocess.run(["timeout", "3", "tail", "-f", "{other}"])'
+            ".returncode)'"
+        )
+        child.expect_exact("bypass-rc -9")
+        child.sendline("exit")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
-    assert approvals.marker.exists()
     violations = [d for d in transcript_events(approvals, "decision") if d["action"] == "violation"]
-    assert [v["matched"] for v in violations] == [f"touch {other}"], violations
+    matched = {v["matched"] for v in violations}
+    assert not any(str(approvals.marker) in m for m in matched), matched  # the approved line
+    assert f"timeout … tail -f {other}" in matched, matched  # the bypass, killed at once
