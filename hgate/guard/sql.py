@@ -211,8 +211,10 @@ def _shape_of(text: str) -> str | None:
 
 
 def _remember(cache: dict[str, Classification], key: str, value: Classification) -> None:
+    """Emptied when full, not trimmed from the front: after many front pops, finding a
+    dict's first key walks every deleted slot, a cost paid on each new statement."""
     if len(cache) >= CACHE_SIZE:
-        cache.pop(next(iter(cache)))
+        cache.clear()
     cache[key] = value
 
 
