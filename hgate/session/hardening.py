@@ -13,7 +13,6 @@ CAP_SYS_PTRACE, which is why the threat model asks for `--agent-user` where it c
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 from hgate.errors import HgateError
@@ -25,8 +24,8 @@ _PR_SET_DUMPABLE = 4
 
 
 def _prctl() -> ctypes._FuncPointer:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    function: ctypes._FuncPointer = libc.prctl
+    # The process's own symbols, libc's among them: no `find_library` (it runs ldconfig).
+    function: ctypes._FuncPointer = ctypes.CDLL(None, use_errno=True).prctl
     function.restype = ctypes.c_int
     return function
 
