@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ import typer
 
 from hgate.cli.console import err_console
 from hgate.cli.workflow_commands import in_github_actions, mask_announcer
-from hgate.errors import HgateError, UsageError
+from hgate.errors import EXIT_SIGNAL_BASE, HgateError, UsageError
 
 
 def run(
@@ -94,6 +95,9 @@ def run(
     except HgateError as exc:
         _append(log, f"hgate: error: {exc}")
         outputs["exit-code"] = str(exc.exit_code)
+        raise
+    except KeyboardInterrupt:
+        outputs["exit-code"] = str(EXIT_SIGNAL_BASE + signal.SIGINT)
         raise
     except Exception:
         outputs["exit-code"] = str(HgateError.exit_code)

@@ -235,3 +235,25 @@ def test_sink_failure_mid_session_stops_the_agent(gate: Gate, tmp_path: Path) ->
     transcript = next((tmp_path / "runs").glob("*.jsonl"))
     result = gate.verify(transcript)
     assert result.returncode in (3, 4), result.stdout  # attested prefix, never VALID
+
+
+def test_outputs_and_log_files_on_success_and_on_refusal(gate: Gate, tmp_path: Path) -> None:
+    """What a CI step that `exec`s hgate relies on: the exit code and hgate's own lines in
+    files, whether the session ran or was refused before it started."""
+    outputs, log = tmp_path / "outputs", tmp_path / "hgate.log"
+    extra = ("--outputs-to", str(outputs), "--log", str(log))
+    argv = gate.command("run", "--policy", str(gate.policy()), *extra, "--", "sh", "-c", "exit 3")
+    ran = subprocess.run(argv, capture_output=True, timeout=60, env=gate.env())
+    assert ran.returncode == 3
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert values["exit-code"] == "3" and Path(values["transcript"]).is_file()
+    assert values["transcript"].endswith(values["session-id"] + ".jsonl")
+    assert f"session {values['session-id']} ended" in log.read_text()
+
+    outputs.unlink()
+    bad = gate.policy(text="version: 1\nname: x\nsession:\n  max_duration: forever\n")
+    argv = gate.command("run", "--policy", str(bad), *extra, "--", "true")
+    refused = subprocess.run(argv, capture_output=True, timeout=60, env=gate.env())
+    assert refused.returncode == 65
+    assert outputs.read_text() == "exit-code=65\n"
+    assert log.read_text().splitlines()[-1].startswith(f"hgate: error: {bad}:")
