@@ -76,6 +76,16 @@ def run(
             dir_okay=False,
         ),
     ] = None,
+    agent_user: Annotated[
+        str | None,
+        typer.Option(
+            "--agent-user",
+            help="Run the agent as this OS user (hgate must run as root: `sudo -E hgate "
+            "run --agent-user agent -- …`). It then cannot read hgate's key or transcript, "
+            "signal hgate, or read the environment of the CI step that started it. The "
+            "user must be able to read hgate's installation and the working directory.",
+        ),
+    ] = None,
     github_masks: Annotated[
         bool | None,
         typer.Option(
@@ -91,7 +101,9 @@ def run(
     """
     outputs: dict[str, str] = {}
     try:
-        code = _run(command, policy, identity, key_dir, out, quiet, log, github_masks, outputs)
+        code = _run(
+            command, policy, identity, key_dir, out, quiet, log, github_masks, agent_user, outputs
+        )
     except HgateError as exc:
         _append(log, f"hgate: error: {exc}")
         outputs["exit-code"] = str(exc.exit_code)
@@ -117,6 +129,7 @@ def _run(
     quiet: bool,
     log: Path | None,
     github_masks: bool | None,
+    agent_user: str | None,
     outputs: dict[str, str],
 ) -> int:
     """The session; its facts go into `outputs` as they become known."""
@@ -140,6 +153,7 @@ def _run(
             key_dir=key_dir,
             sink_dir=out,
             env=dict(os.environ),
+            agent_user=agent_user,
         ),
         notify=notify,
         on_secret=mask_announcer()

@@ -59,17 +59,20 @@ class ShimDirectory:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def create_shim_directory() -> ShimDirectory:
-    """A fresh 0700 directory holding `sh` and `bash` shims bound to the real shells."""
+def create_shim_directory(*, shared: bool = False) -> ShimDirectory:
+    """A fresh 0700 directory holding `sh` and `bash` shims bound to the real shells;
+    `shared` (an agent running as another user): 0755, so it can run them but not change
+    them."""
+    mode = 0o755 if shared else 0o700
     path = Path(tempfile.mkdtemp(prefix="hgate-"))
-    path.chmod(0o700)
+    path.chmod(mode)
     root = str(Path(hgate.__file__).resolve().parent.parent)
     for shell in ("bash", "sh"):
         script = path / shell
         script.write_text(
             _SHIM.format(python=sys.executable, shell=shell, root=root, real=_real_shell(shell))
         )
-        script.chmod(0o700)
+        script.chmod(mode)
     return ShimDirectory(path=path)
 
 
@@ -85,9 +88,11 @@ def _real_shell(name: str) -> str:
 class CommandsSession:
     """The session's whole command capability, in the order the session needs it."""
 
-    def __init__(self, policy: CommandPolicy) -> None:
+    def __init__(self, policy: CommandPolicy, *, agent_uid: int | None = None) -> None:
+        """`agent_uid`: the agent runs as this other user, who must reach the shims."""
         self._policy = policy
-        self.shim = create_shim_directory()
+        self._agent_uid = agent_uid
+        self.shim = create_shim_directory(shared=agent_uid is not None)
         # removed by close(); also if the session fails before it gets there, or at exit
         weakref.finalize(self, shutil.rmtree, str(self.shim.path), True)
         self._server: ControlServer | None = None
@@ -119,7 +124,7 @@ class CommandsSession:
             stop=self._stop,
         )
         self._gate = gate
-        self._server = ControlServer(self.shim.socket_path, self._answer)
+        self._server = ControlServer(self.shim.socket_path, self._answer, owner=self._agent_uid)
         self._server.start()
         self._recorder = ProcessRecorder(
             self._policy.recorder,

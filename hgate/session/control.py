@@ -53,9 +53,11 @@ Handler = Callable[[ShellRequest], Verdict]
 class ControlServer:
     """Answers shims on a Unix socket, one request per connection, from a daemon thread."""
 
-    def __init__(self, path: Path, handler: Handler) -> None:
+    def __init__(self, path: Path, handler: Handler, *, owner: int | None = None) -> None:
+        """`owner`: the uid that may connect besides root (an `--agent-user`)."""
         self._path = path
         self._handler = handler
+        self._owner = owner
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._wake_read, self._wake_write = os.pipe()
         self._thread = threading.Thread(target=self._serve, name="hgate-control", daemon=True)
@@ -66,6 +68,8 @@ class ControlServer:
     def start(self) -> None:
         self._listener.bind(str(self._path))
         self._path.chmod(0o600)
+        if self._owner is not None:
+            os.chown(self._path, self._owner, -1)
         self._listener.listen(64)
         self._thread.start()
 

@@ -80,8 +80,11 @@ class PtyRunner:
         cwd: str | None = None,
         stdin_fd: int = 0,
         stdin_filter: Callable[[bytes], bytes] | None = None,
+        become: Callable[[int], None] | None = None,
     ) -> None:
+        """`become(terminal_fd)` runs in the agent's process before exec (another user)."""
         self._argv = list(argv)
+        self._become = become
         self._env = dict(env)
         self._settings = settings
         self._on_output = on_output
@@ -251,7 +254,14 @@ class PtyRunner:
     # -- process control ----------------------------------------------------------
 
     def _spawn(self) -> PtyProcess:
-        preexec = _prepare_child if self._stdin_is_tty else _prepare_child_without_stdin
+        prepare = _prepare_child if self._stdin_is_tty else _prepare_child_without_stdin
+        become = self._become
+
+        def preexec() -> None:
+            prepare()
+            if become is not None:
+                become(1)  # stdout is the terminal in both modes
+
         try:
             return PtyProcess.spawn(
                 self._argv,

@@ -28,6 +28,7 @@ from hgate.audit import (
 from hgate.errors import CredentialError, HgateError, SessionBlocked, SinkError
 from hgate.mask import Masker, MaskingStream
 from hgate.policy.model import Policy
+from hgate.session.agent_user import resolve_agent_user
 from hgate.session.capabilities import LiveCapabilities
 from hgate.session.ci import ci_coordinates
 from hgate.session.commands import CommandsSession
@@ -56,6 +57,7 @@ class SessionRequest:
     sink_dir: Path | None = None  # overrides the policy's directory sink
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     cwd: str | None = None
+    agent_user: str | None = None  # run the agent as this OS user (hgate must be root)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,11 +88,18 @@ def run_session(
     """`on_secret` is told each secret hgate holds (the CI token, issued credentials) the
     moment it exists, so the CLI can have the CI runner mask it too (`::add-mask::`)."""
     seal_process()  # before anything secret is read, and long before the agent exists
+    user = (
+        resolve_agent_user(request.agent_user, package_dir=str(Path(__file__).parents[1]))
+        if request.agent_user
+        else None
+    )
     policy = request.policy
     identity = resolve_identity(policy, request.identity_mode, request.env)
     signer, key_created, public_key = _signer(request)
     session_id = new_session_id()
-    commands = CommandsSession(policy.commands)  # the agent's sh/bash shims and their socket
+    commands = CommandsSession(
+        policy.commands, agent_uid=user.uid if user else None
+    )  # the agent's sh/bash shims and their socket
     agent_env = agent_environment(
         request.env,
         policy.environment,
@@ -99,7 +108,11 @@ def run_session(
             *sink_variables(policy.transcript),
             *(policy.approvals.secret_variables() if policy.approvals else ()),
         ),
-        additions={"HGATE_SESSION_ID": session_id, **commands.environment(request.env)},
+        additions={
+            "HGATE_SESSION_ID": session_id,
+            **commands.environment(request.env),
+            **(user.environment() if user else {}),
+        },
     )
     mask_key = secrets.token_bytes(32)
     masker, engine = build_masker(
@@ -123,6 +136,7 @@ def run_session(
     command = [masker.mask(arg).text for arg in request.argv]
     writer.start(
         _header(session_id, policy, identity, command, engine, request.env, agent_env.removed)
+        | ({"agent": {"user": user.name, "uid": user.uid}} if user else {})
     )
     notify(
         f"session {session_id} started · policy {policy.name} "
@@ -193,6 +207,7 @@ def run_session(
             on_tick=guard.tick,
             cwd=request.cwd,
             stdin_filter=live.stdin_filter(),
+            become=user.become if user else None,
         )
         pump.on_budget_exceeded = commands.on_stop = guard.stop_agent = runner.request_stop
         if live.approvals is not None:  # a held stdin line waits off the PTY loop
