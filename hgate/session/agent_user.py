@@ -35,9 +35,13 @@ class AgentUser:
 
     def become(self, terminal_fd: int) -> None:
         """Runs in the agent's child process before exec: give it the terminal, then drop
-        to the user for good (groups first: setuid takes away the right to change them)."""
+        to the user for good."""
         with contextlib.suppress(OSError):
             os.fchown(terminal_fd, self.uid, -1)
+        self._drop()
+
+    def _drop(self) -> None:
+        """Groups first: setuid takes away the right to change them."""
         os.setgroups(list(self.groups))
         os.setgid(self.gid)
         os.setuid(self.uid)
@@ -48,7 +52,7 @@ class AgentUser:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child's exit status is the answer
             try:
-                self.become(-1)
+                self._drop()
                 ok = os.access(paths[0], os.X_OK) and all(os.access(p, os.R_OK) for p in paths[1:])
             except BaseException:
                 ok = False

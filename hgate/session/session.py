@@ -28,7 +28,7 @@ from hgate.audit import (
 from hgate.errors import CredentialError, HgateError, SessionBlocked, SinkError
 from hgate.mask import Masker, MaskingStream
 from hgate.policy.model import Policy
-from hgate.session.agent_user import resolve_agent_user
+from hgate.session.agent_user import AgentUser, resolve_agent_user
 from hgate.session.capabilities import LiveCapabilities
 from hgate.session.ci import ci_coordinates
 from hgate.session.commands import CommandsSession
@@ -97,9 +97,8 @@ def run_session(
     identity = resolve_identity(policy, request.identity_mode, request.env)
     signer, key_created, public_key = _signer(request)
     session_id = new_session_id()
-    commands = CommandsSession(
-        policy.commands, agent_uid=user.uid if user else None
-    )  # the agent's sh/bash shims and their socket
+    # the agent's sh/bash shims and their socket
+    commands = CommandsSession(policy.commands, agent_uid=user.uid if user else None)
     agent_env = agent_environment(
         request.env,
         policy.environment,
@@ -135,8 +134,7 @@ def run_session(
     )
     command = [masker.mask(arg).text for arg in request.argv]
     writer.start(
-        _header(session_id, policy, identity, command, engine, request.env, agent_env.removed)
-        | ({"agent": {"user": user.name, "uid": user.uid}} if user else {})
+        _header(session_id, policy, identity, command, engine, request.env, agent_env.removed, user)
     )
     notify(
         f"session {session_id} started · policy {policy.name} "
@@ -369,6 +367,7 @@ def _header(
     engine: str,
     env: Mapping[str, str],
     removed: tuple[str, ...],
+    user: AgentUser | None,
 ) -> dict[str, Any]:
     return {
         "session_id": session_id,
@@ -387,4 +386,5 @@ def _header(
         "masking": {"engine": engine},
         "environment": {"removed": list(removed)},
         **({"approvals": policy.approvals.header()} if policy.approvals else {}),
+        **({"agent": {"user": user.name, "uid": user.uid}} if user else {}),
     }
