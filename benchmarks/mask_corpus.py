@@ -284,6 +284,12 @@ LOOKALIKE_TEMPLATES = [
     "{word}.{word}:{n}: warning: unused variable '{word}'",
     "migrating {word}_{word}_table ... OK ({dur})",
     "Timestamp 17{n8} sequence {n} offset {n}",
+    "Unpacking lib{word}{d1} ({d1}.{d1}.{n2}.{d1}-{d1}) ...",
+    "{ts} status unpacked lib{word}:amd64 {d1}.{d1}.{n2}.{d1}-{d1}",
+    "Depends: libc6 (>= 2.{n2}), lib{word}{d1} (>= 0.{n2}.{d1}.{d1})",
+    "{ts} install zip:amd64 <none> {d1}.0-{n2}",
+    "PWD=/home/runner/work/{word}/{word}",
+    "        {hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:",
 ]
 _WORDS = [
     "cache",

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PLACEHOLDERS", "ContextWords", "is_placeholder"]
+__all__ = [
+    "DEBIAN_ARCHITECTURES",
+    "PLACEHOLDERS",
+    "ContextWords",
+    "is_placeholder",
+    "is_working_directory",
+]
 
 PLACEHOLDERS = frozenset(
     {"", "null", "none", "nil", "n/a", "na", "true", "false", "unknown", "redacted", "xxx"}
@@ -25,6 +31,18 @@ _PLACEHOLDER_SHAPE = re.compile(
 def is_placeholder(value: str) -> bool:
     """A value that stands for no value (`null`, `***`, `${VAR}`, `<redacted>`)."""
     return value.lower() in PLACEHOLDERS or _PLACEHOLDER_SHAPE.fullmatch(value) is not None
+
+
+# `pkg:amd64` in apt and dpkg output: a package and its architecture, not `label: value`
+DEBIAN_ARCHITECTURES = frozenset(
+    {"all", "any", "amd64", "arm64", "armel", "armhf", "i386", "mips64el", "ppc64el"}
+    | {"riscv64", "s390x"}
+)
+
+
+def is_working_directory(key: str, value: str) -> bool:
+    """`PWD=/work/app` in an `env` dump: the shell's directory, not a password."""
+    return key in ("PWD", "OLDPWD") and value.startswith(("/", "~"))
 
 
 class ContextWords:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from hgate.mask.context import is_placeholder
+from hgate.mask.context import DEBIAN_ARCHITECTURES, is_placeholder, is_working_directory
 from hgate.mask.detectors.dates import find_date
 from hgate.mask.detectors.names import looks_like_person
 from hgate.mask.fields import (
@@ -75,6 +75,10 @@ class KeyedFieldDetector(CandidateDetector):
         value = text[v_start:v_end].strip()
         v_end = v_start + len(text[v_start:v_end].rstrip())
         if is_placeholder(value) or value.startswith("[") or not any(c.isalnum() for c in value):
+            return
+        if tag == "colon" and v_start == label_end + 1 and value.split()[0] in DEBIAN_ARCHITECTURES:
+            return  # `zip:amd64`: a Debian package and its architecture (apt, dpkg)
+        if kind == "SECRET" and is_working_directory(text[begin:label_end], value):
             return
         if kind == "DATE":
             date = find_date(text, v_start, v_end)

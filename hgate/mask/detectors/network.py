@@ -1,8 +1,9 @@
 """IP addresses (v4 and v6) and MAC addresses (device identifiers).
 
 Loopback, unspecified and broadcast addresses identify no one and stay; a dotted quad
-that is part of a version string (`v1.2.3.4`, `==1.2.3.4`, `1.2.3.4.5`) is not an
-address.
+that is part of a version string (`v1.2.3.4`, `==1.2.3.4`, `1.2.3.4.5`, `1.2.3.4+dfsg`,
+a Debian package's `(>= 0.99.7.1)` or `pkg:all 1.2.5.1-2`) is not an address. Six hex
+pairs inside a longer colon-separated run (a key or certificate dump) are not a MAC.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 
+from hgate.mask.context import DEBIAN_ARCHITECTURES
 from hgate.mask.interface import CandidateDetector, Pattern, Span
 
 __all__ = ["NetworkDetector"]
@@ -20,6 +22,19 @@ _V6_RUN = re.compile(r"[0-9A-Fa-f:]+(?:\.[0-9]{1,3}){0,3}")
 _V4_KEEP = frozenset({"0.0.0.0", "255.255.255.255"})
 _VERSION_BEFORE = ("v", "V", "=", "@", ".", "-", "/", "~", "^")
 _VERSION_WORDS = ("version ", "python ", "release ", "build ")
+_VERSION_AFTER = ("+", "~")  # `1.2.3.4+dfsg1`, `1.2.3.4~rc1`: an address never runs on so
+# A Debian version's place: a dependency's `(>= `, after `pkg:arch ` or dpkg's `<none> `
+# (apt, dpkg.log), or in a `dpkg -l` row; `(1.2.5.1-2)` is one too (apt's `Unpacking`).
+_PACKAGE_VERSION_BEFORE = re.compile(
+    r"(?:\((?:[<>]=|<<|>>|=) ?"
+    rf"|:(?:{'|'.join(sorted(DEBIAN_ARCHITECTURES))}) |<none> )\Z"
+)
+_REVISION = re.compile(r"-[0-9A-Za-z.+~]*[),]")
+_DPKG_ROW = re.compile(r"[uirph][ncufhWti][ R] +\S+ +\Z")  # `ii  pkg  <quad>-2  amd64`
+_DPKG_ROW_AFTER = re.compile(
+    rf"(?:-[0-9A-Za-z.+~]+)? +(?:{'|'.join(sorted(DEBIAN_ARCHITECTURES))})\b"
+)
+_MAC_KEEP = frozenset({"ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "ff-ff-ff-ff-ff-ff"})
 # A dotted quad, less the two every CI log is full of (`127.x.x.x`, `0.0.0.0`), which the
 # validator would refuse anyway: leaving them out of the scan saves a Python call each.
 # (A later quad overlapping a refused one starts after a `.`, which the validator also
@@ -60,7 +75,7 @@ class NetworkDetector(CandidateDetector):
             end = whole.end() if whole else end
             if self._ipv6(text, start, end, text[start:end]):
                 yield Span(start=start, end=end, kind="IP", confidence=0.9, detector=self.name)
-        elif any(c.isalpha() for c in value) or len(set(value)) > 3:
+        elif self._mac(text, start, end, value):
             yield Span(start=start, end=end, kind="DEVICE_ID", confidence=0.8, detector=self.name)
 
     @staticmethod
@@ -70,11 +85,31 @@ class NetworkDetector(CandidateDetector):
         if any((len(o) > 1 and o[0] == "0") or int(o) > 255 for o in value.split(".")):
             return False
         before = text[start - 1 : start]
+        if before == "-" and text[start - 2 : start - 1].isdigit():
+            before = ""  # `10.0.0.1-10.0.0.9`: a range, not `pkg-1.2.3.4`
         if before in _VERSION_BEFORE or (
             text[end : end + 1] == "." and text[end + 1 : end + 2].isdigit()
         ):
             return False
+        if text[end : end + 1] in _VERSION_AFTER and text[end + 1 : end + 2].isalnum():
+            return False
+        head = text[max(0, start - 24) : start]
+        if _PACKAGE_VERSION_BEFORE.search(head) or (
+            _DPKG_ROW.fullmatch(text, 0, start) and _DPKG_ROW_AFTER.match(text, end)
+        ):
+            return False
+        if before == "(" and _REVISION.match(text, end):
+            return False
         return not text[max(0, start - 8) : start].lower().endswith(_VERSION_WORDS)
+
+    @staticmethod
+    def _mac(text: str, start: int, end: int, value: str) -> bool:
+        separator = value[2]
+        if text[start - 1 : start] == separator or text[end : end + 1] == separator:
+            return False  # one stretch of a longer hex dump (`openssl x509 -text`)
+        if value.lower() in _MAC_KEEP:
+            return False
+        return any(c.isalpha() for c in value) or len(set(value)) > 3
 
     @staticmethod
     def _ipv6(text: str, start: int, end: int, value: str) -> bool:

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from hgate.mask.context import is_placeholder
+from hgate.mask.context import is_placeholder, is_working_directory
 from hgate.mask.fields import key_start
 from hgate.mask.interface import CandidateDetector, Pattern, Span
 
@@ -49,6 +49,7 @@ _SECRET_KEY = (
     r"secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret"
     r"|credentials?|auth(?:[_-]?token)?|session[_-]?key|signing[_-]?key|encryption[_-]?key"
 )
+_AUTHOR = re.compile(r"author(?!i[sz]ation)", re.IGNORECASE)  # `Author-email:` has `auth`
 _ASSIGN_VALUE = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'|([^\s\"'`]+)")
 _PASSWORD = re.compile(rf"(?:{_PASSWORD_KEY})", re.IGNORECASE)
 
@@ -133,6 +134,8 @@ class SecretDetector(CandidateDetector):
         if not value or is_placeholder(value) or value.startswith("["):
             return
         name = key.rsplit(".", 1)[-1]
+        if is_working_directory(name, value) or _AUTHOR.match(name):
+            return
         if _PASSWORD.search(name) is None and not looks_random(value):
             return
         if name.lower().endswith(("_file", "_path", "_env", "_name", "_id", "_type", "_url")):
