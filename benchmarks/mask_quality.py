@@ -1,5 +1,5 @@
 """Masking quality: recall per kind on a labelled synthetic corpus, and the share of
-look-alike CI lines left unchanged.
+look-alike CI lines (and of system tools' output) left unchanged.
 
     PYTHONPATH=. python benchmarks/mask_quality.py [--engine auto|re|hyperscan] [-n 200]
 
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mask_corpus import HELD_OUT_LOCALES, Record, labelled, lookalikes
+from mask_corpus import HELD_OUT_LOCALES, TOOL_OUTPUT_TEMPLATES, Record, labelled, lookalikes
 
 from hgate.mask.detectors import build_default_detectors
 from hgate.mask.masker import Masker
@@ -94,14 +94,16 @@ def main() -> None:
         records = labelled(max(1, args.n // 2), seed=3, locale=locale, only=frozenset({"NAME"}))
         report(masker, records, args.show, label=f"NAME {locale}")
     masker.reset_state()
-    looks = list(lookalikes(20 * args.n))
-    changed = []
-    for line, spans in zip(looks, masker.scan_lines(looks), strict=True):
-        if spans:
-            changed.append(line)
+    unchanged(masker, list(lookalikes(20 * args.n)), "look-alike lines", args.show)
+    tools = list(lookalikes(2 * args.n, seed=4, templates=TOOL_OUTPUT_TEMPLATES))
+    unchanged(masker, tools, "tool-output lines (apt, dpkg, env, openssl)", args.show)
+
+
+def unchanged(masker: Masker, looks: list[str], label: str, show: int) -> None:
+    changed = [line for line, spans in zip(looks, masker.scan_lines(looks), strict=True) if spans]
     share = 100 * (1 - len(changed) / len(looks))
-    print(f"look-alike lines unchanged: {share:.2f}% of {len(looks)}")
-    for line in changed[: args.show]:
+    print(f"{label} unchanged: {share:.2f}% of {len(looks)}")
+    for line in changed[:show]:
         print(f"  changed: {line!r}")
 
 

@@ -32,6 +32,7 @@ _KV_VALUE = re.compile(r"[^\s,;&]+")
 # Prose labels (`MRN: A123 seen today`) name one identifier; only these kinds span words.
 _MULTIWORD_KINDS = frozenset({"NAME", "ADDRESS", "DATE"})
 _WORD = re.compile(r"\S+")
+_ARCHITECTURE = re.compile(rf"(?:{'|'.join(sorted(DEBIAN_ARCHITECTURES))})(?![\w.-])")
 _PROSE_VALUE = re.compile(r"[^,;|\t]+?(?=\s{2,}|\s+[A-Za-z_][\w ]{0,20}:|[,;|\t]|$)")
 
 
@@ -66,6 +67,12 @@ class KeyedFieldDetector(CandidateDetector):
         kind = field_kind(key)
         if kind is None or kind not in self.kinds:
             return
+        if tag == "colon" and end == label_end + 1 and _ARCHITECTURE.match(text, end):
+            return  # `zip:amd64`: a Debian package and its architecture (apt, dpkg)
+        if kind == "SECRET" and is_working_directory(
+            text[begin:label_end], text[end : end + 2].lstrip("\"'")
+        ):
+            return
         found = self._value(text, end, tag)
         if found is None:
             return
@@ -75,10 +82,6 @@ class KeyedFieldDetector(CandidateDetector):
         value = text[v_start:v_end].strip()
         v_end = v_start + len(text[v_start:v_end].rstrip())
         if is_placeholder(value) or value.startswith("[") or not any(c.isalnum() for c in value):
-            return
-        if tag == "colon" and v_start == label_end + 1 and value.split()[0] in DEBIAN_ARCHITECTURES:
-            return  # `zip:amd64`: a Debian package and its architecture (apt, dpkg)
-        if kind == "SECRET" and is_working_directory(text[begin:label_end], value):
             return
         if kind == "DATE":
             date = find_date(text, v_start, v_end)

@@ -119,6 +119,9 @@ class SecretDetector(CandidateDetector):
         key = text[start:key_end]
         while text[end : end + 1] in (" ", "\t", ">"):
             end += 1
+        name = key.rsplit(".", 1)[-1]
+        if is_working_directory(name, text[end : end + 2].lstrip("\"'")) or _AUTHOR.match(name):
+            return
         match = _ASSIGN_VALUE.match(text, end)
         if match is None:
             return
@@ -132,9 +135,6 @@ class SecretDetector(CandidateDetector):
             v_end = v_start + len(value)
         value = text[v_start:v_end]
         if not value or is_placeholder(value) or value.startswith("["):
-            return
-        name = key.rsplit(".", 1)[-1]
-        if is_working_directory(name, value) or _AUTHOR.match(name):
             return
         if _PASSWORD.search(name) is None and not looks_random(value):
             return
