@@ -1,5 +1,6 @@
-"""Masking throughput: a >= 50 MB mixed CI log and a PHI-dense file through the masking
-stream (assembler + masker, display bytes out), in MB/s, against `cat` in the same run.
+"""Masking throughput: a >= 50 MB mixed CI log, a PHI-dense file and the mixed log as a
+terminal shows it (colour codes, progress bars, `\r\n`) through the masking stream
+(assembler + masker, display bytes out), in MB/s, against `cat` in the same run.
 
     PYTHONPATH=. python benchmarks/mask_speed.py [--mb 50] [--engine auto|re|hyperscan] [--profile]
 
@@ -32,8 +33,10 @@ from hgate.mask.stream import MaskingStream
 CHUNK = 64 * 1024
 
 
-def build_files(directory: Path, megabytes: int) -> tuple[Path, Path]:
-    """Mixed: ordinary CI output with one PHI record every ~50 lines. Dense: PHI only."""
+def build_files(directory: Path, megabytes: int) -> tuple[Path, Path, Path]:
+    """Mixed: ordinary CI output with one PHI record every ~50 lines. Dense: PHI only.
+    Coloured: the mixed log as a terminal shows it (the path `hgate run` takes): `\r\n`
+    ends, a colour code on every fifth line and a progress bar redrawn with `\r`."""
     ordinary = list(lookalikes(20_000))
     phi = ["\n".join(lines) for lines, _ in labelled(60)]
     mixed_unit = []
@@ -43,14 +46,30 @@ def build_files(directory: Path, megabytes: int) -> tuple[Path, Path]:
             mixed_unit.append(phi[i // 50 % len(phi)])
     mixed_text = ("\n".join(mixed_unit) + "\n").encode()
     dense_text = ("\n".join(phi) + "\n").encode()
+    coloured_text = _coloured(mixed_unit).encode()
     mixed, dense = directory / "mixed.log", directory / "dense.log"
+    coloured = directory / "coloured.log"
     with mixed.open("wb") as out:
         for _ in range(megabytes * 2**20 // len(mixed_text) + 1):
             out.write(mixed_text)
     with dense.open("wb") as out:
         for _ in range(max(1, megabytes // 5) * 2**20 // len(dense_text) + 1):
             out.write(dense_text)
-    return mixed, dense
+    with coloured.open("wb") as out:
+        for _ in range(max(1, megabytes // 5) * 2**20 // len(coloured_text) + 1):
+            out.write(coloured_text)
+    return mixed, dense, coloured
+
+
+def _coloured(lines: list[str]) -> str:
+    out = []
+    for i, line in enumerate(lines):
+        if i % 5 == 0:
+            line = f"\x1b[32m{line}\x1b[0m"
+        if i % 40 == 0:
+            line = "".join(f"Downloading [{'#' * n:<10}] {n * 10}%\r" for n in range(11)) + line
+        out.append(line.replace("\n", "\r\n") + "\r\n")
+    return "".join(out)
 
 
 def run_masker(path: Path, masker: Masker, *, per_line: bool) -> tuple[float, int, int]:
@@ -126,11 +145,11 @@ def main() -> None:
     )
     print(f"engine {masker.engine_name}: masker built in {time.perf_counter() - start:.2f} s")
     with tempfile.TemporaryDirectory() as tmp:
-        mixed, dense = build_files(Path(tmp), args.mb)
+        mixed, dense, coloured = build_files(Path(tmp), args.mb)
         if args.scan_only:
             scan = run_scan(mixed, masker)
             print(f"mixed  engine.scan only ({masker.engine_name}): {scan:7.1f} MB/s")
-        for name, path in (("mixed", mixed), ("dense", dense)):
+        for name, path in (("mixed", mixed), ("dense", dense), ("colour", coloured)):
             cat = run_cat(path)
             for per_line in (False, True):
                 profile = cProfile.Profile() if args.profile else None

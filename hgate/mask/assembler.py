@@ -24,8 +24,12 @@ _OPEN_MAX = 4096  # an unterminated escape held longer than this is given up on
 
 _SLOW_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SLOW_BUT_CR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SPECIAL = re.compile(
-    r"(?P<nl>\r?\n)|(?P<cr>\r)"
+# Everything that is not plain text, but line ends: the stretches between are split on
+# \n in bulk (`_consume_plain`), so a progress bar's \r or a colour code costs one match,
+# not a per-line regex step for the whole chunk.
+_NEXT_INLINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")  # where one starts
+_INLINE = re.compile(
+    r"(?P<cr>\r(?!\n))"
     r"|(?P<drop>\x1b[\]PX^_][^\x07\x1b\n\r]*(?:\x07|\x1b\\))"
     r"|(?P<keep>\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"
     r"|\x1b(?:[ -/]+[0-~]|[0-OQ-WYZ\\`a-~])"
@@ -160,19 +164,18 @@ class LineAssembler:
     def _consume(self, data: str, *, final: bool) -> list[RawLine]:
         self._tail = ""
         out: list[RawLine] = []
-        if _SLOW_CHARS.search(data) is None:
-            self._consume_plain(data, out)
-            return out
         pos = 0
-        for match in _SPECIAL.finditer(data):
+        find, classify = _NEXT_INLINE.search, _INLINE.match  # a fast scan, then which one
+        while (hit := find(data, pos)) is not None:
+            match = classify(data, hit.start())
+            if match is None:  # cannot happen: every character _NEXT_INLINE finds starts one
+                raise AssertionError("unclassified control character")
             start, end = match.span()
             if start > pos:
-                self._append(data[pos:start], out)
+                self._consume_plain(data[pos:start], out)
             pos = end
             kind = match.lastgroup
-            if kind == "nl":
-                self._finish(match.group(), out)
-            elif kind == "cr":
+            if kind == "cr":
                 if end == len(data) and not final:
                     self._tail = "\r"  # \r\n or a bare \r? the next read tells
                 else:
@@ -184,23 +187,32 @@ class LineAssembler:
                 self._tail = match.group()
             # "drop", and an "open" escape cut short by what follows, are never shown
         if pos < len(data):
-            self._append(data[pos:], out)
+            self._consume_plain(data[pos:], out)
         return out
 
     def _consume_plain(self, data: str, out: list[RawLine]) -> None:
-        """The common chunk (no escapes, no \\r): split on \\n without a per-char loop."""
+        """Text without escapes or bare \r: split on \n without a per-char loop."""
         pieces = data.split("\n")
-        self._append(pieces[0], out)
+        first = pieces[0]
         if len(pieces) == 1:
+            self._append(first, out)
             return
-        self._finish("\n", out)
+        if first[-1:] == "\r":
+            self._append(first[:-1], out)
+            self._finish("\r\n", out)
+        else:
+            self._append(first, out)
+            self._finish("\n", out)
         limit = self._limit
         for piece in pieces[1:-1]:
+            end = "\n"
+            if piece[-1:] == "\r":
+                piece, end = piece[:-1], "\r\n"
             if len(piece) > limit:
                 self._append(piece, out)
-                self._finish("\n", out)
+                self._finish(end, out)
             else:
-                out.append(RawLine(text=piece))
+                out.append(RawLine(text=piece, end=end))
         self._append(pieces[-1], out)
 
     def _append(self, text: str, out: list[RawLine]) -> None:

@@ -14,7 +14,7 @@ of the few lines that have any, and the display bytes) without a per-line object
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hgate.mask.assembler import LineAssembler, RawLine
 from hgate.mask.interface import DetectorError, Span
@@ -38,15 +38,17 @@ class MaskedBatch:
     """The lines one feed completed, masked: the compact form of a list of MaskedLine.
 
     `texts[i]` is line i's masked text, `ends` its terminator (one string when all lines
-    share it), `findings` maps the index of each line with findings to them, and
-    `display` is every line's display bytes, concatenated.
+    share it), `findings` maps the index of each line with findings to them, `displays`
+    the index of each line whose display is not its text and end (escapes re-inserted,
+    a detector error) to that display, and `display` is every line's display bytes,
+    concatenated.
     """
 
     texts: list[str]
     ends: str | list[str]
     findings: dict[int, tuple[Finding, ...]]
     display: bytes
-    source: list[MaskedLine] | None = None  # the lines, when the batch was made of them
+    displays: dict[int, bytes] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -57,15 +59,13 @@ class MaskedBatch:
 
     def lines(self) -> list[MaskedLine]:
         """The batch as MaskedLine objects."""
-        if self.source is not None:
-            return self.source
-        findings = self.findings  # plain lines: the display is the text and its end
+        findings, displays = self.findings, self.displays
         return [
             MaskedLine(
                 text=text,
                 findings=findings.get(index, ()),
                 end=self.end(index),
-                display=(text + self.end(index)).encode(),
+                display=displays[index] if index in displays else (text + self.end(index)).encode(),
             )
             for index, text in enumerate(self.texts)
         ]
@@ -77,7 +77,11 @@ class MaskedBatch:
             ends=[line.end for line in lines],
             findings={i: line.findings for i, line in enumerate(lines) if line.findings},
             display=b"".join(line.display for line in lines),
-            source=lines,
+            displays={
+                i: line.display
+                for i, line in enumerate(lines)
+                if line.display != (line.text + line.end).encode()
+            },
         )
 
 
@@ -96,7 +100,7 @@ class MaskingStream:
         """What `feed` would return, as one MaskedBatch (the session's cheap path)."""
         block = self.assembler.feed_block(data)
         if not isinstance(block, str):
-            return MaskedBatch.of(self.mask_lines(block))
+            return self._mask_batch(block)
         if not block:
             return MaskedBatch(texts=[], ends="\n", findings={}, display=b"")
         crlf = block.count("\r\n") if "\r" in block else 0
@@ -157,23 +161,45 @@ class MaskingStream:
 
     def mask_lines(self, lines: list[RawLine]) -> list[MaskedLine]:
         """Mask assembled lines (in stream order) as one block."""
-        if not lines:
-            return []
-        results = self.masker.scan_lines([line.text for line in lines])
-        out: list[MaskedLine] = []
-        for line, spans in zip(lines, results, strict=True):
+        return self._mask_batch(lines).lines() if lines else []
+
+    def _mask_batch(self, lines: list[RawLine]) -> MaskedBatch:
+        """Only lines with findings, escapes or a cut's context get a MaskedLine; the rest
+        go straight into the batch (a coloured log's common line)."""
+        results = self.masker.scan_lines([line.text for line in lines]) if lines else []
+        texts: list[str] = []
+        ends: list[str] = []
+        findings: dict[int, tuple[Finding, ...]] = {}
+        displays: dict[int, bytes] = {}
+        chunks: list[bytes] = []
+        run: list[str] = []  # display text of the plain lines since the last rebuilt one
+        for index, (line, spans) in enumerate(zip(lines, results, strict=True)):
             if not spans and not line.escapes and not line.lead and not line.trail:
-                text = line.text
-                out.append(
-                    MaskedLine(
-                        text=text, findings=(), end=line.end, display=(text + line.end).encode()
-                    )
-                )
-            elif isinstance(spans, DetectorError):
-                out.append(self._error_line(line, spans))
-            else:
-                out.append(self._render(line, spans))
-        return out
+                texts.append(line.text)
+                ends.append(line.end)
+                run.append(line.text)
+                run.append(line.end)
+                continue
+            masked = (
+                self._error_line(line, spans)
+                if isinstance(spans, DetectorError)
+                else self._render(line, spans)
+            )
+            texts.append(masked.text)
+            ends.append(masked.end)
+            if masked.findings:
+                findings[index] = masked.findings
+            if masked.display != (masked.text + masked.end).encode():
+                displays[index] = masked.display
+            if run:
+                chunks.append("".join(run).encode())
+                run = []
+            chunks.append(masked.display)
+        if run:
+            chunks.append("".join(run).encode())
+        return MaskedBatch(
+            texts=texts, ends=ends, findings=findings, display=b"".join(chunks), displays=displays
+        )
 
     def _error_line(self, line: RawLine, error: DetectorError) -> MaskedLine:
         marker = DETECTOR_ERROR_MARKER
