@@ -95,6 +95,13 @@ class _LazyConsole:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._lazy_real(), name)
 
+    # `with console:` (rich's Live and Progress use it) looks these up on the type
+    def __enter__(self) -> Console:
+        return self._lazy_real().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lazy_real().__exit__(*exc)
+
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._lazy_real(), name, value)
 

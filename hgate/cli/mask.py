@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 
@@ -15,6 +18,7 @@ from hgate.errors import UsageError
 
 CHUNK = 1 << 20
 EXIT_FIXTURE_FAILED = 1
+PROGRESS_FROM = 16 << 20  # a file this big takes a second or more: show how far it is
 
 
 def _policy_path(policy: Path | None) -> Path:
@@ -52,10 +56,11 @@ def mask(
         raise UsageError(f"cannot read {file}: {exc.strerror}") from None
     out = sys.stdout.buffer
     total = 0
-    with source:
+    with source, _progress(source) as advance:
         while chunk := source.read(CHUNK):
             total += len(chunk)
             out.write(stream.feed_display(chunk))
+            advance(len(chunk))
         out.write(stream.close_display())
     out.flush()
     if not quiet:
@@ -65,6 +70,35 @@ def mask(
             f"(engine {engine}): {kinds}",
             markup=False,
         )
+
+
+@contextlib.contextmanager
+def _progress(source: BinaryIO) -> Iterator[Callable[[int], object]]:
+    """A transient bar on stderr while a big file is masked, when stderr is a terminal
+    that the masked output is not going to (`hgate mask big.log > clean.log`)."""
+    try:
+        info = os.fstat(source.fileno())
+        size = info.st_size if stat.S_ISREG(info.st_mode) else 0
+    except (OSError, ValueError):
+        size = 0
+    if size < PROGRESS_FROM or not err_console.is_terminal or sys.stdout.isatty():
+        yield lambda _n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (TextColumn("hgate: masking"), BarColumn(), DownloadColumn())
+    with Progress(
+        *columns, TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True
+    ) as progress:
+        task = progress.add_task("mask", total=size)
+        yield lambda n: progress.advance(task, n)
 
 
 def test(

@@ -59,3 +59,30 @@ def test_policy_test_fails_on_a_leak(gate: Gate, tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"FAIL {fixture}:1 (mask): value 1 was not masked" in done.stdout
     assert_absent({"ssn": "536-22-1234"}, report=done.stdout.replace("{{536-22-1234}}", ""))
+
+
+def test_mask_shows_progress_on_a_terminal_for_a_big_file(gate: Gate, tmp_path: Path) -> None:
+    """`hgate mask big.log > clean.log` in a terminal: a bar on stderr, nothing of it in
+    the masked output, and the summary after it."""
+    import shlex
+
+    import pexpect
+
+    log, clean = tmp_path / "big.log", tmp_path / "clean.log"
+    line = b"step 17 ok: compiled 42 files for jane.roe@example.com\n"  # synthetic
+    log.write_bytes(line * (17 * 2**20 // len(line) + 1))
+    command = " ".join(shlex.quote(part) for part in gate.command("mask", str(log)))
+    child = pexpect.spawn(
+        "bash", ["-c", f"{command} > {shlex.quote(str(clean))}"],
+        env=gate.env(), timeout=120, dimensions=(24, 120),
+    )  # fmt: skip
+    child.expect(r"masking.*?MB")
+    child.expect(r"masked (\d+) value\(s\)")
+    count = int(child.match.group(1))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    masked = clean.read_bytes()
+    assert count == masked.count(b"[EMAIL:") == log.stat().st_size // len(line)
+    assert b"masking" not in masked and b"\x1b" not in masked
+    assert_absent({"email": "jane.roe@example.com"}, output=masked.decode())
