@@ -294,6 +294,9 @@ TOOL_OUTPUT_TEMPLATES = [
     "Depends: libc6 (>= 2.{n2}), lib{word}{d1} (>= 0.{n2}.{d1}.{d1})",
     "{ts} install zip:amd64 <none> {d1}.0-{n2}",
     "PWD=/home/runner/work/{word}/{word}",
+    "--- PASS: Test{word}{d1} (0.0{d1}s)",
+    "Passed!  - Failed:     0, Passed:   {n}, Skipped:     0, Total:   {n}, Duration: {d1} s",
+    "ERROR 1045 (28000): Access denied for user '{word}'@'localhost' (using password: YES)",
     "        {hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:",
 ]
 _WORDS = [

@@ -96,7 +96,9 @@ def main() -> None:
     masker.reset_state()
     unchanged(masker, list(lookalikes(20 * args.n)), "look-alike lines", args.show)
     tools = list(lookalikes(2 * args.n, seed=4, templates=TOOL_OUTPUT_TEMPLATES))
-    unchanged(masker, tools, "tool-output lines (apt, dpkg, env, openssl)", args.show)
+    unchanged(
+        masker, tools, "tool-output lines (apt, dpkg, env, openssl, test runners, mysql)", args.show
+    )
 
 
 def unchanged(masker: Masker, looks: list[str], label: str, show: int) -> None:

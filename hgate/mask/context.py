@@ -19,6 +19,7 @@ __all__ = [
 
 PLACEHOLDERS = frozenset(
     {"", "null", "none", "nil", "n/a", "na", "true", "false", "unknown", "redacted", "xxx"}
+    | {"yes", "no", "not", "unavailable", "pending", "missing", "empty"}  # `password: YES`
 )
 # A variable reference is `${...}` or `$NAME` in one case (`$DB_PASSWORD`, `$db_pass`):
 # a mixed-case `$dg_mvQT45aD` is a password that starts with `$`, and is masked.

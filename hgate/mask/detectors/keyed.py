@@ -81,6 +81,8 @@ class KeyedFieldDetector(CandidateDetector):
             v_end = _identifier_end(text, v_start, v_end)  # `MRN: A123 phone …`: one id
         value = text[v_start:v_end].strip()
         v_end = v_start + len(text[v_start:v_end].rstrip())
+        while tag == "colon" and value[-1:] == ")" and value.count("(") < value.count(")"):
+            value, v_end = value[:-1].rstrip(), v_end - 1  # `(MRN: A123)`: the label's bracket
         if is_placeholder(value) or value.startswith("[") or not any(c.isalnum() for c in value):
             return
         if kind == "DATE":

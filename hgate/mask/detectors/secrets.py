@@ -50,6 +50,8 @@ _SECRET_KEY = (
     r"|credentials?|auth(?:[_-]?token)?|session[_-]?key|signing[_-]?key|encryption[_-]?key"
 )
 _AUTHOR = re.compile(r"author(?!i[sz]ation)", re.IGNORECASE)  # `Author-email:` has `auth`
+_TEST_RESULTS = frozenset({"PASS", "XPASS"})
+_TEST_COUNT = re.compile(r"x?pass(?:ed|es|ing)", re.IGNORECASE)
 _ASSIGN_VALUE = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'|([^\s\"'`]+)")
 _PASSWORD = re.compile(rf"(?:{_PASSWORD_KEY})", re.IGNORECASE)
 
@@ -122,6 +124,10 @@ class SecretDetector(CandidateDetector):
         name = key.rsplit(".", 1)[-1]
         if is_working_directory(name, text[end : end + 2].lstrip("\"'")) or _AUTHOR.match(name):
             return
+        if _TEST_COUNT.fullmatch(name) or (
+            name in _TEST_RESULTS and text[key_end : key_end + 1] == ":"
+        ):
+            return  # `--- PASS: TestParse (0.00s)` (go test), `Passed: 128` (dotnet test)
         match = _ASSIGN_VALUE.match(text, end)
         if match is None:
             return

@@ -245,6 +245,11 @@ TOOL_OUTPUT = [
     "                    3b:26:30:7c:e0:e1:b8:a7:fb:1a:b1:ca:7c:3e:76:8c:e0:e5:",
     "            a5:e1:c6:b0:ba:40:d7:65:ca:06:f7",
     "    link/ether brd ff:ff:ff:ff:ff:ff",
+    "--- PASS: TestParseConfigWithDefaults (0.00s)",
+    "PASS: tests/test_roundtrip_unicode",
+    "Passed!  - Failed:     0, Passed:   128, Skipped:     0, Total:   128, Duration: 2 s",
+    "ERROR 1045 (28000): Access denied for user 'ci'@'localhost' (using password: YES)",
+    "Serial: not available",
 ]
 
 
@@ -261,6 +266,7 @@ def test_tool_output_passes_unchanged(masker: Masker, line: str) -> None:
         ("connect from (203.0.113.42) port 22", "203.0.113.42"),
         ("zip:62704", "62704"),
         ("PWD=Zx81Kq0vLmN2pR7tYw", "Zx81Kq0vLmN2pR7tYw"),
+        ("PASS=Zx81Kq0vLmN2pR7tYw", "Zx81Kq0vLmN2pR7tYw"),
         ("Authorization: Zx81Kq0vLmN2pR7tYwQ", "Zx81Kq0vLmN2pR7tYwQ"),
         ("link/ether 02:42:ac:11:00:02 brd ff:ff:ff:ff:ff:ff", "02:42:ac:11:00:02"),
     ],
