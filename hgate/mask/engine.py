@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import re._parser as re_parser  # type: ignore[import-not-found]
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -131,6 +132,7 @@ class HyperscanEngine(Engine):
             if index not in runs or not self._run_members:
                 self._expressions[index] = (pattern.regex, self._flags(index))
         self._db: Any = None
+        self._local = threading.local()  # one Hyperscan scratch per scanning thread
         fingerprint = ""
         if cache is not None:
             fingerprint = cache.fingerprint(self._description())
@@ -214,7 +216,11 @@ class HyperscanEngine(Engine):
             def on_match(index: int, start: int, end: int, flags: int, context: object) -> None:
                 append((index, end if index in no_start else start, end))
 
-            self._db.scan(block.encode("latin-1", "replace"), match_event_handler=on_match)
+            self._db.scan(
+                block.encode("latin-1", "replace"),
+                match_event_handler=on_match,
+                scratch=self._scratch(),
+            )
             if self._recover and hits:
                 hits = self._recovered(block, hits)
             if self._run_members and hits:
@@ -224,6 +230,15 @@ class HyperscanEngine(Engine):
                 (index, m.start(), m.end()) for m in regex.finditer(block) if m.end() > m.start()
             )
         return _collapse(hits) if hits else hits
+
+    def _scratch(self) -> Any:
+        """This thread's scratch: Hyperscan scans without the GIL, and one scratch in two
+        scans at once fails (`ScratchInUseError`); the session masks from the output pump
+        and from the control and proxy threads."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._hs.Scratch(self._db)
+        return scratch
 
     def _digit_runs(self, block: str, hits: list[Candidate]) -> list[Candidate]:
         """Replace each hit of the shared digit-run expression by its digit patterns' hits."""

@@ -101,3 +101,28 @@ def test_shared_digit_run_expression_finds_what_re_finds(text: str) -> None:
     hs_engine = HyperscanEngine(_DIGIT_PATTERNS)
     assert len(hs_engine._run_members) == 4  # npi, ssn, phone and card share one
     assert hs_engine.scan(text) == ReEngine(_DIGIT_PATTERNS).scan(text)
+
+
+def test_threads_scan_one_engine_at_once() -> None:
+    """The session masks from several threads (output pump, control socket, proxy);
+    Hyperscan scans without the GIL, so each thread needs its own scratch."""
+    import threading
+
+    pytest.importorskip("hyperscan")
+    engine = make_engine([p for d in build_default_detectors() for p in d.patterns], "hyperscan")
+    block = "build ok 203.0.113.42 jane.roe@example.com SSN 219-45-6781\n" * 5000
+    expected = engine.scan(block)
+    results: list[object] = []
+
+    def scan() -> None:
+        try:
+            results.extend(engine.scan(block) == expected for _ in range(10))
+        except Exception as exc:  # the failure this test is about
+            results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=scan) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 30
