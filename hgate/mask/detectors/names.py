@@ -124,7 +124,7 @@ class NameDetector(CandidateDetector):
             if match is None:
                 return
             keep = _trailing_name(match.group(1).split())
-            if not keep or keep[0].lower() in _STOP:
+            if not keep or _stopped(keep):
                 return
             if len(keep) < 2 and not known_name(keep[0]):
                 return
@@ -142,7 +142,7 @@ class NameDetector(CandidateDetector):
         if match is None:
             return
         words = _trim(match.group().replace(",", " , ").split())
-        if not words or words[0].lower() in _STOP:
+        if not words or _stopped(words):
             return
         strong = tag in ("title", "strong")
         capital = all(w[0].isupper() or w == "," or re.fullmatch(_PARTICLE, w) for w in words)
@@ -155,6 +155,21 @@ class NameDetector(CandidateDetector):
 
     def _span(self, start: int, end: int, confidence: float) -> Span:
         return Span(start=start, end=end, kind="NAME", confidence=confidence, detector=self.name)
+
+
+def _stopped(words: list[str]) -> bool:
+    """Whether the first word is a stop word (`Patient: None`, `Name: Build`), save the
+    Vietnamese given name `An` before capitalised name words, one of them a known name or
+    written with letters beyond ASCII (`An Mai Bảo Đặng`, not `An Error`)."""
+    first = words[0]
+    if first.lower() not in _STOP:
+        return False
+    if first != "An" or len(words) < 2:
+        return True
+    second = words[1]
+    if not second[0].isupper() or second.lower() in _STOP:
+        return True
+    return not any(not word.isascii() or known_name(word) for word in words[1:])
 
 
 def _trailing_name(words: list[str]) -> list[str]:

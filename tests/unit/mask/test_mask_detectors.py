@@ -98,6 +98,7 @@ NEGATIVE = [
     "- name: Run tests",
     "password: ${DB_PASSWORD}",
     "Patient portal build 1234 deployed",
+    "Patient: An Error occurred in step 3",
     "digest sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     "git@github.com:org/repo.git",
     "elapsed 00:01:23 (12:00:01)",
@@ -195,6 +196,8 @@ def test_shaped_value_stays_masked_whatever_surrounds_it(
         ("Stijn van de Leemput, MD signed the note", ["Stijn", "Leemput"], "MD"),
         ("Silvano Pedro Lozano Sáenz, MD signed", ["Silvano", "Sáenz"], "MD"),
         ("Please ask Jane Roe, MD", ["Jane", "Roe"], "Please ask"),
+        ("Patient: An Đức Đặng", ["Đức", "Đặng"], "Patient:"),  # `An` is a stop word too
+        ("An Mai Bảo Đặng, MD signed", ["Mai", "Bảo", "Đặng"], "MD"),
     ],
 )
 def test_names_behind_honorifics_and_particles_are_masked(
