@@ -297,6 +297,9 @@ TOOL_OUTPUT_TEMPLATES = [
     "--- PASS: Test{word}{d1} (0.0{d1}s)",
     "Passed!  - Failed:     0, Passed:   {n}, Skipped:     0, Total:   {n}, Duration: {d1} s",
     "ERROR 1045 (28000): Access denied for user '{word}'@'localhost' (using password: YES)",
+    "          password: ${{{{ secrets.{word}_PASSWORD }}}}",
+    "  password          = var.{word}_password",
+    '{{"event":"request","status":200,"client":"10.{d1}.0.0/16"}}',
     "        {hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:{hex2}:",
 ]
 _WORDS = [

@@ -14,6 +14,7 @@ __all__ = [
     "PLACEHOLDERS",
     "ContextWords",
     "is_placeholder",
+    "is_reference",
     "is_working_directory",
 ]
 
@@ -23,10 +24,15 @@ PLACEHOLDERS = frozenset(
 )
 # A variable reference is `${...}` or `$NAME` in one case (`$DB_PASSWORD`, `$db_pass`):
 # a mixed-case `$dg_mvQT45aD` is a password that starts with `$`, and is masked.
+# Also a CI expression (`${{ secrets.DB_PASSWORD }}`) and a command substitution
+# (`$(cat /run/secrets/db)`): where the value comes from, not the value.
 _PLACEHOLDER_SHAPE = re.compile(
     r"\*+|x+|X+|<[^>]*>|\$\{[A-Za-z_][A-Za-z0-9_]*\}?|\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*"
     r"|\[[^\]]*\]|-+|\?+"
+    r"|\$\{\{.*|\$\(.*\)"
 )
+# `password = var.db_password`: unquoted, a Terraform reference (quoted, it is a string)
+_REFERENCE = re.compile(r"(?:var|local|module|data)\.[A-Za-z_][A-Za-z0-9_.-]*")
 
 
 def is_placeholder(value: str) -> bool:
@@ -39,6 +45,11 @@ DEBIAN_ARCHITECTURES = frozenset(
     {"all", "any", "amd64", "arm64", "armel", "armhf", "i386", "mips64el", "ppc64el"}
     | {"riscv64", "s390x"}
 )
+
+
+def is_reference(unquoted: str) -> bool:
+    """An unquoted `var.x`, `local.x`, `module.x.y` or `data.x.y`: a Terraform reference."""
+    return _REFERENCE.fullmatch(unquoted) is not None
 
 
 def is_working_directory(key: str, value: str) -> bool:

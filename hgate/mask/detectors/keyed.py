@@ -11,7 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from hgate.mask.context import DEBIAN_ARCHITECTURES, is_placeholder, is_working_directory
+from hgate.mask.context import (
+    DEBIAN_ARCHITECTURES,
+    is_placeholder,
+    is_reference,
+    is_working_directory,
+)
 from hgate.mask.detectors.dates import find_date
 from hgate.mask.detectors.names import looks_like_person
 from hgate.mask.fields import (
@@ -84,6 +89,8 @@ class KeyedFieldDetector(CandidateDetector):
         while tag == "colon" and value[-1:] == ")" and value.count("(") < value.count(")"):
             value, v_end = value[:-1].rstrip(), v_end - 1  # `(MRN: A123)`: the label's bracket
         if is_placeholder(value) or value.startswith("[") or not any(c.isalnum() for c in value):
+            return
+        if text[v_start - 1 : v_start] not in ("'", '"') and is_reference(value):
             return
         if kind == "DATE":
             date = find_date(text, v_start, v_end)

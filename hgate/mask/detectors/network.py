@@ -50,6 +50,22 @@ _V4 = (
 )
 
 
+_PREFIX = re.compile(r"/([0-9]{1,2})(?![0-9.])")
+
+
+def _network(text: str, end: int, value: str) -> bool:
+    """`10.0.0.0/8`: a network (no host bits set), which is no one's address; a host
+    with its prefix (`inet 172.16.0.2/24`) and a single host (`/32`) are still masked."""
+    prefix = _PREFIX.match(text, end)
+    if prefix is None or not 1 <= int(prefix.group(1)) <= 30:
+        return False  # a /31 or /32 is one or two hosts
+    try:
+        ipaddress.IPv4Network(f"{value}/{prefix.group(1)}")
+    except ValueError:  # host bits set
+        return False
+    return True
+
+
 class NetworkDetector(CandidateDetector):
     name = "network"
     kinds = frozenset({"IP", "DEVICE_ID"})
@@ -99,6 +115,8 @@ class NetworkDetector(CandidateDetector):
         ):
             return False
         if before == "(" and _REVISION.match(text, end):
+            return False
+        if _network(text, end, value):
             return False
         return not text[max(0, start - 8) : start].lower().endswith(_VERSION_WORDS)
 

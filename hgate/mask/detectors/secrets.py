@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from hgate.mask.context import is_placeholder, is_working_directory
+from hgate.mask.context import is_placeholder, is_reference, is_working_directory
 from hgate.mask.fields import key_start
 from hgate.mask.interface import CandidateDetector, Pattern, Span
 
@@ -139,6 +139,8 @@ class SecretDetector(CandidateDetector):
                 value = value.split("&", 1)[0]
             value = value.rstrip(",;}])")
             v_end = v_start + len(value)
+            if is_reference(value):
+                return
         value = text[v_start:v_end]
         if not value or is_placeholder(value) or value.startswith("["):
             return

@@ -253,6 +253,11 @@ TOOL_OUTPUT = [
     "Passed!  - Failed:     0, Passed:   128, Skipped:     0, Total:   128, Duration: 2 s",
     "ERROR 1045 (28000): Access denied for user 'ci'@'localhost' (using password: YES)",
     "Serial: not available",
+    '{"event":"request","status":200,"client":"10.0.0.0/8"}',
+    "allow 192.168.0.0/16;",
+    "          password: ${{ secrets.DB_PASSWORD }}",
+    "  password          = var.db_password",
+    'export DB_PASSWORD="$(cat /run/secrets/db)"',
 ]
 
 
@@ -267,6 +272,9 @@ def test_tool_output_passes_unchanged(masker: Masker, line: str) -> None:
         ("allow 10.0.0.1-10.0.0.9 only", "10.0.0.9"),  # a range: both ends are addresses
         ("allow 10.0.0.1-10.0.0.9 only", "10.0.0.1"),
         ("connect from (203.0.113.42) port 22", "203.0.113.42"),
+        ("allow 203.0.113.42/32 only", "203.0.113.42"),
+        ("inet 172.16.0.2/24 brd 172.16.0.255", "172.16.0.2"),
+        ('password = "var.s3cr3t-Value"', "s3cr3t-Value"),
         ("zip:62704", "62704"),
         ("PWD=Zx81Kq0vLmN2pR7tYw", "Zx81Kq0vLmN2pR7tYw"),
         ("PASS=Zx81Kq0vLmN2pR7tYw", "Zx81Kq0vLmN2pR7tYw"),
