@@ -348,3 +348,31 @@ def lookalikes(n: int, seed: int = 2, templates: list[str] | None = None) -> Ite
     chosen = LOOKALIKE_TEMPLATES if templates is None else templates
     for i in range(n):
         yield fill(chosen[i % len(chosen)])
+
+
+def hl7_messages(n: int, seed: int = 5) -> Iterator[Record]:
+    """`n` synthetic ADT messages (MSH, PID, NK1, PV1), one segment a line, each PHI field
+    planted as `HL7 <field>`: the person fields that have no label but their position."""
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    for i in range(n):
+        family, given, kin = fake.last_name(), fake.first_name(), fake.first_name()
+        dob = fake.date_of_birth().strftime("%Y%m%d")
+        mrn, account = str(rng.randint(10**6, 10**8)), f"A{rng.randint(10**6, 10**8)}"
+        street, city = fake.street_address(), fake.city()
+        tel, social = phone(rng), ssn(rng)
+        lines = [
+            f"MSH|^~\\&|EHR|HOSP|LAB|HOSP|2024050112{i % 60:02d}01||ADT^A01|MSG{i:05d}|P|2.5",
+            f"PID|1||{mrn}^^^HOSP^MR||{family}^{given}^Q||{dob}|F|||{street}^^{city}^IL^62704"
+            f"||{tel}|||S||{account}^^^HOSP^AN|{social}",
+            f"NK1|1|{family}^{kin}|SPO|{street}^^{city}^IL^62704|{tel}",
+            "PV1|1|I|W^389^1^HOSP||||1234567893^Grant^Alan^^^Dr",
+        ]
+        planted = [
+            ("HL7 PID-3 MRN", mrn), ("HL7 PID-5 NAME", family), ("HL7 PID-5 NAME", given),
+            ("HL7 PID-7 DATE", dob), ("HL7 PID-11 ADDR", street), ("HL7 PID-11 ADDR", city),
+            ("HL7 PID-13 PHONE", tel), ("HL7 PID-18 ACCT", account), ("HL7 PID-19 SSN", social),
+            ("HL7 NK1-2 NAME", kin),
+        ]  # fmt: skip
+        yield lines, planted

@@ -21,7 +21,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mask_corpus import HELD_OUT_LOCALES, TOOL_OUTPUT_TEMPLATES, Record, labelled, lookalikes
+from mask_corpus import (
+    HELD_OUT_LOCALES,
+    TOOL_OUTPUT_TEMPLATES,
+    Record,
+    hl7_messages,
+    labelled,
+    lookalikes,
+)
 
 from hgate.mask.detectors import build_default_detectors
 from hgate.mask.masker import Masker
@@ -93,6 +100,7 @@ def main() -> None:
     for locale in HELD_OUT_LOCALES:
         records = labelled(max(1, args.n // 2), seed=3, locale=locale, only=frozenset({"NAME"}))
         report(masker, records, args.show, label=f"NAME {locale}")
+    report(masker, hl7_messages(max(1, args.n // 2)), args.show)
     masker.reset_state()
     unchanged(masker, list(lookalikes(20 * args.n)), "look-alike lines", args.show)
     tools = list(lookalikes(2 * args.n, seed=4, templates=TOOL_OUTPUT_TEMPLATES))

@@ -36,6 +36,7 @@ CANARIES: tuple[tuple[str, str, str], ...] = (
     ("PLATE", "license plate 7ABC123", "7ABC123"),
     ("DATE", "DOB: 03/14/1962", "03/14/1962"),
     ("NAME", "Patient: Jane Roe", "Jane Roe"),
+    ("NAME", "PID|1||4482913^^^HOSP^MR||Roe^Jane^Q||19620314|F", "Roe^Jane"),  # HL7 v2
     ("ADDRESS", "lives at 742 Evergreen Terrace", "742 Evergreen"),
     ("SECRET", "DB_PASSWORD=Tr0ub4dor-3-xyz", "Tr0ub4dor-3-xyz"),
     ("SECRET", "token ghp_0123456789abcdefghijABCDEFGHIJ012345", "ghp_0123456789abcdef"),

@@ -287,3 +287,49 @@ def test_values_beside_tool_output_shapes_stay_masked(
 ) -> None:
     """The exceptions above are narrow: the same shapes in an address context mask."""
     assert_absent({"planted value": value}, output=masker.mask(line).text)
+
+
+# HL7 v2 as an interface engine's test log prints it; every value synthetic.
+_PID = (
+    "PID|1||4482913^^^HOSP^MR||Roe^Jane^Q||19620314|F|||742 Evergreen Terrace^^Springfield^IL"
+    "^62704||(217)555-0142|||S||88123456^^^HOSP^AN|219-45-6781"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "values", "kinds"),
+    [
+        (
+            _PID,
+            ["4482913", "Roe", "Jane", "19620314", "Evergreen", "Springfield", "88123456"],
+            {"MRN", "NAME", "DATE", "ADDRESS", "PHONE", "ACCOUNT", "SSN"},
+        ),
+        ("NK1|1|Roe^John|SPO|742 Evergreen Terrace^^Springfield", ["John", "Evergreen"], {"NAME"}),
+        ("PV1|1|I|W^389^1||||1234567893^Grant^Alan^^^Dr", ["Grant", "Alan"], {"NAME"}),
+        ("MRG|4482900^^^HOSP^MR", ["4482900"], {"MRN"}),
+        (  # in a JSON log line, the segments joined by `\r` escapes
+            '{"msg": "MSH|^~\\\\&|EPIC|HOSP\\rPID|1||4482913^^^HOSP^MR||Roe^Jane\\rPV1|1|I"}',
+            ["4482913", "Roe", "Jane"],
+            {"MRN", "NAME"},
+        ),
+    ],
+)
+def test_hl7_segments_mask_their_person_fields(
+    masker: Masker, line: str, values: list[str], kinds: set[str]
+) -> None:
+    result = masker.mask(line)
+    assert_absent({f"field value {i}": v for i, v in enumerate(values)}, output=result.text)
+    assert kinds <= {f.kind for f in result.findings}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "MSH|^~\\&|EPIC|HOSP|LAB|HOSP|20240501120001||ADT^A01|MSG00001|P|2.5",
+        "PID|PPID|USER|COMMAND",  # a pipe-separated header, not a segment (no set id)
+        'PID|1||""|||||F',  # empty and null fields stay
+        "EVN|A01|20240501120001",
+    ],
+)
+def test_hl7_structure_is_kept(masker: Masker, line: str) -> None:
+    assert masker.mask(line).text == line
