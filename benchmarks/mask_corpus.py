@@ -376,3 +376,23 @@ def hl7_messages(n: int, seed: int = 5) -> Iterator[Record]:
             ("HL7 NK1-2 NAME", kin),
         ]  # fmt: skip
         yield lines, planted
+
+
+def fhir_patients(n: int, seed: int = 6) -> Iterator[Record]:
+    """`n` synthetic FHIR Patients, one-line and pretty-printed in turn: the name parts and
+    the identifier value, which no PHI key names, planted as `FHIR <path>`."""
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    for i in range(n):
+        family, given, mrn = fake.last_name(), fake.first_name(), str(rng.randint(10**6, 10**8))
+        doc = {
+            "resourceType": "Patient",
+            "id": f"example-{i}",
+            "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": mrn}],
+            "name": [{"use": "official", "family": family, "given": [given]}],
+            "gender": rng.choice(["female", "male"]),
+        }
+        text = json.dumps(doc, indent=2 if i % 2 else None)
+        planted = [("FHIR name.family", family), ("FHIR name.given", given)]
+        yield text.splitlines(), [*planted, ("FHIR identifier", mrn)]

@@ -25,6 +25,7 @@ from mask_corpus import (
     HELD_OUT_LOCALES,
     TOOL_OUTPUT_TEMPLATES,
     Record,
+    fhir_patients,
     hl7_messages,
     labelled,
     lookalikes,
@@ -101,6 +102,7 @@ def main() -> None:
         records = labelled(max(1, args.n // 2), seed=3, locale=locale, only=frozenset({"NAME"}))
         report(masker, records, args.show, label=f"NAME {locale}")
     report(masker, hl7_messages(max(1, args.n // 2)), args.show)
+    report(masker, fhir_patients(max(1, args.n // 2)), args.show)
     masker.reset_state()
     unchanged(masker, list(lookalikes(20 * args.n)), "look-alike lines", args.show)
     tools = list(lookalikes(2 * args.n, seed=4, templates=TOOL_OUTPUT_TEMPLATES))

@@ -16,6 +16,7 @@ from hgate.mask.detectors.card import CardDetector
 from hgate.mask.detectors.dates import DateDetector
 from hgate.mask.detectors.dea import DeaDetector
 from hgate.mask.detectors.email import EmailDetector
+from hgate.mask.detectors.fhir import FhirDetector
 from hgate.mask.detectors.hl7 import Hl7Detector
 from hgate.mask.detectors.iban import IbanDetector
 from hgate.mask.detectors.identifiers import IDENTIFIER_LABELS, IdentifierDetector
@@ -118,6 +119,7 @@ def build_default_detectors(
         KeyedFieldDetector(),
         TableDetector(),
         Hl7Detector(),
+        FhirDetector(),
     ]
     chosen: list[Detector] = []
     for detector in shipped:

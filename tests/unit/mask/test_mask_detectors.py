@@ -5,6 +5,7 @@ Every value here is synthetic (made-up numbers with valid check digits, example 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from hgate.mask.detectors import build_default_detectors
 from hgate.mask.detectors.network import _V4
 from hgate.mask.masker import Masker
+from hgate.mask.stream import MaskingStream
 from tests.secrecy import assert_absent
 
 SHAPED_KINDS = {"SSN", "DEA", "MBI", "CARD", "VIN", "IBAN", "IP", "EMAIL", "PHONE", "SECRET"}
@@ -333,3 +335,36 @@ def test_hl7_segments_mask_their_person_fields(
 )
 def test_hl7_structure_is_kept(masker: Masker, line: str) -> None:
     assert masker.mask(line).text == line
+
+
+# A FHIR Patient (synthetic) as an integration test prints it: one line, then pretty.
+_FHIR_PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [
+        {
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203"}]},
+            "system": "urn:oid:1.2.36.146.595.217.0.1",
+            "value": "4482913",
+        }
+    ],
+    "name": [{"use": "official", "family": "Roe", "given": ["Jane", "Quinn"]}],
+    "gender": "female",
+}
+_FHIR_VALUES = {"mrn": "4482913", "family": "Roe", "given": "Jane", "middle": "Quinn"}
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_fhir_names_and_identifiers_are_masked(masker: Masker, indent: int | None) -> None:
+    stream = MaskingStream(masker)
+    text = json.dumps(_FHIR_PATIENT, indent=indent) + "\n"
+    lines = stream.feed(text.encode()) + stream.close()
+    output = "\n".join(line.text for line in lines)
+    assert_absent(_FHIR_VALUES, output=output)
+    assert {"NAME", "MRN"} <= {f.kind for line in lines for f in line.findings}
+    assert '"official"' in output and "urn:oid:1.2.36.146.595.217.0.1" in output
+
+
+def test_family_outside_a_fhir_stream_is_left_alone(masker: Masker) -> None:
+    """Without a resourceType, `family` is a font's or an address family's."""
+    for line in ['{"font": {"family": "Arial"}}', '"identifier": ["build-42"]']:
+        assert masker.mask(line).text == line
