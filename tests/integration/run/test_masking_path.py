@@ -29,6 +29,8 @@ sleep 0.3
 printf '\n'
 echo "removed var seen by agent: [${DEPLOY_TOKEN:-absent}]"
 echo "but printed from a file: ghp-synthetic-removed-token-77"
+printf 'MSH|^~\\&|EHR|HOSP|LAB|HOSP|20240501120001||ADT^A01|1|P|2.5\r'
+printf 'PID|1||4482913^^^HOSP^MR||Roe^Jane^Q||19620314|F\r\n'
 """
 
 
@@ -41,6 +43,8 @@ def _leaks(data: bytes) -> list[str]:
             ("ssn", SSN),
             ("email", EMAIL),
             ("removed", REMOVED),
+            ("hl7 mrn", "4482913"),  # an HL7 message, its segments ended by a bare \r
+            ("hl7 name", "Roe^Jane"),
         )
         if value in text
     ]
@@ -58,6 +62,7 @@ def test_planted_values_never_reach_stdout_or_transcript(
     assert _leaks(run.stderr.encode()) == [], "a planted value reached hgate's stderr"
     out = run.stdout.decode()
     assert "[SECRET:" in out and "[SSN:" in out and "[EMAIL:" in out
+    assert "PID|1||[MRN:" in out and "MSH|^~\\&|EHR|HOSP" in out
     assert "removed var seen by agent: [absent]" in out
     assert "\x1b[1;31m" in out, "colour codes outside masked values are kept"
     assert "progress 100%" in out
