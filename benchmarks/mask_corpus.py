@@ -396,3 +396,26 @@ def fhir_patients(n: int, seed: int = 6) -> Iterator[Record]:
         text = json.dumps(doc, indent=2 if i % 2 else None)
         planted = [("FHIR name.family", family), ("FHIR name.given", given)]
         yield text.splitlines(), [*planted, ("FHIR identifier", mrn)]
+
+
+def x12_claims(n: int, seed: int = 7) -> Iterator[Record]:
+    """`n` synthetic 837 subscriber loops, one line each (`~` between segments), with the
+    person elements planted as `X12 <segment-element>`."""
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    for _ in range(n):
+        family, given = fake.last_name().upper(), fake.first_name().upper()
+        member, dob, social = f"W{rng.randint(10**6, 10**8)}", fake.date_of_birth(), ssn(rng)
+        street, city = fake.street_address().upper(), fake.city().upper()
+        born = dob.strftime("%Y%m%d")
+        line = (
+            f"NM1*IL*1*{family}*{given}****MI*{member}~N3*{street}~N4*{city}*IL*62704~"
+            f"DMG*D8*{born}*F~REF*SY*{social.replace('-', '')}~"
+        )
+        planted = [
+            ("X12 NM1-03 NAME", family), ("X12 NM1-04 NAME", given), ("X12 NM1-09 ID", member),
+            ("X12 N3-01 ADDR", street), ("X12 N4-01 ADDR", city), ("X12 DMG-02 DATE", born),
+            ("X12 REF-02 SSN", social.replace("-", "")),
+        ]  # fmt: skip
+        yield [line], planted

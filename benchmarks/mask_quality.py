@@ -29,6 +29,7 @@ from mask_corpus import (
     hl7_messages,
     labelled,
     lookalikes,
+    x12_claims,
 )
 
 from hgate.mask.detectors import build_default_detectors
@@ -103,6 +104,7 @@ def main() -> None:
         report(masker, records, args.show, label=f"NAME {locale}")
     report(masker, hl7_messages(max(1, args.n // 2)), args.show)
     report(masker, fhir_patients(max(1, args.n // 2)), args.show)
+    report(masker, x12_claims(max(1, args.n // 2)), args.show)
     masker.reset_state()
     unchanged(masker, list(lookalikes(20 * args.n)), "look-alike lines", args.show)
     tools = list(lookalikes(2 * args.n, seed=4, templates=TOOL_OUTPUT_TEMPLATES))

@@ -29,6 +29,7 @@ CANARIES: tuple[tuple[str, str, str], ...] = (
     ("ZIP", "Springfield, IL 62704", "62704"),
     ("MRN", "MRN: A12345678", "A12345678"),
     ("MEMBER_ID", "member id XJ4471190", "XJ4471190"),
+    ("MEMBER_ID", "NM1*IL*1*ROE*JANE****MI*XJ4471190~", "XJ4471190"),  # X12 837
     ("ACCOUNT", "acct no 0012345678", "0012345678"),
     ("LICENSE", "license number MD-448812", "MD-448812"),
     ("DEVICE_ID", "serial number SN-99812-A", "SN-99812-A"),

@@ -31,6 +31,7 @@ from hgate.mask.detectors.ssn import SsnDetector
 from hgate.mask.detectors.tables import KeyBlockDetector, TableDetector
 from hgate.mask.detectors.url import UrlDetector
 from hgate.mask.detectors.vin import VinDetector
+from hgate.mask.detectors.x12 import X12Detector
 from hgate.mask.detectors.zip_code import ZipDetector
 from hgate.mask.interface import Detector
 
@@ -120,6 +121,7 @@ def build_default_detectors(
         TableDetector(),
         Hl7Detector(),
         FhirDetector(),
+        X12Detector(),
     ]
     chosen: list[Detector] = []
     for detector in shipped:

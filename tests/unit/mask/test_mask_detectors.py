@@ -368,3 +368,31 @@ def test_family_outside_a_fhir_stream_is_left_alone(masker: Masker) -> None:
     """Without a resourceType, `family` is a font's or an address family's."""
     for line in ['{"font": {"family": "Arial"}}', '"identifier": ["build-42"]']:
         assert masker.mask(line).text == line
+
+
+# X12 837 segments (synthetic), as a claims pipeline logs them: one line, `~` between.
+_X12 = (
+    "NM1*IL*1*ROE*JANE*Q***MI*W4471190~N3*742 EVERGREEN TERRACE~N4*SPRINGFIELD*IL*62704~"
+    "DMG*D8*19620314*F~REF*SY*219456781~PER*IC*BILLING*TE*2175550142~CLM*PCN4482913*150~"
+)
+
+
+def test_x12_person_elements_are_masked(masker: Masker) -> None:
+    result = masker.mask(_X12)
+    planted = ["ROE", "JANE", "W4471190", "EVERGREEN", "SPRINGFIELD", "19620314", "219456781"]
+    assert_absent({f"element {i}": v for i, v in enumerate(planted)}, output=result.text)
+    assert_absent({"phone": "2175550142", "control number": "PCN4482913"}, output=result.text)
+    assert result.text.startswith("NM1*IL*1*[NAME:") and "*IL*[ZIP:" in result.text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "NM1*85*2*SPRINGFIELD CLINIC*****PI*12345~",  # an organisation's name, a payer id
+        "ISA*00*          *00*          *ZZ*SUBMITTER*ZZ*RECEIVER*240501*1200*^*00501*1*0*P*:~",
+        "REF*D9*CLAIM-7781~",  # a claim number: not a person's id
+        "see the N3*line docs",  # not a segment: neither at the start nor after `~`
+    ],
+)
+def test_x12_structure_is_kept(masker: Masker, line: str) -> None:
+    assert masker.mask(line).text == line
