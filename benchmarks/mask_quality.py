@@ -25,6 +25,7 @@ from mask_corpus import (
     HELD_OUT_LOCALES,
     TOOL_OUTPUT_TEMPLATES,
     Record,
+    benchmark_masker,
     fhir_patients,
     hl7_messages,
     labelled,
@@ -32,7 +33,6 @@ from mask_corpus import (
     x12_claims,
 )
 
-from hgate.mask.detectors import build_default_detectors
 from hgate.mask.masker import Masker
 
 SHAPED = {"SSN", "NPI", "DEA", "MBI", "CARD", "VIN", "IBAN", "IP", "EMAIL", "PHONE", "SECRET"}
@@ -91,11 +91,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=200, help="records per kind")
     parser.add_argument("--show", type=int, default=0, help="print this many misses per kind")
     args = parser.parse_args()
-    masker = Masker(
-        key=b"benchmark-key-0123456789abcdef",
-        detectors=build_default_detectors(),
-        engine=args.engine,
-    )
+    masker = benchmark_masker(args.engine)
     print(f"engine: {masker.engine_name}")
     print(f"{'kind':<16} {'recall':>8}  n")
     report(masker, labelled(args.n), args.show)

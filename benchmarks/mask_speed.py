@@ -24,9 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mask_corpus import labelled, lookalikes
+from mask_corpus import benchmark_masker, labelled, lookalikes
 
-from hgate.mask.detectors import build_default_detectors
 from hgate.mask.masker import Masker
 from hgate.mask.stream import MaskingStream
 
@@ -138,11 +137,7 @@ def main() -> None:
     parser.add_argument("--scan-only", action="store_true", help="also time engine.scan alone")
     args = parser.parse_args()
     start = time.perf_counter()
-    masker = Masker(
-        key=b"benchmark-key-0123456789abcdef",
-        detectors=build_default_detectors(),
-        engine=args.engine,
-    )
+    masker = benchmark_masker(args.engine)
     print(f"engine {masker.engine_name}: masker built in {time.perf_counter() - start:.2f} s")
     with tempfile.TemporaryDirectory() as tmp:
         mixed, dense, coloured = build_files(Path(tmp), args.mb)

@@ -191,7 +191,7 @@ class LineAssembler:
         return out
 
     def _consume_plain(self, data: str, out: list[RawLine]) -> None:
-        """Text without escapes or bare \r: split on \n without a per-char loop."""
+        """Text without escapes or bare \\r: split on \\n without a per-char loop."""
         pieces = data.split("\n")
         first = pieces[0]
         if len(pieces) == 1:

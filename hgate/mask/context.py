@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "DEBIAN_ARCHITECTURES",
+    "DEBIAN_ARCHITECTURE",
     "PLACEHOLDERS",
     "ContextWords",
     "is_placeholder",
@@ -41,10 +41,7 @@ def is_placeholder(value: str) -> bool:
 
 
 # `pkg:amd64` in apt and dpkg output: a package and its architecture, not `label: value`
-DEBIAN_ARCHITECTURES = frozenset(
-    {"all", "any", "amd64", "arm64", "armel", "armhf", "i386", "mips64el", "ppc64el"}
-    | {"riscv64", "s390x"}
-)
+DEBIAN_ARCHITECTURE = r"(?:all|any|amd64|arm64|armel|armhf|i386|mips64el|ppc64el|riscv64|s390x)"
 
 
 def is_reference(unquoted: str) -> bool:

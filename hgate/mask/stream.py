@@ -39,9 +39,9 @@ class MaskedBatch:
 
     `texts[i]` is line i's masked text, `ends` its terminator (one string when all lines
     share it), `findings` maps the index of each line with findings to them, `displays`
-    the index of each line whose display is not its text and end (escapes re-inserted,
-    a detector error) to that display, and `display` is every line's display bytes,
-    concatenated.
+    the index of each line the masker rebuilt (a finding, escapes re-inserted, a cut, a
+    detector error) to its display bytes (any other line's are its text and end), and
+    `display` is every line's display bytes, concatenated.
     """
 
     texts: list[str]
@@ -77,11 +77,7 @@ class MaskedBatch:
             ends=[line.end for line in lines],
             findings={i: line.findings for i, line in enumerate(lines) if line.findings},
             display=b"".join(line.display for line in lines),
-            displays={
-                i: line.display
-                for i, line in enumerate(lines)
-                if line.display != (line.text + line.end).encode()
-            },
+            displays=dict(enumerate(line.display for line in lines)),
         )
 
 
@@ -189,8 +185,7 @@ class MaskingStream:
             ends.append(masked.end)
             if masked.findings:
                 findings[index] = masked.findings
-            if masked.display != (masked.text + masked.end).encode():
-                displays[index] = masked.display
+            displays[index] = masked.display
             if run:
                 chunks.append("".join(run).encode())
                 run = []

@@ -92,7 +92,8 @@ class FhirDetector(StatefulDetector):
                 if depth == 0:
                     return token.end(), 0
             elif token.group(1) and (
-                key != "identifier" or _VALUE_KEY.search(text, 0, token.start())
+                key != "identifier"
+                or _VALUE_KEY.search(text, max(0, token.start() - 32), token.start())
             ):
                 spans.append(self._span(token.start(1), token.end(1), key))
         return len(text), depth

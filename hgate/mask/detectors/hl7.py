@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hgate.mask.detectors.segments import split_fields
 from hgate.mask.interface import CandidateDetector, Pattern, Span
 
 __all__ = ["SEGMENT_FIELDS", "Hl7Detector"]
@@ -63,7 +64,7 @@ class Hl7Detector(CandidateDetector):
         segment = text[begin : end - 1]
         stop = min((i for i in (text.find(e, end) for e in _SEGMENT_ENDS) if i >= 0), default=-1)
         stop = len(text) if stop < 0 else stop
-        fields = self._fields(text, end, stop)
+        fields = split_fields(text, end, stop, "|")
         set_id = text[fields[0][0] : fields[0][1]]
         if segment not in _SET_ID_FREE and set_id and not set_id.isdigit():
             return  # field 1 is a set id: digits or nothing
@@ -73,16 +74,3 @@ class Hl7Detector(CandidateDetector):
             if kind is None or f_start == f_end or text[f_start:f_end] == '""':
                 continue
             yield Span(start=f_start, end=f_end, kind=kind, confidence=0.9, detector=self.name)
-
-    @staticmethod
-    def _fields(text: str, pos: int, stop: int) -> list[tuple[int, int]]:
-        """(start, end) of each field from field 1 on."""
-        fields: list[tuple[int, int]] = []
-        while pos <= stop:
-            bar = text.find("|", pos, stop)
-            end = stop if bar < 0 else bar
-            fields.append((pos, end))
-            if bar < 0:
-                break
-            pos = bar + 1
-        return fields

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 from hgate.mask.context import (
-    DEBIAN_ARCHITECTURES,
+    DEBIAN_ARCHITECTURE,
     is_placeholder,
     is_reference,
     is_working_directory,
@@ -37,7 +37,7 @@ _KV_VALUE = re.compile(r"[^\s,;&]+")
 # Prose labels (`MRN: A123 seen today`) name one identifier; only these kinds span words.
 _MULTIWORD_KINDS = frozenset({"NAME", "ADDRESS", "DATE"})
 _WORD = re.compile(r"\S+")
-_ARCHITECTURE = re.compile(rf"(?:{'|'.join(sorted(DEBIAN_ARCHITECTURES))})(?![\w.-])")
+_ARCHITECTURE = re.compile(rf"{DEBIAN_ARCHITECTURE}(?![\w.-])")
 _PROSE_VALUE = re.compile(r"[^,;|\t]+?(?=\s{2,}|\s+[A-Za-z_][\w ]{0,20}:|[,;|\t]|$)")
 
 

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 
-from hgate.mask.context import DEBIAN_ARCHITECTURES
+from hgate.mask.context import DEBIAN_ARCHITECTURE
 from hgate.mask.interface import CandidateDetector, Pattern, Span
 
 __all__ = ["NetworkDetector"]
@@ -27,13 +27,11 @@ _VERSION_AFTER = ("+", "~")  # `1.2.3.4+dfsg1`, `1.2.3.4~rc1`: an address never 
 # (apt, dpkg.log), or in a `dpkg -l` row; `(1.2.5.1-2)` is one too (apt's `Unpacking`).
 _PACKAGE_VERSION_BEFORE = re.compile(
     r"(?:\((?:[<>]=|<<|>>|=) ?"
-    rf"|:(?:{'|'.join(sorted(DEBIAN_ARCHITECTURES))}) |<none> )\Z"
+    rf"|:{DEBIAN_ARCHITECTURE} |<none> )\Z"
 )
 _REVISION = re.compile(r"-[0-9A-Za-z.+~]*[),]")
 _DPKG_ROW = re.compile(r"[uirph][ncufhWti][ R] +\S+ +\Z")  # `ii  pkg  <quad>-2  amd64`
-_DPKG_ROW_AFTER = re.compile(
-    rf"(?:-[0-9A-Za-z.+~]+)? +(?:{'|'.join(sorted(DEBIAN_ARCHITECTURES))})\b"
-)
+_DPKG_ROW_AFTER = re.compile(rf"(?:-[0-9A-Za-z.+~]+)? +{DEBIAN_ARCHITECTURE}\b")
 _MAC_KEEP = frozenset({"ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "ff-ff-ff-ff-ff-ff"})
 # A dotted quad, less the two every CI log is full of (`127.x.x.x`, `0.0.0.0`), which the
 # validator would refuse anyway: leaving them out of the scan saves a Python call each.

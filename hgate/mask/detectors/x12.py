@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hgate.mask.detectors.segments import split_fields
 from hgate.mask.interface import CandidateDetector, Pattern, Span
 
 __all__ = ["X12Detector"]
@@ -35,30 +36,20 @@ class X12Detector(CandidateDetector):
         begin = end - 1
         while begin > 0 and text[begin - 1].isalnum():
             begin -= 1
-        before = text[:begin].rstrip()
-        if before and before[-1] != "~":
+        before = begin
+        while before > 0 and text[before - 1].isspace():
+            before -= 1
+        if before > 0 and text[before - 1] != "~":
             return  # a segment starts a line or follows a `~`
         segment = text[begin : end - 1]
         if segment not in _SEGMENTS:
             return
         stop = text.find("~", end)
-        elements = _elements(text, end, len(text) if stop < 0 else stop)
+        elements = split_fields(text, end, len(text) if stop < 0 else stop, "*")
         for number, kind in _wanted(segment, [text[s:e] for s, e in elements]):
             e_start, e_end = elements[number - 1] if number <= len(elements) else (0, 0)
             if e_end > e_start:
                 yield Span(start=e_start, end=e_end, kind=kind, confidence=0.9, detector=self.name)
-
-
-def _elements(text: str, pos: int, stop: int) -> list[tuple[int, int]]:
-    """(start, end) of each element from element 1 on."""
-    out: list[tuple[int, int]] = []
-    while True:
-        star = text.find("*", pos, stop)
-        end = stop if star < 0 else star
-        out.append((pos, end))
-        if star < 0:
-            return out
-        pos = star + 1
 
 
 def _wanted(segment: str, values: list[str]) -> list[tuple[int, str]]:

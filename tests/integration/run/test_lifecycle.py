@@ -169,14 +169,21 @@ def test_policy_without_local_identity_is_denied(gate: Gate) -> None:
     assert "grants nothing to the local" in run.stderr
 
 
+def _spawn_run(
+    gate: Gate, tmp_path: Path, agent: list[str], dimensions: tuple[int, int] = (24, 80)
+) -> pexpect.spawn:
+    """`hgate run` of `agent` on a terminal of its own, as a developer starts it."""
+    argv = gate.command(
+        "run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"), "--", *agent
+    )
+    return pexpect.spawn(argv[0], argv[1:], env=gate.env(), dimensions=dimensions, timeout=20)
+
+
 def test_terminal_stdin_window_size_and_echo(
     gate: Gate, tmp_path: Path, agent_script: Callable[[str], list[str]]
 ) -> None:
     agent = agent_script('stty size; read -r line; echo "agent got: $line"\n')
-    argv = gate.command(
-        "run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"), "--", *agent
-    )
-    child = pexpect.spawn(argv[0], argv[1:], env=gate.env(), dimensions=(33, 111), timeout=20)
+    child = _spawn_run(gate, tmp_path, agent, dimensions=(33, 111))
     try:
         child.expect("33 111")
         child.sendline("hello from the keyboard")
@@ -191,10 +198,7 @@ def test_keys_typed_before_the_agent_starts_reach_it(
     gate: Gate, tmp_path: Path, agent_script: Callable[[str], list[str]]
 ) -> None:
     agent = agent_script('read -r line; echo "agent got: ${line//x/y}"\n')
-    argv = gate.command(
-        "run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"), "--", *agent
-    )
-    child = pexpect.spawn(argv[0], argv[1:], env=gate.env(), timeout=20)
+    child = _spawn_run(gate, tmp_path, agent)
     try:
         child.sendline("typed-ahead-xxx")  # at once: hgate has not started the agent yet
         child.expect("agent got: typed-ahead-yyy")
