@@ -12,7 +12,6 @@ from collections import Counter
 
 from hgate.guard.verdict import Verdict
 from hgate.proxy import messages as msg
-from hgate.proxy.masking import RowPlan
 from hgate.proxy.state import ConnectionState, Pending
 
 _DDL = ("CREATE", "ALTER", "DROP")
@@ -42,37 +41,35 @@ class Backend:
         # with the same bytes on every execution, so it is decoded once
         self._columns: dict[bytes, tuple[msg.Column, ...]] = {}
 
-    async def data_row(self, head: Pending | None, body: bytes) -> bytes | None:
-        if head is None:
-            return None
-        record = head.record
-        if record is not None:
-            record.rows += 1
-        plan = head.plan if head.planned else await self._plan(head)
-        if plan is None:
-            return None
-        counts = record.tally() if record is not None else self.scratch
-        return self.state.context.results.mask_row(plan, body, counts)
-
-    async def _plan(self, head: Pending) -> RowPlan | None:
-        if head.kind == "E":
-            return await self.state.plan_for(head)
-        head.planned = True
-        return None
-
-    async def handle(self, kind: int, body: bytes) -> bytes | None:
+    def handle(self, kind: int, body: bytes) -> bytes | None:
+        """None forwards the message unchanged; bytes replace it (b"": dropped). Raises
+        `Wait` for a result whose column rules need a catalog look-up first."""
         state = self.state
         pending = state.pending
         head = pending[0] if pending else None
+        if kind == 0x44:  # D DataRow: the hot path
+            if head is None:
+                return None
+            record = head.record
+            if head.planned:
+                plan = head.plan
+            elif head.kind == "E":
+                plan = state.plan_for(head)
+            else:
+                head.planned = True
+                plan = None
+            if record is not None:
+                record.rows += 1
+            if plan is None:
+                return None
+            counts = record.tally() if record is not None else self.scratch
+            return state.context.results.mask_row(plan, body, counts)
         results = state.context.results
         if kind == 0x54:  # T RowDescription
             if head is None:
                 return None
             if head.kind == "Q":
-                described = results.described
-                head.plan = (
-                    described[body] if body in described else await results.plan_described(body)
-                )
+                head.plan = results.plan_described(body)
                 head.planned = True
                 return None
             if head.kind == "D":

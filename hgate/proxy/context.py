@@ -68,19 +68,18 @@ class ProxyContext:
         self.masked = 0
         self._statements: dict[str, str] = {}
 
-    async def decide(self, text: str, prepared: PreparedVerdicts) -> Verdict:
-        """The final verdict: guard, then exposure limits, then approval (bounded)."""
+    def decide(self, text: str, prepared: PreparedVerdicts) -> Verdict:
+        """The verdict before approval: guard, then exposure limits. An `approve`
+        verdict is the caller's to `settle` (that one awaits)."""
         verdict = self.guard.check(text, prepared)
         if verdict.action == "block":
             return verdict
         limit = self._limit_reached()
-        if limit is not None:
-            return limit
-        if verdict.action == "approve":
-            return await self._settle(verdict, text)
-        return verdict
+        return verdict if limit is None else limit
 
-    async def _settle(self, verdict: Verdict, text: str) -> Verdict:
+    async def settle(self, verdict: Verdict, text: str) -> Verdict:
+        """An `approve` verdict, held until the approval channel answers (bounded):
+        allowed as approved, or blocked (denied, timed out)."""
         masked = self.mask_statement(text)
         loop = asyncio.get_running_loop()
         try:

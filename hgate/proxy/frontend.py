@@ -12,6 +12,7 @@ from hgate.guard.verdict import Verdict
 from hgate.proxy import messages as msg
 from hgate.proxy.context import BLOCKED_SQL
 from hgate.proxy.state import ConnectionState, Pending, Portal, Record, Statement
+from hgate.proxy.wait import Wait
 
 FUNCTION_CALL = Verdict(
     action="block",
@@ -22,79 +23,92 @@ _RAW_NO_REPLY = frozenset(b"Hdcf")  # Flush, CopyData, CopyDone, CopyFail
 
 
 class Frontend:
-    """Handles one agent message; returns True when it was forwarded unchanged."""
+    """Handles one agent message: None forwards it unchanged, bytes replace it.
+
+    Raises `Wait` (before changing any state) for a statement held for approval."""
 
     def __init__(self, state: ConnectionState) -> None:
         self.state = state
         self.terminated = False
 
-    async def handle(self, kind: int, body: bytes, out: list[bytes]) -> bool:
+    def handle(self, kind: int, body: bytes) -> bytes | None:
         state = self.state
         pending = state.pending
         if kind in _RAW_NO_REPLY:
-            return True
+            return None
         if kind == 0x51:  # Q
             text = msg.parse_query(body)
-            verdict = await state.context.decide(text, state.prepared)
+            verdict = self._verdict(text)
             if verdict.allowed:
                 pending.append(Pending("Q", record=Record(text, verdict, "simple")))
-                return True
+                return None
             state.refused(text, verdict, "simple")
-            out.append(msg.query(BLOCKED_SQL))
             pending.append(Pending("Q", blocked=verdict))
-            return False
+            return msg.query(BLOCKED_SQL)
         if kind == 0x50:  # P
             name, text = msg.parse_parse(body)
-            verdict = await state.context.decide(text, state.prepared)
+            verdict = self._verdict(text)
             if verdict.allowed:
                 state.statements[name] = Statement(text, verdict)
                 pending.append(Pending("P"))
-                return True
+                return None
             state.statements.pop(name, None)
             state.refused(text, verdict, "extended")
-            out.append(msg.parse(name, BLOCKED_SQL))
             pending.append(Pending("P", blocked=verdict))
-            return False
+            return msg.parse(name, BLOCKED_SQL)
         if kind == 0x42:  # B
             portal, statement, formats = msg.parse_bind(body)
             state.portals[portal] = Portal(statement, formats)
             pending.append(Pending("B"))
-            return True
+            return None
         if kind == 0x45:  # E
-            return self._execute(body, out)
+            return self._execute(body)
         if kind == 0x44:  # D
             target, name = msg.parse_target(body)
             described = state.portals.get(name) if target == "P" else None
             if described is not None:
                 described.describing = True
             pending.append(Pending("D", name=name, target=target))
-            return True
+            return None
         if kind == 0x53:  # S
             pending.append(Pending("S"))
-            return True
+            return None
         if kind == 0x43:  # C
             target, name = msg.parse_target(body)
             (state.statements if target == "S" else state.portals).pop(name, None)
             pending.append(Pending("C"))
-            return True
+            return None
         if kind == 0x58:  # X
             self.terminated = True
-            return True
+            return None
         if kind == 0x46:  # F
             if state.context.settings.allow_function_call:
                 pending.append(Pending("F"))
-                return True
+                return None
             state.refused("<fast-path function call>", FUNCTION_CALL, "function_call")
-            out.append(msg.query(BLOCKED_SQL))
             pending.append(Pending("Q", blocked=FUNCTION_CALL))
-            return False
+            return msg.query(BLOCKED_SQL)
         raise msg.ProtocolViolation(f"unexpected frontend message {chr(kind)!r}")
 
-    def _execute(self, body: bytes, out: list[bytes]) -> bool:
+    def _verdict(self, text: str) -> Verdict:
+        """Guard and limits; an approval is awaited (`Wait`) and its answer taken when
+        the relay hands the same message in again (the guard is not asked twice: it
+        updates the connection's PREPAREd statements)."""
+        state = self.state
+        settled = state.take_settled()
+        if settled is not None:
+            return settled
+        verdict = state.context.decide(text, state.prepared)
+        if verdict.action == "approve":
+            raise Wait(lambda: state.settle(verdict, text))
+        return verdict
+
+    def _execute(self, body: bytes) -> bytes | None:
         state = self.state
         name, _limit = msg.parse_execute(body)
         portal = state.portals.get(name)
         record = None
+        describe = b""
         if portal is not None:
             statement = state.statements.get(portal.statement)
             if statement is not None:
@@ -106,10 +120,7 @@ class Frontend:
             ):
                 # the agent never asked for a description (asyncpg, pgx): ask for it
                 portal.describing = True
-                out.append(msg.describe("P", name))
+                describe = msg.describe("P", name)
                 state.pending.append(Pending("D", name=name, target="P", swallow=True))
         state.pending.append(Pending("E", name=name, record=record))
-        if out:
-            out.append(msg.message(b"E", body))
-            return False
-        return True
+        return describe + msg.message(b"E", body) if describe else None

@@ -20,6 +20,7 @@ from hgate.guard.sql_rules import ColumnMask
 from hgate.mask import Masker
 from hgate.proxy import messages as msg
 from hgate.proxy.catalog import Catalog
+from hgate.proxy.wait import Wait
 
 PASS, SCAN, MASK = 0, 1, 2
 TEXTUAL = frozenset({25, 1043, 1042, 19, 705, 142})  # text varchar bpchar name unknown xml
@@ -74,16 +75,21 @@ class ResultMasker:
         # statement repeats: no decoding, no key building); dropped with the plans
         self.described: dict[bytes, RowPlan | None] = {}
 
-    async def plan(
+    def plan(
         self, columns: Sequence[msg.Column], formats: Sequence[int] | None = None
     ) -> RowPlan | None:
-        """The plan for a result shape, or None when every value passes untouched."""
+        """The plan for a result shape, or None when every value passes untouched.
+
+        Raises `Wait` (before changing anything) when a column rule needs table names
+        the catalog has not read yet."""
         fmts = tuple(_formats(columns, formats))
         key = (*columns, *fmts)
         if key in self._plans:
             return self._plans[key]
         if self.masks:
-            await self.catalog.resolve(c.table_oid for c in columns if c.table_oid)
+            oids = [c.table_oid for c in columns if c.table_oid]
+            if not self.catalog.known(oids):
+                raise Wait(lambda: self.catalog.resolve(oids))
         actions: list[Action] = []
         for column in columns:
             kind = self._rule_kind(column)
@@ -101,9 +107,11 @@ class ResultMasker:
         self._plans[key] = plan
         return plan
 
-    async def plan_described(self, body: bytes) -> RowPlan | None:
+    def plan_described(self, body: bytes) -> RowPlan | None:
         """The plan for a RowDescription in its own formats (a simple query's result)."""
-        plan = await self.plan(msg.parse_row_description(body))
+        if body in self.described:
+            return self.described[body]
+        plan = self.plan(msg.parse_row_description(body))
         if len(self.described) >= MAX_DESCRIBED:
             self.described.clear()
         self.described[body] = plan

@@ -96,6 +96,15 @@ class ConnectionState:
         self.prepared = PreparedVerdicts()
         self.copy_out: Record | None = None
         self.status = b"I"
+        self.settled: Verdict | None = None  # an approval's answer, for the held message
+
+    async def settle(self, verdict: Verdict, text: str) -> None:
+        """Hold the statement for approval; the frontend takes the answer on re-entry."""
+        self.settled = await self.context.settle(verdict, text)
+
+    def take_settled(self) -> Verdict | None:
+        settled, self.settled = self.settled, None
+        return settled
 
     def finish(self, record: Record | None) -> None:
         if record is None:
@@ -114,24 +123,21 @@ class ConnectionState:
     def refused(self, text: str, verdict: Verdict, protocol: str) -> None:
         self.context.record(connection=self.number, protocol=protocol, text=text, verdict=verdict)
 
-    async def plan_for(self, pending: Pending) -> RowPlan | None:
-        """The row plan for an Execute: its portal's description, else its statement's."""
-        pending.planned = True
+    def plan_for(self, pending: Pending) -> RowPlan | None:
+        """The row plan for an Execute: its portal's description, else its statement's
+        (may raise `Wait`, before marking the Execute planned)."""
         portal = self.portals.get(pending.name)
         if portal is None:
-            return None
-        if portal.description is not None:  # the same bytes every time a statement repeats
-            results = self.context.results
-            described = results.described
-            body = portal.description
-            pending.plan = (
-                described[body] if body in described else await results.plan_described(body)
-            )
+            plan = None
+        elif portal.description is not None:  # the same bytes every time it repeats
+            plan = self.context.results.plan_described(portal.description)
         elif portal.columns is not None:
-            pending.plan = await self.context.results.plan(portal.columns)
+            plan = self.context.results.plan(portal.columns)
         else:
             statement = self.statements.get(portal.statement)
             if statement is None or statement.columns is None:
                 raise msg.ProtocolViolation("rows for a portal the proxy cannot describe")
-            pending.plan = await self.context.results.plan(statement.columns, portal.formats)
-        return pending.plan
+            plan = self.context.results.plan(statement.columns, portal.formats)
+        pending.plan = plan
+        pending.planned = True
+        return plan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -10,9 +11,12 @@ from typing import Any
 import pytest
 
 from hgate.guard.sql_rules import KINDS, ColumnMask, SqlRule
+from hgate.guard.verdict import ApprovalChannel
 from hgate.mask import Masker, RegexDetector
 from hgate.policy.database import DatabaseLimits, DatabasePolicy
-from hgate.proxy import Upstream
+from hgate.proxy import Upstream, connect
+from hgate.proxy import messages as msg
+from hgate.proxy.upstream import read_message
 from hgate.session.database_proxy import DatabaseProxy
 from tests.fixtures.postgres_server import PostgresServer
 
@@ -104,6 +108,7 @@ def make_proxy(session_role: Upstream, postgres_server: PostgresServer) -> Itera
         default: str = "block",
         limits: DatabaseLimits | None = None,
         allow_function_call: bool = False,
+        approvals: ApprovalChannel | None = None,
     ) -> ProxyHandle:
         policy = DatabasePolicy(
             proxy=True,
@@ -121,7 +126,9 @@ def make_proxy(session_role: Upstream, postgres_server: PostgresServer) -> Itera
             proxy=proxy, upstream=session_role, server=postgres_server, masker=masker
         )
         proxy.start(
-            masker=masker, append=lambda kind, data: handle.records.extend(data["statements"])
+            masker=masker,
+            append=lambda kind, data: handle.records.extend(data["statements"]),
+            approvals=approvals,
         )
         return handle
 
@@ -133,3 +140,39 @@ def make_proxy(session_role: Upstream, postgres_server: PostgresServer) -> Itera
 @pytest.fixture
 def proxy(make_proxy: MakeProxy) -> ProxyHandle:
     return make_proxy()
+
+
+def exchange(handle: ProxyHandle, payload: bytes, *, pieces: int, ready: int) -> bytes:
+    """Log in, send `payload` in `pieces` separate writes (a pause after each, so the
+    proxy reads them apart), and return every reply up to the `ready`th ReadyForQuery."""
+    env = handle.proxy.environment()
+    agent = Upstream(
+        host="127.0.0.1", port=int(env["PGPORT"]), dbname=env["PGDATABASE"],
+        user=env["PGUSER"], password=env["PGPASSWORD"], sslmode="disable",
+    )  # fmt: skip
+
+    async def run() -> bytes:
+        conn = await connect(agent, {})
+        try:
+            step = max(1, -(-len(payload) // pieces))
+            for at in range(0, len(payload), step):
+                conn.writer.write(payload[at : at + step])
+                await conn.writer.drain()
+                await asyncio.sleep(0.002)
+            replies, seen = b"", 0
+            while seen < ready:
+                kind, body = await read_message(conn.reader, 1 << 20)
+                replies += msg.message(bytes([kind]), body)
+                seen += kind == ord("Z")
+            return replies
+        finally:
+            conn.close()
+            await conn.writer.wait_closed()
+
+    return asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def messages(data: bytes) -> list[tuple[str, bytes]]:
+    framer = msg.Framer(limit=1 << 20)
+    buf, frames = framer.feed(data)
+    return [(chr(kind), buf[start + 5 : end]) for kind, start, end in frames]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import psycopg
 import pytest
 
 from hgate.guard.sql_rules import ColumnMask, SqlRule
-from tests.integration.proxy.conftest import MakeProxy, ProxyHandle
+from hgate.guard.verdict import Verdict
+from hgate.proxy import messages as msg
+from tests.integration.proxy.conftest import MakeProxy, ProxyHandle, exchange, messages
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +149,52 @@ def test_masked_columns_cannot_leave_through_expressions(make_proxy: MakeProxy) 
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="masked"):
                 conn.execute(sql)
+
+
+class SlowApprover:
+    """An approver who takes a while, then approves, and notes what it was shown."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.shown: list[str] = []
+
+    def settle(self, verdict: Verdict, *, text: str) -> Verdict:
+        time.sleep(self.seconds)
+        self.shown.append(text)
+        return replace(verdict, action="allow", approval="approved")
+
+
+def test_messages_pipelined_behind_a_held_statement_wait_their_turn(
+    make_proxy: MakeProxy,
+) -> None:
+    """While one statement waits for its approval, what the agent sends next (in many
+    small reads) is held unread and answered afterwards, in order; the statement the
+    approver saw is the one that runs (a held EXECUTE-then-DEALLOCATE still finds its
+    PREPAREd statement: the guard is not asked twice)."""
+    deletes = SqlRule(name="deletes-need-approval", action="approve", kinds=("delete",))
+    everything = SqlRule(
+        name="all", action="allow", kinds=("select", "prepare", "execute", "deallocate", "delete")
+    )
+    approver = SlowApprover(0.3)
+    handle = make_proxy(rules=(everything, deletes), approvals=approver)
+    payload = (
+        msg.query("PREPARE d AS DELETE FROM visits WHERE id = $1")
+        + msg.query("EXECUTE d(5); DEALLOCATE d")
+        + msg.query("SELECT count(*) FROM visits WHERE id = 5")
+        + msg.parse("", "DELETE FROM visits WHERE id = $1")
+        + msg.message(b"B", b"\0\0\0\0\0\1\0\0\0\1" + b"6" + b"\0\0")
+        + msg.message(b"E", b"\0\0\0\0\0")
+        + msg.message(b"S")
+        + msg.query("SELECT count(*) FROM visits WHERE id IN (5, 6)")
+    )
+    replies = messages(exchange(handle, payload, pieces=40, ready=5))
+    kinds = "".join(kind for kind, _ in replies)
+    assert "E" not in kinds, [dict(msg.parse_fields(b)) for k, b in replies if k == "E"]
+    tags = [body.rstrip(b"\0").decode() for kind, body in replies if kind == "C"]
+    assert tags == ["PREPARE", "DELETE 1", "DEALLOCATE", "SELECT 1", "DELETE 1", "SELECT 1"]
+    counts = [msg.parse_data_row(body)[0] for kind, body in replies if kind == "D"]
+    assert counts == [b"0", b"0"]
+    assert approver.shown == [  # PREPARE only classifies: EXECUTE is what is held
+        "EXECUTE d(5); DEALLOCATE d",
+        "DELETE FROM visits WHERE id = $1",
+    ]

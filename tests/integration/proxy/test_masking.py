@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from hgate.guard.sql_rules import ColumnMask
-from tests.integration.proxy.conftest import MakeProxy, ProxyHandle
+from hgate.proxy import messages as msg
+from tests.integration.proxy.conftest import MakeProxy, ProxyHandle, exchange, messages
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +148,32 @@ def test_repeated_prepared_executions_stay_masked_in_each_format(masked: ProxyHa
                 cur = conn.cursor(binary=binary)
                 cur.execute(sql, (1,), prepare=True)
                 assert cur.fetchall() == [(token, 10)]
+
+
+def test_reads_split_at_every_byte_while_the_catalog_is_read(make_proxy: MakeProxy) -> None:
+    """The first masked result waits for a pg_catalog look-up; everything the agent
+    pipelined meanwhile (here one byte per read) is held, then answered in order."""
+    payload = (
+        msg.query("SELECT name AS alias, ssn FROM patients WHERE id = 1")
+        + msg.query("SELECT 7")
+        + msg.parse("", "SELECT id, name FROM patients WHERE id = $1")
+        + msg.message(b"B", b"\0\0\0\0\0\1\0\0\0\1" + b"2" + b"\0\0")
+        + msg.describe("P", "")
+        + msg.message(b"E", b"\0\0\0\0\0")
+        + msg.message(b"S")
+    )
+    split = make_proxy(masks=MASKS)
+    one_byte_reads = exchange(split, payload, pieces=len(payload), ready=3)
+    whole = exchange(make_proxy(masks=MASKS), payload, pieces=1, ready=3)
+    assert one_byte_reads == whole
+    rows = [msg.parse_data_row(body) for kind, body in messages(whole) if kind == "D"]
+    name, bob = (
+        split.masker.token("NAME", "Alice Example"),
+        split.masker.token("NAME", "Bob Example"),
+    )
+    assert rows == [
+        [name.encode(), split.masker.token("SSN", "123-45-6789").encode()],
+        [b"7"],
+        [b"2", bob.encode()],
+    ]
+    assert b"Alice" not in one_byte_reads and b"Bob" not in one_byte_reads
