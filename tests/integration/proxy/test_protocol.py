@@ -206,3 +206,49 @@ def test_pgbench_init_and_select_only_in_every_mode(proxy: ProxyHandle) -> None:
         assert run.returncode == 0, run.stderr
         assert "number of transactions actually processed: 400/400" in run.stdout
         assert "number of failed transactions: 0" in run.stdout
+
+
+def test_an_agent_that_stops_reading_stops_the_server(proxy: ProxyHandle) -> None:
+    """Back-pressure: the proxy stops reading from PostgreSQL while the agent's side is
+    full, so the server waits (ClientWrite) instead of the proxy buffering the result;
+    when the agent reads again, every row arrives."""
+    rows, width = 40_000, 1000
+    sql = f"SELECT repeat('x', {width}) FROM generate_series(1, {rows})"
+    env = proxy.proxy.environment()
+
+    async def run() -> tuple[list[str], int, bytes]:
+        conn = await connect(_agent(proxy), {})
+        try:
+            conn.writer.write(msg.query(sql))
+            await conn.writer.drain()
+
+            def wait_event() -> str:
+                return proxy.server.psql(
+                    "SELECT wait_event FROM pg_stat_activity "
+                    f"WHERE usename = '{env['PGUSER']}' AND query LIKE '%generate_series%'",
+                    proxy.upstream.dbname,
+                ).strip()
+
+            waits: list[str] = []
+            for _ in range(50):  # the stalled server shows up within a few seconds
+                await asyncio.sleep(0.1)
+                if wait_event() == "ClientWrite":
+                    break
+            for _ in range(5):  # and stays stalled while the agent does not read
+                await asyncio.sleep(0.2)
+                waits.append(wait_event())
+            count, tag = 0, b""
+            while True:
+                kind, body = await read_message(conn.reader, 1 << 20)
+                count += kind == ord("D")
+                if kind == ord("C"):
+                    tag = body
+                if kind == ord("Z"):
+                    return waits, count, tag
+        finally:
+            conn.close()
+            await conn.writer.wait_closed()
+
+    waits, count, tag = asyncio.run(asyncio.wait_for(run(), 120))
+    assert waits == ["ClientWrite"] * 5
+    assert (count, tag) == (rows, f"SELECT {rows}\0".encode())
