@@ -10,7 +10,7 @@ flush window; `--no-content` for `masking.content: false`). Runs `pgbench -S -n 
 proxied, and prints TPS, mean latency and proxy/direct. `--repeat N` alternates N
 direct and N proxied runs per row and prints medians (the ratio of the median TPS) with
 the range of the per-pair ratios: on a small shared machine one pair can be off by 20%.
-Then times statement classification (uncached) per statement.
+Statement classification (uncached, and a new text of a seen shape) is timed first.
 """
 
 from __future__ import annotations
@@ -54,24 +54,33 @@ def pgbench(bin_dir: Path, env: dict[str, str], args: list[str]) -> tuple[float,
     return tps, latency
 
 
-def classification_us(rounds: int = 2000) -> tuple[float, float]:
-    """Median µs per statement: uncached (a fresh guard each time: full parse), and a
-    new text of an already-seen shape (only its literals differ: normalise + lookup)."""
+def classification_us(blocks: int = 5, rounds: int = 400) -> tuple[float, float]:
+    """µs per statement: uncached (a fresh guard each time: full parse), and a new text
+    of an already-seen shape (only its literals differ: normalise + lookup).
+
+    The median of each block of `rounds`, best block reported: this VM's CPU speed moves
+    by up to 1.8x within seconds (a fixed pure-Python loop takes 15 or 27 ms depending on
+    the moment), and noise only ever adds time. Measured first, on a quiet machine."""
     rules = [SqlRule(name="all", action="allow", kinds=KINDS)]
     shared = SqlGuard(rules)
     for template in STATEMENTS:
         shared.classify(template.format(n=-1))
-    cold, warm = [], []
-    for i in range(rounds):
-        text = STATEMENTS[i % len(STATEMENTS)].format(n=i)
-        guard = SqlGuard(rules)
-        started = time.perf_counter()
-        guard.classify(text)
-        cold.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        shared.classify(text)
-        warm.append(time.perf_counter() - started)
-    return statistics.median(cold) * 1e6, statistics.median(warm) * 1e6
+    best_cold = best_warm = float("inf")
+    for block in range(blocks):
+        cold: list[float] = []
+        warm: list[float] = []
+        for i in range(block * rounds, (block + 1) * rounds):
+            text = STATEMENTS[i % len(STATEMENTS)].format(n=i)
+            guard = SqlGuard(rules)
+            started = time.perf_counter()
+            guard.classify(text)
+            middle = time.perf_counter()
+            shared.classify(text)
+            warm.append(time.perf_counter() - middle)
+            cold.append(middle - started)
+        best_cold = min(best_cold, statistics.median(cold))
+        best_warm = min(best_warm, statistics.median(warm))
+    return best_cold * 1e6, best_warm * 1e6
 
 
 def setup(server: PostgresServer, scale: int) -> Upstream:
@@ -103,6 +112,7 @@ def main() -> None:
         "--no-content", action="store_true", help="masking.content: false (column rules only)"
     )
     args = parser.parse_args()
+    cold, warm = classification_us()  # first, on a quiet machine
     base = Path(tempfile.mkdtemp(prefix="hgate-bench-"))
     base.chmod(0o755)
     server = start_postgres(base / "cluster")
@@ -159,8 +169,10 @@ def main() -> None:
                       f"{p_lat:>9.3f} {p_tps / d_tps:>6.2f}{spread}")  # fmt: skip
         proxy.flush()
         print(f"transcript: {statements} statements in {writer.counts.get('sql', 0)} sql events")
-        cold, warm = classification_us()
-        print(f"statement classification, uncached: {cold:.1f} µs, same shape: {warm:.1f} µs")
+        print(
+            f"statement classification (best block median), uncached: {cold:.1f} µs, "
+            f"same shape: {warm:.1f} µs"
+        )
     finally:
         if proxy is not None:
             proxy.close()
