@@ -4,12 +4,14 @@
 
 Starts a throwaway PostgreSQL 15 cluster (tests/fixtures/postgres_server.py), a session
 role like the credentials step issues, and the session's proxy (guard, result masking
-with a column rule and content detectors, signed-transcript `sql` events batched per
+with a column rule and the shipped content detectors, signed-transcript `sql` events batched per
 flush window; `--no-content` for `masking.content: false`). Runs `pgbench -S -n -T
 <seconds>` at 1 and 4 clients in simple, extended and prepared modes, direct and
 proxied, and prints TPS, mean latency and proxy/direct. `--repeat N` alternates N
 direct and N proxied runs per row and prints medians (the ratio of the median TPS) with
 the range of the per-pair ratios: on a small shared machine one pair can be off by 20%.
+`--floor` adds pgbench through a relay that parses nothing (benchmarks/relay_floor.py):
+the cost of the extra hop alone, so the rest of the gap is the proxy's own work.
 Statement classification (uncached, and a new text of a seen shape) is timed first.
 """
 
@@ -27,13 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.relay_floor import RawRelay
 from hgate.audit import DirectorySink, TranscriptWriter, ensure_local_signer
 from hgate.guard.sql import SqlGuard
 from hgate.guard.sql_rules import KINDS, ColumnMask, SqlRule
-from hgate.mask import Masker, RegexDetector
 from hgate.policy.database import DatabasePolicy
+from hgate.policy.model import MaskPolicy
 from hgate.proxy import Upstream
 from hgate.session.database_proxy import DatabaseProxy
+from hgate.session.masking import build_masker
 from tests.fixtures.postgres_server import PostgresServer, start_postgres, stop_postgres
 
 STATEMENTS = [
@@ -111,12 +115,18 @@ def main() -> None:
     parser.add_argument(
         "--no-content", action="store_true", help="masking.content: false (column rules only)"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run pgbench through a relay that parses nothing (the cost of the hop)",
+    )
     args = parser.parse_args()
     cold, warm = classification_us()  # first, on a quiet machine
     base = Path(tempfile.mkdtemp(prefix="hgate-bench-"))
     base.chmod(0o755)
     server = start_postgres(base / "cluster")
     proxy: DatabaseProxy | None = None
+    floor: RawRelay | None = None
     try:
         upstream = setup(server, args.scale)
         policy = DatabasePolicy(
@@ -128,8 +138,7 @@ def main() -> None:
         signer, _ = ensure_local_signer(base / "keys")
         writer = TranscriptWriter(DirectorySink(base / "runs"), signer)
         writer.start({"session_id": "bench-" + secrets.token_hex(4)})
-        ssn = RegexDetector(name="ssn", kind="SSN", pattern=r"\b\d{3}-\d{2}-\d{4}\b")
-        masker = Masker(key=secrets.token_bytes(32), detectors=[ssn])
+        masker, engine = build_masker(MaskPolicy(), key=secrets.token_bytes(32), env={})
         proxy = DatabaseProxy(policy, upstream)
         statements = 0
 
@@ -147,10 +156,15 @@ def main() -> None:
         proxied = {**os.environ, **proxy.environment()}
         content = "off" if args.no_content else "on"
         print(f"pgbench -S -n -T {args.seconds}, scale {args.scale}, {os.cpu_count()} CPUs, "
-              f"content masking {content}")  # fmt: skip
+              f"content masking {content} (shipped detectors, {engine} engine)")  # fmt: skip
+        raw = None
+        if args.floor:
+            floor = RawRelay(upstream.host, upstream.port)
+            raw = {**direct, "PGHOST": "127.0.0.1", "PGPORT": str(floor.start())}
         print(f"{'mode':9} {'clients':>7} {'direct tps':>11} {'proxy tps':>10} "
               f"{'direct ms':>10} {'proxy ms':>9} {'ratio':>6}"
-              + ("  pair ratios" if args.repeat > 1 else ""))  # fmt: skip
+              + ("  pair ratios" if args.repeat > 1 else "")
+              + ("  floor tps  floor ratio" if raw else ""))  # fmt: skip
         for clients in (1, 4):
             for mode in ("simple", "extended", "prepared"):
                 run = ["-S", "-n", "-T", str(args.seconds), "-c", str(clients), "-j",
@@ -165,6 +179,11 @@ def main() -> None:
                 p_lat = statistics.median(p[1] for _, p in pairs)
                 ratios = sorted(p[0] / d[0] for d, p in pairs)
                 spread = f"  {ratios[0]:.2f}-{ratios[-1]:.2f}" if len(pairs) > 1 else ""
+                if raw is not None:
+                    f_tps = statistics.median(
+                        pgbench(server.bin_dir, raw, run)[0] for _ in range(len(pairs))
+                    )
+                    spread += f"  {f_tps:>9.0f}  {f_tps / d_tps:>11.2f}"
                 print(f"{mode:9} {clients:>7} {d_tps:>11.0f} {p_tps:>10.0f} {d_lat:>10.3f} "
                       f"{p_lat:>9.3f} {p_tps / d_tps:>6.2f}{spread}")  # fmt: skip
         proxy.flush()
@@ -174,6 +193,8 @@ def main() -> None:
             f"same shape: {warm:.1f} µs"
         )
     finally:
+        if floor is not None:
+            floor.close()
         if proxy is not None:
             proxy.close()
         stop_postgres(server)

@@ -20,9 +20,12 @@ BLOCKED_SQL = "HGATE BLOCKED THIS STATEMENT"  # a syntax error: the server fails
 STATEMENT_CACHE = 2048
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class StatementEvent:
-    """One statement's evidence: masked text, verdict, rows returned, masked values."""
+    """One statement's evidence: masked text, verdict, rows returned, masked values.
+
+    Not frozen: one is made per statement, and a frozen dataclass's __init__ costs
+    four times as much (1.7 µs against 0.4 µs here)."""
 
     connection: int
     protocol: str  # simple | extended | function_call
