@@ -131,13 +131,12 @@ class Backend:
     def _described(
         self, head: Pending, columns: tuple[msg.Column, ...], body: bytes | None = None
     ) -> None:
-        state = self.state
         if head.target == "S":
-            statement = state.statements.get(head.name)
+            statement = head.statement
             if statement is not None:
                 statement.columns = columns
         else:
-            portal = state.portals.get(head.name)
+            portal = head.portal
             if portal is not None:
                 portal.columns = columns
                 portal.description = body

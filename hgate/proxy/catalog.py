@@ -76,6 +76,11 @@ class Catalog:
         except (OSError, asyncio.IncompleteReadError) as exc:
             self.close()
             raise UpstreamError(f"catalog look-up failed: {exc}") from exc
+        except BaseException:
+            # cancelled mid-reply (the agent that waited left): the rest of this reply
+            # would be read as the next look-up's answer, so the connection goes
+            self.close()
+            raise
         if error:
             raise UpstreamError(f"catalog look-up failed: {error}")
         return rows

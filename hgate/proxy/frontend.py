@@ -32,6 +32,8 @@ class Frontend:
         self.terminated = False
 
     def handle(self, kind: int, body: bytes) -> bytes | None:
+        if self.terminated:  # nothing after Terminate is the agent's to ask for
+            raise msg.ProtocolViolation("a message after Terminate")
         state = self.state
         pending = state.pending
         if kind in _RAW_NO_REPLY:
@@ -65,10 +67,14 @@ class Frontend:
             return self._execute(body)
         if kind == 0x44:  # D
             target, name = msg.parse_target(body)
-            described = state.portals.get(name) if target == "P" else None
-            if described is not None:
-                described.describing = True
-            pending.append(Pending("D", name=name, target=target))
+            if target == "P":
+                described = state.portals.get(name)
+                if described is not None:
+                    described.describing = True
+                pending.append(Pending("D", name=name, target=target, portal=described))
+            else:
+                named = state.statements.get(name)
+                pending.append(Pending("D", name=name, target=target, statement=named))
             return None
         if kind == 0x53:  # S
             pending.append(Pending("S"))
@@ -107,7 +113,7 @@ class Frontend:
         state = self.state
         name, _limit = msg.parse_execute(body)
         portal = state.portals.get(name)
-        record = None
+        record = statement = None
         describe = b""
         if portal is not None:
             statement = state.statements.get(portal.statement)
@@ -121,6 +127,10 @@ class Frontend:
                 # the agent never asked for a description (asyncpg, pgx): ask for it
                 portal.describing = True
                 describe = msg.describe("P", name)
-                state.pending.append(Pending("D", name=name, target="P", swallow=True))
-        state.pending.append(Pending("E", name=name, record=record))
+                state.pending.append(
+                    Pending("D", name=name, target="P", swallow=True, portal=portal)
+                )
+        state.pending.append(
+            Pending("E", name=name, record=record, portal=portal, statement=statement)
+        )
         return describe + msg.message(b"E", body) if describe else None

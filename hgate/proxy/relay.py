@@ -118,9 +118,10 @@ class _Socket(asyncio.Protocol):
         buffered.clear()
         ended = stream.at_eof() or self.transport.is_closing()
         self.transport.set_protocol(self)
-        self.transport.set_write_buffer_limits(high=HIGH_WATER)
-        if not ended and not self.transport.is_reading():
-            self.transport.resume_reading()  # the StreamReader may have paused it
+        if not ended:  # uvloop refuses both on a closed handle
+            self.transport.set_write_buffer_limits(high=HIGH_WATER)
+            if not self.transport.is_reading():
+                self.transport.resume_reading()  # the StreamReader may have paused it
         if leftover:
             self.data_received(leftover)
         if ended:
@@ -199,19 +200,17 @@ class Pump:
     async def _wait(self, first: tuple[Wait, int], buf: bytes, frames: list[msg.Frame]) -> None:
         try:
             pending: tuple[Wait, int] | None = first
-            while pending is not None:
-                wait, index = pending
-                await wait.then()
-                if self.relay.closed:
-                    return
-                pending = self._run(buf, frames, index)
-            while self.backlog and not self.relay.closed:
-                buf, frames = self.framer.feed(self.backlog.popleft())
-                pending = self._run(buf, frames, 0) if frames else None
-                while pending is not None and not self.relay.closed:
+            while True:
+                while pending is not None:
                     wait, index = pending
                     await wait.then()
+                    if self.relay.closed:
+                        return
                     pending = self._run(buf, frames, index)
+                if not self.backlog or self.relay.closed:
+                    break
+                buf, frames = self.framer.feed(self.backlog.popleft())
+                pending = self._run(buf, frames, 0) if frames else None
         except asyncio.CancelledError:
             raise
         except Exception as exc:

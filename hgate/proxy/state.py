@@ -42,9 +42,16 @@ class Record:
 
 class Pending:
     """A forwarded message still owed a reply: Parse, Bind, Describe, Execute, Close,
-    Sync, Query or FunctionCall (`kind` is its type letter)."""
+    Sync, Query or FunctionCall (`kind` is its type letter).
 
-    __slots__ = ("blocked", "kind", "name", "plan", "planned", "record", "swallow", "target")
+    A Describe or Execute keeps the portal or statement it named when it was sent: the
+    agent may close or re-bind that name before the reply comes (while the reply waits
+    for a catalog look-up, say), and the reply belongs to the one that was there."""
+
+    __slots__ = (
+        "blocked", "kind", "name", "plan", "planned", "portal", "record", "statement",
+        "swallow", "target",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -55,6 +62,8 @@ class Pending:
         blocked: Verdict | None = None,
         swallow: bool = False,
         record: Record | None = None,
+        portal: Portal | None = None,
+        statement: Statement | None = None,
     ) -> None:
         self.kind = kind
         self.name = name
@@ -62,6 +71,8 @@ class Pending:
         self.blocked = blocked
         self.swallow = swallow  # a Describe the proxy injected: its reply is not forwarded
         self.record = record
+        self.portal = portal
+        self.statement = statement
         self.plan: RowPlan | None = None
         self.planned = False
 
@@ -126,7 +137,7 @@ class ConnectionState:
     def plan_for(self, pending: Pending) -> RowPlan | None:
         """The row plan for an Execute: its portal's description, else its statement's
         (may raise `Wait`, before marking the Execute planned)."""
-        portal = self.portals.get(pending.name)
+        portal = pending.portal
         if portal is None:
             plan = None
         elif portal.description is not None:  # the same bytes every time it repeats
@@ -134,7 +145,7 @@ class ConnectionState:
         elif portal.columns is not None:
             plan = self.context.results.plan(portal.columns)
         else:
-            statement = self.statements.get(portal.statement)
+            statement = pending.statement
             if statement is None or statement.columns is None:
                 raise msg.ProtocolViolation("rows for a portal the proxy cannot describe")
             plan = self.context.results.plan(statement.columns, portal.formats)

@@ -62,6 +62,14 @@ class ProxyHandle:
             f"user={env['PGUSER']} password={env['PGPASSWORD']} sslmode=disable"
         )
 
+    def agent(self) -> Upstream:
+        """The proxy as the agent sees it, for hgate's own protocol client."""
+        env = self.proxy.environment()
+        return Upstream(
+            host="127.0.0.1", port=int(env["PGPORT"]), dbname=env["PGDATABASE"],
+            user=env["PGUSER"], password=env["PGPASSWORD"], sslmode="disable",
+        )  # fmt: skip
+
     def direct_dsn(self) -> str:
         up = self.upstream
         return (
@@ -145,11 +153,7 @@ def proxy(make_proxy: MakeProxy) -> ProxyHandle:
 def exchange(handle: ProxyHandle, payload: bytes, *, pieces: int, ready: int) -> bytes:
     """Log in, send `payload` in `pieces` separate writes (a pause after each, so the
     proxy reads them apart), and return every reply up to the `ready`th ReadyForQuery."""
-    env = handle.proxy.environment()
-    agent = Upstream(
-        host="127.0.0.1", port=int(env["PGPORT"]), dbname=env["PGDATABASE"],
-        user=env["PGUSER"], password=env["PGPASSWORD"], sslmode="disable",
-    )  # fmt: skip
+    agent = handle.agent()
 
     async def run() -> bytes:
         conn = await connect(agent, {})

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import time
 from typing import Any
 
 import psycopg
 import pytest
 
 from hgate.guard.sql_rules import ColumnMask
+from hgate.proxy import catalog, connect
 from hgate.proxy import messages as msg
+from hgate.proxy.upstream import read_message
 from tests.integration.proxy.conftest import MakeProxy, ProxyHandle, exchange, messages
 
 pytestmark = pytest.mark.integration
@@ -177,3 +180,99 @@ def test_reads_split_at_every_byte_while_the_catalog_is_read(make_proxy: MakePro
         [b"2", bob.encode()],
     ]
     assert b"Alice" not in one_byte_reads and b"Bob" not in one_byte_reads
+
+
+def _slow_catalog(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every pg_catalog reply read waits `seconds` first: a slow catalog server."""
+    real = catalog.read_message
+
+    async def slow(reader: asyncio.StreamReader, limit: int) -> tuple[int, bytes]:
+        await asyncio.sleep(seconds)
+        return await real(reader, limit)
+
+    monkeypatch.setattr(catalog, "read_message", slow)
+
+
+def test_a_portal_rebound_while_rows_wait_for_the_catalog_keeps_its_plan(
+    make_proxy: MakeProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the first rows of `SELECT name` wait for the catalog, the agent binds the
+    unnamed portal to a harmless statement: the waiting rows are still masked by the
+    plan of the portal they came from."""
+    _slow_catalog(monkeypatch, 0.05)
+    handle = make_proxy(masks=MASKS)
+    agent = handle.agent()
+
+    async def run() -> list[tuple[str, bytes]]:
+        conn = await connect(agent, {})
+        try:
+            conn.writer.write(
+                msg.parse("s2", "SELECT 1::int4 AS a, 'x'::text AS b")
+                + msg.describe("S", "s2")
+                + msg.message(b"S")
+            )
+            await _replies(conn, 1)
+            conn.writer.write(
+                msg.parse("", "SELECT name FROM patients WHERE id = 1")
+                + msg.message(b"B", b"\0\0" + b"\0\0" * 3)
+                + msg.describe("P", "")
+                + msg.message(b"E", b"\0\0\0\0\0")
+                + msg.message(b"S")
+            )
+            await asyncio.sleep(0.1)  # the DataRow now waits for the catalog
+            conn.writer.write(
+                msg.message(b"B", b"\0s2\0" + b"\0\0" * 3)
+                + msg.message(b"E", b"\0\0\0\0\0")
+                + msg.message(b"S")
+            )
+            return await _replies(conn, 2)
+        finally:
+            conn.close()
+            await conn.writer.wait_closed()
+
+    replies = asyncio.run(asyncio.wait_for(run(), 60))
+    rows = [msg.parse_data_row(body) for kind, body in replies if kind == "D"]
+    assert rows == [[handle.masker.token("NAME", "Alice Example").encode()], [b"1", b"x"]]
+
+
+def test_an_agent_leaving_mid_look_up_does_not_derail_the_catalog(
+    make_proxy: MakeProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent whose rows wait for the catalog disconnects: the cancelled look-up must
+    not leave its reply on the shared catalog connection for the next look-up to read
+    (which would resolve the next table to nothing and unmask its columns)."""
+    _slow_catalog(monkeypatch, 1.0)
+    handle = make_proxy(masks=(*MASKS, ColumnMask(table="visits", column="reason", kind="R")))
+    agent = handle.agent()
+
+    async def leave() -> None:
+        conn = await connect(agent, {})
+        conn.writer.write(msg.query("SELECT name FROM patients WHERE id = 1"))
+        await asyncio.sleep(0.3)  # the look-up is in flight
+        conn.close()
+        await asyncio.sleep(0.5)
+
+    async def read() -> list[tuple[str, bytes]]:
+        conn = await connect(agent, {})
+        try:
+            conn.writer.write(msg.query("SELECT reason FROM visits WHERE id = 1"))
+            return await _replies(conn, 1)
+        finally:
+            conn.close()
+            await conn.writer.wait_closed()
+
+    asyncio.run(leave())
+    monkeypatch.undo()
+    time.sleep(1.0)  # the cancelled look-up's reply has arrived by now
+    replies = asyncio.run(asyncio.wait_for(read(), 60))
+    rows = [msg.parse_data_row(body) for kind, body in replies if kind == "D"]
+    assert rows == [[handle.masker.token("R", "reason 1").encode()]]
+
+
+async def _replies(conn: Any, ready: int) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    while ready:
+        kind, body = await read_message(conn.reader, 1 << 20)
+        out.append((chr(kind), body))
+        ready -= kind == ord("Z")
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import socket
@@ -42,15 +43,7 @@ def _startup(params: dict[str, str], version: int = 196608) -> bytes:
 
 
 def _agent(handle: ProxyHandle, **extra: str) -> Upstream:
-    env = handle.proxy.environment()
-    return Upstream(
-        host="127.0.0.1",
-        port=int(env["PGPORT"]),
-        dbname=env["PGDATABASE"],
-        user=extra.get("user", env["PGUSER"]),
-        password=extra.get("password", env["PGPASSWORD"]),
-        sslmode="disable",
-    )
+    return dataclasses.replace(handle.agent(), **extra)
 
 
 def test_ssl_and_gssenc_requests_get_n(proxy: ProxyHandle) -> None:
@@ -252,3 +245,22 @@ def test_an_agent_that_stops_reading_stops_the_server(proxy: ProxyHandle) -> Non
     waits, count, tag = asyncio.run(asyncio.wait_for(run(), 120))
     assert waits == ["ClientWrite"] * 5
     assert (count, tag) == (rows, f"SELECT {rows}\0".encode())
+
+
+def test_nothing_after_terminate_is_handled(proxy: ProxyHandle) -> None:
+    """Terminate, then more in the same write: what follows Terminate is not handled
+    (a statement there could even be held for an approval nobody needs); the agent is
+    told why before the connection ends."""
+
+    async def run() -> tuple[int, bytes]:
+        conn = await connect(_agent(proxy), {})
+        try:
+            conn.writer.write(msg.message(b"X") + msg.query("SELECT 1"))
+            return await read_message(conn.reader, 1 << 20)
+        finally:
+            conn.close()
+            await conn.writer.wait_closed()
+
+    kind, body = asyncio.run(asyncio.wait_for(run(), 30))
+    fields = dict(msg.parse_fields(body))
+    assert chr(kind) == "E" and fields["C"] == "08P01" and "after Terminate" in fields["M"]
