@@ -36,6 +36,7 @@ from hgate.guard.sql_rules import KINDS, ColumnMask, SqlRule
 from hgate.policy.database import DatabasePolicy
 from hgate.policy.model import MaskPolicy
 from hgate.proxy import Upstream
+from hgate.report.events import sql_records
 from hgate.session.database_proxy import DatabaseProxy
 from hgate.session.masking import build_masker
 from tests.fixtures.postgres_server import PostgresServer, start_postgres, stop_postgres
@@ -144,7 +145,7 @@ def main() -> None:
 
         def append(kind: str, data: dict[str, Any]) -> object:
             nonlocal statements
-            statements += len(data.get("statements", ())) if kind == "sql" else 0
+            statements += len(sql_records(data)) if kind == "sql" else 0
             return writer.append(kind, data)
 
         proxy.start(masker=masker, append=append)
@@ -187,7 +188,9 @@ def main() -> None:
                 print(f"{mode:9} {clients:>7} {d_tps:>11.0f} {p_tps:>10.0f} {d_lat:>10.3f} "
                       f"{p_lat:>9.3f} {p_tps / d_tps:>6.2f}{spread}")  # fmt: skip
         proxy.flush()
-        print(f"transcript: {statements} statements in {writer.counts.get('sql', 0)} sql events")
+        size = sum(f.stat().st_size for f in (base / "runs").rglob("*") if f.is_file())
+        print(f"transcript: {statements} statements in {writer.counts.get('sql', 0)} sql events, "
+              f"{size / max(statements, 1):.0f} bytes per statement")  # fmt: skip
         print(
             f"statement classification (best block median), uncached: {cold:.1f} µs, "
             f"same shape: {warm:.1f} µs"

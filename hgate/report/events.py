@@ -172,12 +172,35 @@ def decision_outcome(data: Mapping[str, Any]) -> str | None:
 
 
 def sql_records(data: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
-    """The statements of one `sql` event: a batch (`statements`, one record each) or
-    the one-statement form of earlier transcripts (the record is the event's data)."""
+    """The statements of one `sql` event, one record each, in the order they finished:
+    a batch (`statements`), where a record with `runs` ([t, rows] per run of the same
+    statement) stands for that many statements, or the one-statement form of earlier
+    transcripts (the record is the event's data)."""
     batch = data.get("statements")
-    if isinstance(batch, list):
-        return [r for r in batch if isinstance(r, Mapping)]
-    return [data]
+    if not isinstance(batch, list):
+        return [data]
+    records: list[Mapping[str, Any]] = []
+    grouped = False
+    for record in batch:
+        if not isinstance(record, Mapping):
+            continue
+        runs = record.get("runs")
+        if not isinstance(runs, list):
+            records.append(record)
+            continue
+        grouped = True
+        common = {k: v for k, v in record.items() if k != "runs"}
+        for run in runs:
+            if isinstance(run, list) and len(run) == 2:
+                records.append({**common, "t": run[0], "rows": run[1]})
+    if grouped:
+        records.sort(key=_finished)
+    return records
+
+
+def _finished(record: Mapping[str, Any]) -> float:
+    at = record.get("t")
+    return float(at) if isinstance(at, int | float) else 0.0
 
 
 def _sql(records: Sequence[Mapping[str, Any]]) -> tuple[Tone, str, str]:

@@ -213,8 +213,12 @@ class SqlRecorder:
     settled approval) is evidence worth having even if the session dies the next moment:
     the buffer is written first, then the statement at once in an event of its own. Each
     record keeps its own time `t` (the statement's end; the event's `t` is the write).
-    Runs on the proxy's loop only. A failed write is raised by the next statement too,
-    so the relay ends that connection (fail closed) rather than go on unrecorded.
+    Within one event, runs of the same allowed statement on the same connection with the
+    same outcome (tag, masked counts, error) share one record whose `runs` lists each
+    run's `[t, rows]` instead of `t` and `rows`: an agent in a loop then costs a few
+    bytes per statement, not a whole record (`hgate.report.events.sql_records` expands
+    them). Runs on the proxy's loop only. A failed write is raised by the next statement
+    too, so the relay ends that connection (fail closed) rather than go on unrecorded.
     """
 
     def __init__(
@@ -230,20 +234,35 @@ class SqlRecorder:
         self._limit = limit
         self._clock = clock
         self._batch: list[dict[str, Any]] = []
+        self._groups: dict[tuple[object, ...], dict[str, Any]] = {}  # the batch's records
+        self._count = 0  # statements in the batch (a record may hold several runs)
         self._timer: asyncio.TimerHandle | None = None
         self._failed: BaseException | None = None
 
     def __call__(self, event: StatementEvent) -> None:
         if self._failed is not None:
             raise self._failed
-        record = _record(event, round(self._clock(), 6))
+        at = round(self._clock(), 6)
         if event.action != "allow":
             self.flush()
-            self._write([record])
+            self._write([_record(event, at)])
             return
-        batch = self._batch
-        batch.append(record)
-        if len(batch) >= self._limit:
+        masked = tuple(sorted(event.masked.items())) if event.masked else ()
+        key = (
+            event.connection, event.protocol, event.statement, event.rule, event.reason,
+            event.tag, event.error, masked,
+        )  # fmt: skip
+        group = self._groups.get(key)
+        if group is None:
+            self._groups[key] = group = _record(event, at)
+            self._batch.append(group)
+        else:
+            runs = group.get("runs")
+            if runs is None:
+                runs = group["runs"] = [[group.pop("t"), group.pop("rows")]]
+            runs.append([at, event.rows])
+        self._count += 1
+        if self._count >= self._limit:
             self.flush()
         elif self._timer is None:
             try:
@@ -260,6 +279,8 @@ class SqlRecorder:
             self._timer = None
         if self._batch:
             batch, self._batch = self._batch, []
+            self._groups.clear()
+            self._count = 0
             self._write(batch)
 
     def _on_timer(self) -> None:

@@ -17,6 +17,7 @@ from hgate.policy.database import DatabaseLimits, DatabasePolicy
 from hgate.proxy import Upstream, connect
 from hgate.proxy import messages as msg
 from hgate.proxy.upstream import read_message
+from hgate.report.events import sql_records
 from hgate.session.database_proxy import DatabaseProxy
 from tests.fixtures.postgres_server import PostgresServer
 
@@ -135,7 +136,7 @@ def make_proxy(session_role: Upstream, postgres_server: PostgresServer) -> Itera
         )
         proxy.start(
             masker=masker,
-            append=lambda kind, data: handle.records.extend(data["statements"]),
+            append=lambda kind, data: handle.records.extend(sql_records(data)),
             approvals=approvals,
         )
         return handle

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from hgate.proxy import StatementEvent
+from hgate.report.events import sql_records
 from hgate.session.database_proxy import SqlRecorder
 
 
@@ -77,3 +78,61 @@ def test_a_full_batch_is_written_and_a_failed_write_fails_the_next_statement() -
         failing(_event("SELECT 1"))  # no loop: written at once
     with pytest.raises(OSError):
         failing(_event("SELECT 2"))
+
+
+def test_repeats_of_one_statement_share_a_record_and_keep_each_run() -> None:
+    """A statement run again on the same connection with the same outcome adds a
+    `[t, rows]` run to its record; anything that differs gets a record of its own.
+    Expanded, every statement is there with its own time and rows, in order."""
+    written: list[dict[str, Any]] = []
+    times = iter(float(n) for n in range(1, 100))
+
+    async def main() -> None:
+        record = SqlRecorder(
+            lambda _kind, data: written.append(data), window=60, clock=lambda: next(times)
+        )
+        record(_event("SELECT a", rows=1, tag="SELECT 1"))  # t=1
+        record(_event("SELECT b", rows=0, tag="SELECT 0"))  # t=2
+        record(_event("SELECT a", rows=1, tag="SELECT 1"))  # t=3: a run of the first
+        record(_event("SELECT a", rows=1, tag="SELECT 1", masked={"SSN": 1}))  # t=4
+        record(
+            StatementEvent(
+                connection=2, protocol="simple", statement="SELECT a", action="allow",
+                rule="r", rows=1, tag="SELECT 1",
+            )
+        )  # t=5  # fmt: skip
+        record(_event("SELECT a", rows=1, tag="SELECT 1"))  # t=6: a run of the first
+        record.flush()
+
+    asyncio.run(main())
+    (event,) = written
+    stored = event["statements"]
+    assert len(stored) == 4
+    assert stored[0]["runs"] == [[1.0, 1], [3.0, 1], [6.0, 1]]
+    assert "t" not in stored[0] and "rows" not in stored[0]
+    assert stored[1]["t"] == 2.0 and "runs" not in stored[1]
+    expanded = sql_records(event)
+    assert [(r["t"], r["statement"], r["connection"], r.get("masked")) for r in expanded] == [
+        (1.0, "SELECT a", 1, None),
+        (2.0, "SELECT b", 1, None),
+        (3.0, "SELECT a", 1, None),
+        (4.0, "SELECT a", 1, {"SSN": 1}),
+        (5.0, "SELECT a", 2, None),
+        (6.0, "SELECT a", 1, None),
+    ]
+    assert all(r["rows"] == (0 if r["statement"] == "SELECT b" else 1) for r in expanded)
+
+
+def test_the_batch_limit_counts_statements_not_records() -> None:
+    written: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        record = SqlRecorder(lambda _kind, data: written.append(data), window=60, limit=5)
+        for _ in range(5):
+            record(_event("SELECT 1"))
+        assert len(written) == 1 and len(sql_records(written[0])) == 5
+        record(_event("SELECT 1"))  # a new batch: a record of its own again
+        record.flush()
+
+    asyncio.run(main())
+    assert "runs" not in written[1]["statements"][0]
