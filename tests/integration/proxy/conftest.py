@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import uvloop
 
 from hgate.guard.sql_rules import KINDS, ColumnMask, SqlRule
 from hgate.guard.verdict import ApprovalChannel
@@ -18,6 +19,7 @@ from hgate.proxy import Upstream, connect
 from hgate.proxy import messages as msg
 from hgate.proxy.upstream import read_message
 from hgate.report.events import sql_records
+from hgate.session import database_proxy
 from hgate.session.database_proxy import DatabaseProxy
 from tests.fixtures.postgres_server import PostgresServer
 
@@ -105,8 +107,22 @@ def session_role(postgres_server: PostgresServer, postgres_db: str) -> Upstream:
 MakeProxy = Callable[..., ProxyHandle]
 
 
-@pytest.fixture
-def make_proxy(session_role: Upstream, postgres_server: PostgresServer) -> Iterator[MakeProxy]:
+@pytest.fixture(params=["uvloop", "asyncio"])
+def make_proxy(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    session_role: Upstream,
+    postgres_server: PostgresServer,
+) -> Iterator[MakeProxy]:
+    """Every proxy test runs on both loops the proxy can run on: uvloop (the `postgres`
+    extra) and asyncio's own, whose transports differ in what the relay relies on
+    (taking a transport over, pausing and resuming reads, closing)."""
+    if request.param == "asyncio":
+        monkeypatch.setattr(database_proxy, "new_event_loop", asyncio.new_event_loop)
+    else:
+        loop = database_proxy.new_event_loop()
+        loop.close()
+        assert isinstance(loop, uvloop.Loop)  # the test extra installs it
     started: list[DatabaseProxy] = []
 
     def make(
