@@ -37,6 +37,7 @@ class StatementEvent:
     tag: str = ""
     masked: dict[str, int] = field(default_factory=dict)
     error: str = ""  # SQLSTATE when the server refused it
+    approval: str | None = None  # how an approval channel settled it ("approved", ...)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,5 +144,6 @@ class ProxyContext:
                 tag=tag,
                 masked=dict(counts) if counts else {},
                 error=error,
+                approval=verdict.approval,
             )
         )

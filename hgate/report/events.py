@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hgate.report.transcript_view import TranscriptEvent
+from hgate.report.transcript_view import TranscriptEvent, seconds
 
 Tone = Literal["output", "allow", "block", "approve", "credential", "error", "exit", "info"]
 BLOCKING_ACTIONS = frozenset({"block", "deny", "denied", "violation", "stop", "kill", "refuse"})
@@ -171,43 +171,74 @@ def decision_outcome(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+MAX_SQL_RECORDS = 10_000  # hgate writes at most 256 statements per event
+
+
 def sql_records(data: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
-    """The statements of one `sql` event, one record each, in the order they finished:
-    a batch (`statements`), where a record with `runs` ([t, rows] per run of the same
-    statement) stands for that many statements, or the one-statement form of earlier
-    transcripts (the record is the event's data)."""
+    """The statements of one `sql` event, one record each, in the order of their times:
+    a batch (`statements`), where an allowed record with `runs` ([t, rows] per run of
+    the same statement) stands for that many statements, or the one-statement form of
+    earlier transcripts (the record is the event's data).
+
+    A transcript is untrusted input: a `runs` that is not a list of [time, rows] pairs
+    gives the record once, marked `malformed` and without `t`/`rows`; `runs` on a record
+    that is not an allow is ignored (hgate writes it only there), so a block always
+    shows; past MAX_SQL_RECORDS the rest of the event is one `malformed` record."""
     batch = data.get("statements")
     if not isinstance(batch, list):
         return [data]
     records: list[Mapping[str, Any]] = []
     grouped = False
     for record in batch:
+        if len(records) >= MAX_SQL_RECORDS:
+            records.append({"verdict": "?", "malformed": "too many statements in one event"})
+            break
         if not isinstance(record, Mapping):
             continue
         runs = record.get("runs")
-        if not isinstance(runs, list):
+        if runs is None or record.get("verdict") != "allow":
             records.append(record)
             continue
+        common = {k: v for k, v in record.items() if k not in ("runs", "t", "rows")}
+        expanded = _runs(common, runs, MAX_SQL_RECORDS - len(records))
+        if expanded is None:
+            records.append({**common, "malformed": "runs is not a list of [time, rows]"})
+            continue
         grouped = True
-        common = {k: v for k, v in record.items() if k != "runs"}
-        for run in runs:
-            if isinstance(run, list) and len(run) == 2:
-                records.append({**common, "t": run[0], "rows": run[1]})
+        records.extend(expanded)
     if grouped:
         records.sort(key=_finished)
     return records
 
 
+def _runs(common: Mapping[str, Any], runs: object, room: int) -> list[Mapping[str, Any]] | None:
+    if not isinstance(runs, list) or not runs or len(runs) > room:
+        return None
+    out: list[Mapping[str, Any]] = []
+    for run in runs:
+        if not (isinstance(run, list) and len(run) == 2):
+            return None
+        at, rows = seconds(run[0]), run[1]
+        if at is None or isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            return None
+        out.append({**common, "t": at, "rows": rows})
+    return out
+
+
 def _finished(record: Mapping[str, Any]) -> float:
-    at = record.get("t")
-    return float(at) if isinstance(at, int | float) else 0.0
+    at = seconds(record.get("t"))
+    return 0.0 if at is None else at
 
 
 def _sql(records: Sequence[Mapping[str, Any]]) -> tuple[Tone, str, str]:
     verdicts = [_action(r) for r in records]
     tone: Tone = "block" if any(v in BLOCKING_ACTIONS for v in verdicts) else "info"
+    if any("malformed" in r for r in records):
+        tone = "error"
     lines = [
-        _first(r, "statement", "sql", "query", "text") + (f"  [{v}]" if v else "")
+        _first(r, "statement", "sql", "query", "text")
+        + (f"  [{v}]" if v else "")
+        + (f"  [malformed: {r['malformed']}]" if "malformed" in r else "")
         for r, v in zip(records, verdicts, strict=True)
     ]
     if len(lines) == 1:

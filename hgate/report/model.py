@@ -15,7 +15,7 @@ from typing import Any
 
 from hgate.audit import Check, VerificationReport
 from hgate.report.events import EventView, decision_outcome, describe, sql_records
-from hgate.report.transcript_view import Transcript
+from hgate.report.transcript_view import Transcript, seconds
 
 UNVERIFIED = "UNVERIFIED"
 
@@ -158,9 +158,9 @@ def build_report(
             for record in sql_records(event.data):
                 outcome = decision_outcome(record)
                 if outcome is not None:
-                    at = record.get("t")
+                    at = seconds(record.get("t"))
                     offset = event.offset
-                    if isinstance(at, int | float) and not isinstance(at, bool):
+                    if at is not None:
                         offset = max(0.0, min(offset, offset - (event.t - at)))
                     actions.append(_action(event.line, offset, outcome, record))
         elif event.type in ("decision", "input"):

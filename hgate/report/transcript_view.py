@@ -8,6 +8,7 @@ attested by a signature, and every renderer says so.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,8 +92,8 @@ def read_transcript(source: Path | bytes, *, attested_through: int | None = None
             unreadable.append(number)
             continue
         kind = obj.get("type")
-        t = obj.get("t")
-        when = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else started
+        t = seconds(obj.get("t"))
+        when = started if t is None else t
         if number == 1 and kind == HEADER:
             header, started = obj, when
         elif kind == CHECKPOINT:
@@ -131,3 +132,15 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def seconds(value: object) -> float | None:
+    """A time or duration from an untrusted transcript: a finite number, else None (a
+    bool, a string, NaN, or an integer too large for a float is not a time)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

@@ -236,14 +236,18 @@ class SqlRecorder:
         self._batch: list[dict[str, Any]] = []
         self._groups: dict[tuple[object, ...], dict[str, Any]] = {}  # the batch's records
         self._count = 0  # statements in the batch (a record may hold several runs)
+        self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._failed: BaseException | None = None
 
     def __call__(self, event: StatementEvent) -> None:
         if self._failed is not None:
             raise self._failed
-        at = round(self._clock(), 6)
-        if event.action != "allow":
+        # each statement a time of its own, never back (the wall clock can step): the
+        # records of an event and the runs of a record then sort into the exact order
+        # the statements finished
+        at = self._last = max(round(self._clock(), 6), round(self._last + 1e-6, 6))
+        if event.action != "allow" or event.approval:
             self.flush()
             self._write([_record(event, at)])
             return
@@ -314,6 +318,8 @@ def _record(event: StatementEvent, at: float) -> dict[str, Any]:
         data["masked"] = event.masked
     if event.error:
         data["error"] = event.error
+    if event.approval:
+        data["approval"] = event.approval
     return data
 
 

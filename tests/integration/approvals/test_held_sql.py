@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from hgate.report.events import sql_records
 from tests.fixtures.postgres_server import PostgresServer
 from tests.integration.approvals.conftest import USER, Approvals, Held
 
@@ -121,6 +122,9 @@ def test_an_approved_statement_runs_and_returns_its_rows(
     assert "next-count 3" in held.output
     (outcome,) = held.of("approval.outcome")
     assert outcome["approved_by"] == ["alice"]
+    records = [r for data in held.of("sql") for r in sql_records(data)]
+    (billing,) = [r for r in records if "billing" in r["statement"]]
+    assert (billing["verdict"], billing["approval"], billing["rows"]) == ("allow", "approved", 2)
     check_evidence(approvals, held, "approved")
 
 

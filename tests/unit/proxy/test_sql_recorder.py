@@ -136,3 +136,28 @@ def test_the_batch_limit_counts_statements_not_records() -> None:
 
     asyncio.run(main())
     assert "runs" not in written[1]["statements"][0]
+
+
+def test_times_never_go_back_and_approved_statements_are_written_at_once() -> None:
+    """A wall clock that steps back does not reorder evidence; a statement an approver
+    let run is written at once with its approval, like a block."""
+    written: list[dict[str, Any]] = []
+    times = iter([10.0, 11.0, 9.0, 12.0])
+
+    async def main() -> None:
+        record = SqlRecorder(
+            lambda _kind, data: written.append(data), window=60, clock=lambda: next(times)
+        )
+        record(_event("SELECT a"))  # 10
+        record(_event("SELECT b"))  # 11
+        record(_event("SELECT a"))  # the clock says 9
+        assert written == []
+        record(_event("DELETE FROM t WHERE id = 1", approval="approved"))  # 12
+
+    asyncio.run(main())
+    waiting, approved = written
+    assert [(r["statement"], r["t"]) for r in sql_records(waiting)] == [
+        ("SELECT a", 10.0), ("SELECT b", 11.0), ("SELECT a", 11.000001),
+    ]  # fmt: skip
+    (record,) = approved["statements"]
+    assert record["approval"] == "approved" and record["verdict"] == "allow"

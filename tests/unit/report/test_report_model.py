@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hgate.report import build_report, describe, read_transcript, render_html, render_summary
-from hgate.report.events import printable, split_tokens
+from hgate.report.events import MAX_SQL_RECORDS, printable, split_tokens, sql_records
 from hgate.report.replay import replay_frames
 from hgate.report.summary import render_not_started
 
@@ -160,3 +160,66 @@ def test_batched_sql_events_list_each_statement_and_each_block() -> None:
         ("blocked", "no-ddl", "DROP TABLE t")
     ]
     assert report.actions[0].offset == pytest.approx(0.2)
+
+
+def test_grouped_sql_runs_list_each_statement_in_time_order() -> None:
+    batch = {"statements": [
+        {"statement": "SELECT a", "verdict": "allow", "rule": "r",
+         "runs": [[T0 + 0.01, 1], [T0 + 0.03, 2]]},
+        {"t": T0 + 0.02, "statement": "SELECT b", "verdict": "allow", "rule": "r", "rows": 0},
+    ]}  # fmt: skip
+    (event,) = build_report(read_transcript(transcript((0.1, "sql", batch)))).events
+    assert event.text == (
+        "3 statements (3 allow): SELECT a  [allow] | SELECT b  [allow] | SELECT a  [allow]"
+    )
+    assert [(r["statement"], r["rows"]) for r in sql_records(batch)] == [
+        ("SELECT a", 1), ("SELECT b", 0), ("SELECT a", 2),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "runs",
+    [
+        "zz",
+        [],
+        [[T0, 1, 2]],
+        [[T0, "1"]],
+        [[T0, True]],
+        [[T0, -1]],
+        [["x", 1]],
+        [[True, 1]],
+        [[10**400, 1]],
+        [[float("nan"), 1]],
+    ],
+)
+def test_malformed_sql_runs_are_shown_as_malformed_and_never_crash(runs: object) -> None:
+    batch = {"statements": [{"statement": "SELECT a", "verdict": "allow", "rule": "r",
+                             "runs": runs}]}  # fmt: skip
+    data = transcript((0.1, "sql", batch))
+    (event,) = build_report(read_transcript(data)).events
+    assert event.tone == "error" and "[malformed:" in event.text
+    (record,) = sql_records(batch)
+    assert "t" not in record and "rows" not in record
+
+
+def test_runs_on_a_block_are_ignored_so_the_block_still_shows() -> None:
+    batch = {"statements": [{"t": T0 + 0.1, "statement": "DROP TABLE t", "verdict": "block",
+                             "rule": "no-ddl", "runs": []}]}  # fmt: skip
+    report = build_report(read_transcript(transcript((0.1, "sql", batch))))
+    assert [(a.outcome, a.rule) for a in report.actions] == [("blocked", "no-ddl")]
+
+
+def test_a_huge_time_anywhere_does_not_crash_the_report() -> None:
+    batch = {"statements": [{"t": 10**400, "statement": "DROP TABLE t", "verdict": "block",
+                             "rule": "no-ddl"}]}  # fmt: skip
+    lines = transcript((0.1, "sql", batch)).splitlines()
+    lines[1] = lines[1].replace(f'"t": {T0}'.encode(), b'"t": ' + str(10**400).encode())
+    report = build_report(read_transcript(b"\n".join(lines) + b"\n"))
+    assert [(a.outcome, a.rule) for a in report.actions] == [("blocked", "no-ddl")]
+
+
+def test_an_event_with_too_many_statements_is_cut_and_says_so() -> None:
+    batch = {"statements": [{"statement": "SELECT a", "verdict": "allow", "rule": "r",
+                             "runs": [[T0, 1]] * (MAX_SQL_RECORDS + 5)}]}  # fmt: skip
+    records = sql_records(batch)
+    assert len(records) == 1 and "malformed" in records[0]
