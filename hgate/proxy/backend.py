@@ -111,6 +111,9 @@ class Backend:
             return self._error(head, body)
         if kind == 0x5A:  # Z ReadyForQuery
             state.status = body[:1]
+            state.ready += 1
+            if state.status == b"I" and state.portals:
+                state.transaction_ended()
             if head is not None and head.kind in "SQF":
                 pending.popleft()
                 if head.kind == "Q":
@@ -158,6 +161,8 @@ class Backend:
             return reply
         while pending and pending[0].kind != "S":  # the server now discards until Sync
             dropped = pending.popleft()
+            if dropped.kind == "D" and dropped.portal is not None:
+                dropped.portal.describing = False  # that description will not come
             if dropped.kind == "E" and dropped.record is not None:
                 dropped.record.error = dropped.record.error or "skipped"
                 state.finish(dropped.record)

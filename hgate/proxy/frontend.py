@@ -8,6 +8,8 @@ statement; the backend direction then swaps that error for hgate's (SQLSTATE 425
 
 from __future__ import annotations
 
+import secrets
+
 from hgate.guard.verdict import Verdict
 from hgate.proxy import messages as msg
 from hgate.proxy.context import BLOCKED_SQL
@@ -19,7 +21,18 @@ FUNCTION_CALL = Verdict(
     rule="database.function_call",
     reason="the fast-path FunctionCall bypasses the statement guard",
 )
+BIND_UNKNOWN = Verdict(
+    action="block",
+    rule="database.bind_unknown",
+    reason="Bind to a statement not Parsed through hgate (run an SQL PREPAREd one with "
+    "SQL EXECUTE)",
+)
 _RAW_NO_REPLY = frozenset(b"Hdcf")  # Flush, CopyData, CopyDone, CopyFail
+# a Bind's statement name that no agent can have prepared, then no formats or values:
+# the server fails the Bind (26000) and discards until Sync; the error becomes hgate's
+_NO_STATEMENT = msg.encode_cstring("hgate_no_such_statement_" + secrets.token_hex(12)) + (
+    b"\0\0" * 3
+)
 
 
 class Frontend:
@@ -41,6 +54,7 @@ class Frontend:
         if kind == 0x51:  # Q
             text = msg.parse_query(body)
             verdict = self._verdict(text)
+            state.owed += 1
             if verdict.allowed:
                 pending.append(Pending("Q", record=Record(text, verdict, "simple")))
                 return None
@@ -60,7 +74,15 @@ class Frontend:
             return msg.parse(name, BLOCKED_SQL)
         if kind == 0x42:  # B
             portal, statement, formats = msg.parse_bind(body)
-            state.portals[portal] = Portal(statement, formats)
+            source = state.statements.get(statement)
+            if source is None or statement in state.prepared.verdicts:
+                # not Parsed through this proxy (or since replaced by an SQL PREPARE,
+                # whose verdict SQL EXECUTE enforces): nothing vouches for what it runs
+                state.portals.pop(portal, None)
+                state.refused(f"<Bind to statement {statement!r}>", BIND_UNKNOWN, "extended")
+                pending.append(Pending("B", blocked=BIND_UNKNOWN))
+                return msg.message(b"B", msg.encode_cstring(portal) + _NO_STATEMENT)
+            state.portals[portal] = Portal(source, formats, state.owed)
             pending.append(Pending("B"))
             return None
         if kind == 0x45:  # E
@@ -77,6 +99,7 @@ class Frontend:
                 pending.append(Pending("D", name=name, target=target, statement=named))
             return None
         if kind == 0x53:  # S
+            state.owed += 1
             pending.append(Pending("S"))
             return None
         if kind == 0x43:  # C
@@ -88,6 +111,7 @@ class Frontend:
             self.terminated = True
             return None
         if kind == 0x46:  # F
+            state.owed += 1
             if state.context.settings.allow_function_call:
                 pending.append(Pending("F"))
                 return None
@@ -113,24 +137,21 @@ class Frontend:
         state = self.state
         name, _limit = msg.parse_execute(body)
         portal = state.portals.get(name)
-        record = statement = None
+        if portal is None:  # a cursor opened with SQL DECLARE, or one the proxy forgot
+            portal = state.portals[name] = Portal(bound_at=state.owed)
+        statement = portal.source
+        record = None
+        if statement is not None:
+            record = Record(statement.query, statement.verdict, "extended")
         describe = b""
-        if portal is not None:
-            statement = state.statements.get(portal.statement)
-            if statement is not None:
-                record = Record(statement.query, statement.verdict, "extended")
-            if (
-                portal.columns is None
-                and not portal.describing
-                and (statement is None or statement.columns is None)
-            ):
-                # the agent never asked for a description (asyncpg, pgx): ask for it
-                portal.describing = True
-                describe = msg.describe("P", name)
-                state.pending.append(
-                    Pending("D", name=name, target="P", swallow=True, portal=portal)
-                )
-        state.pending.append(
-            Pending("E", name=name, record=record, portal=portal, statement=statement)
-        )
+        if (
+            portal.columns is None
+            and not portal.describing
+            and (statement is None or statement.columns is None)
+        ):
+            # nobody asked for a description (asyncpg, pgx, a cursor): ask for it
+            portal.describing = True
+            describe = msg.describe("P", name)
+            state.pending.append(Pending("D", name=name, target="P", swallow=True, portal=portal))
+        state.pending.append(Pending("E", name=name, record=record, portal=portal))
         return describe + msg.message(b"E", body) if describe else None

@@ -87,11 +87,19 @@ class Statement:
 
 
 class Portal:
-    __slots__ = ("columns", "describing", "description", "formats", "statement")
+    """A portal as the proxy saw it bound: `source` is the statement object it was bound
+    to (a later Parse or Close of that name does not change what the portal runs), or
+    None for a portal the proxy did not see bound (a cursor opened with SQL DECLARE):
+    its rows are planned from a Describe the proxy asks for."""
 
-    def __init__(self, statement: str, formats: tuple[int, ...]) -> None:
-        self.statement = statement
+    __slots__ = ("bound_at", "columns", "describing", "description", "formats", "source")
+
+    def __init__(
+        self, source: Statement | None = None, formats: tuple[int, ...] = (), bound_at: int = 0
+    ) -> None:
+        self.source = source
         self.formats = formats
+        self.bound_at = bound_at  # how many ReadyForQuery were owed when it was bound
         self.columns: tuple[msg.Column, ...] | None = None  # from Describe P: real formats
         self.description: bytes | None = None  # that RowDescription's body: the plan's key
         self.describing = False
@@ -108,6 +116,10 @@ class ConnectionState:
         self.copy_out: Record | None = None
         self.status = b"I"
         self.settled: Verdict | None = None  # an approval's answer, for the held message
+        # ReadyForQuery owed (a Sync, Query or FunctionCall forwarded) and received: a
+        # transaction that ends at the n-th drops the portals bound before it was sent
+        self.owed = 0
+        self.ready = 0
 
     async def settle(self, verdict: Verdict, text: str) -> None:
         """Hold the statement for approval; the frontend takes the answer on re-entry."""
@@ -145,10 +157,17 @@ class ConnectionState:
         elif portal.columns is not None:
             plan = self.context.results.plan(portal.columns)
         else:
-            statement = pending.statement
+            statement = portal.source
             if statement is None or statement.columns is None:
                 raise msg.ProtocolViolation("rows for a portal the proxy cannot describe")
             plan = self.context.results.plan(statement.columns, portal.formats)
         pending.plan = plan
         pending.planned = True
         return plan
+
+    def transaction_ended(self) -> None:
+        """ReadyForQuery 'I': the server dropped the portals bound before this Sync (but
+        WITH HOLD cursors; an Execute of a name the proxy does not know describes it)."""
+        ready = self.ready
+        for name in [n for n, p in self.portals.items() if p.bound_at < ready]:
+            del self.portals[name]

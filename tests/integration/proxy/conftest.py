@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -197,3 +198,41 @@ def messages(data: bytes) -> list[tuple[str, bytes]]:
     framer = msg.Framer(limit=1 << 20)
     buf, frames = framer.feed(data)
     return [(chr(kind), buf[start + 5 : end]) for kind, start, end in frames]
+
+
+def converse(handle: ProxyHandle, steps: list[tuple[bytes, int]]) -> list[tuple[str, bytes]]:
+    """Log in, then for each (payload, n): send payload and read replies up to the n-th
+    ReadyForQuery. Returns every reply as (type letter, body); ("EOF", b"") if the proxy
+    closed the connection."""
+    agent = handle.agent()
+
+    async def run() -> list[tuple[str, bytes]]:
+        conn = await connect(agent, {})
+        out: list[tuple[str, bytes]] = []
+        try:
+            for payload, ready in steps:
+                conn.writer.write(payload)
+                while ready:
+                    try:
+                        kind, body = await read_message(conn.reader, 1 << 20)
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        out.append(("EOF", b""))
+                        return out
+                    out.append((chr(kind), body))
+                    ready -= kind == ord("Z")
+            return out
+        finally:
+            conn.close()
+            with contextlib.suppress(ConnectionError):
+                await conn.writer.wait_closed()
+
+    return asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def bind(portal: str, statement: str) -> bytes:
+    """Bind with no parameters and text results."""
+    return msg.message(b"B", msg.encode_cstring(portal) + msg.encode_cstring(statement) + b"\0" * 6)
+
+
+def execute(portal: str) -> bytes:
+    return msg.message(b"E", msg.encode_cstring(portal) + b"\0\0\0\0")

@@ -15,7 +15,15 @@ from hgate.guard.sql_rules import ColumnMask
 from hgate.proxy import catalog, connect
 from hgate.proxy import messages as msg
 from hgate.proxy.upstream import read_message
-from tests.integration.proxy.conftest import MakeProxy, ProxyHandle, exchange, messages
+from tests.integration.proxy.conftest import (
+    MakeProxy,
+    ProxyHandle,
+    bind,
+    converse,
+    exchange,
+    execute,
+    messages,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -276,3 +284,88 @@ async def _replies(conn: Any, ready: int) -> list[tuple[str, bytes]]:
         out.append((chr(kind), body))
         ready -= kind == ord("Z")
     return out
+
+
+NAME_ONLY = (ColumnMask(table="patients", column="name", kind="NAME"),)
+SYNC = msg.message(b"S")
+ALICE_ROW = msg.query("SELECT name FROM patients WHERE id = 1")
+
+
+def _data_rows(replies: list[tuple[str, bytes]]) -> list[list[bytes | None]]:
+    return [msg.parse_data_row(body) for kind, body in replies if kind == "D"]
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_a_portal_runs_the_statement_it_was_bound_to(make_proxy: MakeProxy, named: bool) -> None:
+    """The statement a portal was bound to is replaced (unnamed: by the next Parse;
+    named: Close, then Parse again) and the new one described before the portal runs:
+    its rows are still planned from what it was bound to."""
+    handle = make_proxy(masks=NAME_ONLY)
+    name = "s" if named else ""
+    replace = msg.message(b"C", b"S" + msg.encode_cstring(name)) if named else b""
+    replies = converse(handle, [
+        (msg.query("BEGIN"), 1),
+        (msg.parse(name, "SELECT name FROM patients WHERE id = 1") + bind("p", name) + replace
+         + msg.parse(name, "SELECT 1::int4 AS a") + msg.describe("S", name) + SYNC, 1),
+        (execute("p") + SYNC, 1),
+    ])  # fmt: skip
+    assert _data_rows(replies) == [[handle.masker.token("NAME", "Alice Example").encode()]]
+    handle.proxy.flush()
+    (ran,) = [r for r in handle.records if r.get("rows")]
+    assert ran["statement"] == "SELECT name FROM patients WHERE id = 1"
+
+
+@pytest.mark.parametrize("injected", [False, True])
+def test_a_describe_lost_to_an_error_is_asked_again(make_proxy: MakeProxy, injected: bool) -> None:
+    """A Describe discarded because an earlier message failed never answers: the portal
+    is described again when it runs (the connection is not cut, the rows are masked)."""
+    handle = make_proxy(masks=NAME_ONLY)
+    failing = msg.parse("", "SELECT 1/0") + bind("", "") + execute("")
+    lost = execute("p") if injected else msg.describe("P", "p")
+    replies = converse(handle, [
+        (msg.query("BEGIN"), 1),
+        (msg.parse("s", "SELECT name FROM patients WHERE id = 1") + bind("p", "s") + SYNC, 1),
+        (msg.query("SAVEPOINT sp"), 1),
+        (failing + lost + SYNC, 1),
+        (msg.query("ROLLBACK TO SAVEPOINT sp"), 1),
+        (execute("p") + SYNC, 1),
+    ])  # fmt: skip
+    assert ("EOF", b"") not in replies
+    assert _data_rows(replies) == [[handle.masker.token("NAME", "Alice Example").encode()]]
+
+
+@pytest.mark.parametrize("reused", [False, True])
+def test_a_cursor_opened_with_sql_and_run_by_the_protocol_is_masked(
+    make_proxy: MakeProxy, reused: bool
+) -> None:
+    """DECLARE opens a portal the proxy never saw bound (`reused`: under the name of a
+    protocol portal from a transaction that has ended): an Execute of it is described
+    first and masked."""
+    handle = make_proxy(masks=NAME_ONLY)
+    earlier = msg.parse("", "SELECT 1::int4 AS a") + bind("c", "") + msg.describe("P", "c")
+    steps = [(earlier + execute("c") + SYNC, 1)] if reused else []
+    replies = converse(handle, [
+        *steps,
+        (msg.query("BEGIN"), 1),
+        (msg.query("DECLARE c CURSOR FOR SELECT name FROM patients WHERE id = 1"), 1),
+        (execute("c") + SYNC, 1),
+    ])  # fmt: skip
+    assert _data_rows(replies)[-1] == [handle.masker.token("NAME", "Alice Example").encode()]
+
+
+def test_a_bind_to_a_statement_not_parsed_through_hgate_is_blocked(make_proxy: MakeProxy) -> None:
+    """SQL PREPARE is enforced at SQL EXECUTE; a protocol Bind to that name (here after
+    the name was a harmless protocol statement) would run it unchecked, so it is refused
+    like a blocked statement, and the connection goes on."""
+    handle = make_proxy(masks=NAME_ONLY)
+    replies = converse(handle, [
+        (msg.parse("s", "SELECT 1::int4 AS a") + msg.describe("S", "s") + SYNC, 1),
+        (msg.query("DEALLOCATE s"), 1),
+        (msg.query("PREPARE s AS SELECT name FROM patients WHERE id = 1"), 1),
+        (bind("p", "s") + execute("p") + SYNC, 1),
+        (bind("q", "never_prepared") + execute("q") + SYNC, 1),
+        (msg.query("SELECT 7"), 1),
+    ])  # fmt: skip
+    errors = [dict(msg.parse_fields(body)) for kind, body in replies if kind == "E"]
+    assert [(e["C"], "bind_unknown" in e["M"]) for e in errors] == [("42501", True)] * 2
+    assert _data_rows(replies) == [[b"7"]]
