@@ -48,16 +48,17 @@ class Backend:
         pending = state.pending
         head = pending[0] if pending else None
         if kind == 0x44:  # D DataRow: the hot path
-            if head is None:
-                return None
+            if head is None or (head.kind != "E" and head.kind != "Q"):
+                # rows only answer a Query or an Execute: the proxy has lost track of
+                # what this row belongs to, so it cannot know how to mask it
+                raise msg.ProtocolViolation("a result row the proxy cannot place")
             record = head.record
             if head.planned:
                 plan = head.plan
             elif head.kind == "E":
                 plan = state.plan_for(head)
-            else:
-                head.planned = True
-                plan = None
+            else:  # a simple query's rows without a RowDescription first
+                raise msg.ProtocolViolation("result rows without a description")
             if record is not None:
                 record.rows += 1
             if plan is None:
