@@ -11,6 +11,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
@@ -61,7 +62,7 @@ def hold_line(approvals: Approvals, child: pexpect.spawn) -> str:
     """Type the held line; return its request id once the session says it waits."""
     child.sendline(f"touch {approvals.marker}")
     child.expect(NOTICE)
-    request_id = child.match.group(1)
+    request_id = str(child.match.group(1))
     ticks_before = _last_tick(child.before)
     seen: set[int] = set()
     while len(seen) < 5:  # the agent keeps printing while the line is held
@@ -80,7 +81,7 @@ def finish(child: pexpect.spawn) -> None:
     assert child.exitstatus == 0, child.before
 
 
-def transcript_events(approvals: Approvals, kind: str) -> list[dict[str, object]]:
+def transcript_events(approvals: Approvals, kind: str) -> list[dict[str, Any]]:
     (path,) = (approvals.tmp_path / "runs").glob("*.jsonl")
     events = [json.loads(line) for line in path.read_text().splitlines()]
     return [e["data"] for e in events if e["type"] == kind]
@@ -106,8 +107,8 @@ def test_an_approved_stdin_line_reaches_the_agent_and_the_ticks_never_stop(
     (outcome,) = transcript_events(approvals, "approval.outcome")
     assert (outcome["status"], outcome["approved_by"]) == ("approved", ["alice"])
     (request,) = transcript_events(approvals, "approval.request")
-    assert request["request"]["id"] == request_id  # type: ignore[index]
-    assert request["request"]["source"] == "stdin"  # type: ignore[index]
+    assert request["request"]["id"] == request_id
+    assert request["request"]["source"] == "stdin"
     (decision,) = [d for d in transcript_events(approvals, "decision") if d["rule"] == "deploy"]
     assert (decision["action"], decision["approval"]) == ("allow", "approved")
     (path,) = (approvals.tmp_path / "runs").glob("*.jsonl")

@@ -35,7 +35,7 @@ def verify(
 
 def refused(server: OidcServer, token: str, message: str, **overrides: object) -> None:
     with pytest.raises(IdentityError, match=message) as caught:
-        verify(server, token, **overrides)
+        verify(server, token, None, **overrides)
     assert_absent({"token": token}, error=str(caught.value))
     parts = token.split(".")
     assert len(parts) < 2 or parts[1][:20] not in str(caught.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,10 +50,10 @@ class ProxyHandle:
     upstream: Upstream
     server: PostgresServer
     masker: Masker
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Mapping[str, Any]] = field(default_factory=list)
 
     @property
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Mapping[str, Any]]:
         """Every statement record so far, one per statement (batched `sql` events are
         flushed first and flattened)."""
         self.proxy.flush()

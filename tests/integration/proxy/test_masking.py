@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from hgate.guard.sql_rules import ColumnMask
-from hgate.proxy import catalog, connect
+from hgate.proxy import connect
 from hgate.proxy import messages as msg
 from hgate.proxy.upstream import read_message
 from tests.integration.proxy.conftest import (
@@ -192,13 +192,13 @@ def test_reads_split_at_every_byte_while_the_catalog_is_read(make_proxy: MakePro
 
 def _slow_catalog(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Every pg_catalog reply read waits `seconds` first: a slow catalog server."""
-    real = catalog.read_message
+    real = read_message
 
     async def slow(reader: asyncio.StreamReader, limit: int) -> tuple[int, bytes]:
         await asyncio.sleep(seconds)
         return await real(reader, limit)
 
-    monkeypatch.setattr(catalog, "read_message", slow)
+    monkeypatch.setattr("hgate.proxy.catalog.read_message", slow)
 
 
 def test_a_portal_rebound_while_rows_wait_for_the_catalog_keeps_its_plan(

@@ -42,8 +42,9 @@ def _startup(params: dict[str, str], version: int = 196608) -> bytes:
     return struct.pack("!i", len(body) + 4) + body
 
 
-def _agent(handle: ProxyHandle, **extra: str) -> Upstream:
-    return dataclasses.replace(handle.agent(), **extra)
+def _agent(handle: ProxyHandle, *, password: str | None = None) -> Upstream:
+    agent = handle.agent()
+    return agent if password is None else dataclasses.replace(agent, password=password)
 
 
 def test_ssl_and_gssenc_requests_get_n(proxy: ProxyHandle) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def test_agent_reaches_the_database_only_through_the_proxy(
     session_role: Upstream, postgres_server: PostgresServer
 ) -> None:
     masker = Masker(key=b"w" * 32)
-    events: list[dict[str, object]] = []
+    events: list[dict[str, Any]] = []
     proxy = open_database_proxy(
         DatabasePolicy(proxy=True, default="allow"),
         _issued(session_role),

@@ -165,7 +165,7 @@ class ActionRunner:
         for op in ("!=", "=="):
             if op in term:
                 left, right = (self.value(p.strip()) for p in term.split(op, 1))
-                return (left != right) if op == "!=" else (left == right)
+                return bool(left != right) if op == "!=" else bool(left == right)
         raise AssertionError(f"expression outside the simulated subset: {term!r}")
 
     def value(self, expr: str) -> Any:

@@ -12,7 +12,8 @@ from hgate.approvals import DirectoryChannel, Requirement, sign_decision
 from hgate.audit import DirectorySink, TranscriptWriter, generate_keypair, load_signer
 from hgate.guard import Verdict
 from hgate.policy.approvals import ApprovalsPolicy, ChannelSettings
-from hgate.session.approvals import NOTICE, SessionApprovals
+from hgate.session.approvals import SessionApprovals
+from hgate.session.control import NOTICE
 from tests.unit.approvals.conftest import Person
 
 

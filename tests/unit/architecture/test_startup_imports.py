@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -124,7 +125,7 @@ def test_a_plain_notice_to_a_pipe_does_not_load_rich() -> None:
     assert result.stderr == "hgate: session s ended: exit 0\n"
 
 
-def rich_output(text: str, **options: object) -> str:
+def rich_output(text: str, **options: Any) -> str:
     buffer = io.StringIO()
     Console(file=buffer, stderr=True, highlight=False, soft_wrap=True).print(text, **options)
     return buffer.getvalue()

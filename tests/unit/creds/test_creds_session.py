@@ -71,7 +71,8 @@ class MemoryBackend(CredentialBackend):
 def session(
     backends: list[CredentialBackend] | None, env: Mapping[str, str] | None = None
 ) -> tuple[SessionCredentials, Masker, Journal, list[str]]:
-    masker, journal, notes = Masker(key=b"k" * 32), Journal(), []
+    notes: list[str] = []
+    masker, journal = Masker(key=b"k" * 32), Journal()
     grants = Grants(
         database=DatabaseGrant(
             name="clinic",

@@ -27,7 +27,7 @@ STREAM = b"".join(
 
 def _frames(chunks: list[bytes]) -> list[bytes]:
     framer = msg.Framer(limit=msg.MAX_FRONTEND_MESSAGE)
-    out = []
+    out: list[bytes] = []
     for chunk in chunks:
         buf, frames = framer.feed(chunk)
         out.extend(buf[start:end] for _kind, start, end in frames)
