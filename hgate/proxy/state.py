@@ -150,9 +150,9 @@ class ConnectionState:
         """The row plan for an Execute: its portal's description, else its statement's
         (may raise `Wait`, before marking the Execute planned)."""
         portal = pending.portal
-        if portal is None:
-            plan = None
-        elif portal.description is not None:  # the same bytes every time it repeats
+        if portal is None:  # every Execute names a portal (an unknown one is described)
+            raise msg.ProtocolViolation("rows for a portal the proxy does not know")
+        if portal.description is not None:  # the same bytes every time it repeats
             plan = self.context.results.plan_described(portal.description)
         elif portal.columns is not None:
             plan = self.context.results.plan(portal.columns)

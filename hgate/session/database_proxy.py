@@ -233,8 +233,8 @@ class SqlRecorder:
         self._window = window
         self._limit = limit
         self._clock = clock
-        self._batch: list[dict[str, Any]] = []
-        self._groups: dict[tuple[object, ...], dict[str, Any]] = {}  # the batch's records
+        # the batch: one record per statement key, in the order of its first statement
+        self._groups: dict[tuple[object, ...], dict[str, Any]] = {}
         self._count = 0  # statements in the batch (a record may hold several runs)
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -258,8 +258,7 @@ class SqlRecorder:
         )  # fmt: skip
         group = self._groups.get(key)
         if group is None:
-            self._groups[key] = group = _record(event, at)
-            self._batch.append(group)
+            self._groups[key] = _record(event, at)
         else:
             runs = group.get("runs")
             if runs is None:
@@ -281,8 +280,8 @@ class SqlRecorder:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._batch:
-            batch, self._batch = self._batch, []
+        if self._groups:
+            batch = list(self._groups.values())
             self._groups.clear()
             self._count = 0
             self._write(batch)

@@ -18,7 +18,7 @@ from hgate.mask import Masker, RegexDetector
 from hgate.policy.database import DatabaseLimits, DatabasePolicy
 from hgate.proxy import Upstream, connect
 from hgate.proxy import messages as msg
-from hgate.proxy.upstream import read_message
+from hgate.proxy.upstream import UpstreamConnection, read_message
 from hgate.report.events import sql_records
 from hgate.session import database_proxy
 from hgate.session.database_proxy import DatabaseProxy
@@ -168,42 +168,27 @@ def proxy(make_proxy: MakeProxy) -> ProxyHandle:
     return make_proxy()
 
 
-def exchange(handle: ProxyHandle, payload: bytes, *, pieces: int, ready: int) -> bytes:
-    """Log in, send `payload` in `pieces` separate writes (a pause after each, so the
-    proxy reads them apart), and return every reply up to the `ready`th ReadyForQuery."""
-    agent = handle.agent()
-
-    async def run() -> bytes:
-        conn = await connect(agent, {})
+async def replies(conn: UpstreamConnection, ready: int) -> list[tuple[str, bytes]]:
+    """Every reply up to the `ready`-th ReadyForQuery, as (type letter, body); ends with
+    ("EOF", b"") if the proxy closed the connection first."""
+    out: list[tuple[str, bytes]] = []
+    while ready:
         try:
-            step = max(1, -(-len(payload) // pieces))
-            for at in range(0, len(payload), step):
-                conn.writer.write(payload[at : at + step])
-                await conn.writer.drain()
-                await asyncio.sleep(0.002)
-            replies, seen = b"", 0
-            while seen < ready:
-                kind, body = await read_message(conn.reader, 1 << 20)
-                replies += msg.message(bytes([kind]), body)
-                seen += kind == ord("Z")
-            return replies
-        finally:
-            conn.close()
-            await conn.writer.wait_closed()
-
-    return asyncio.run(asyncio.wait_for(run(), 60))
+            kind, body = await read_message(conn.reader, 1 << 20)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            out.append(("EOF", b""))
+            break
+        out.append((chr(kind), body))
+        ready -= kind == ord("Z")
+    return out
 
 
-def messages(data: bytes) -> list[tuple[str, bytes]]:
-    framer = msg.Framer(limit=1 << 20)
-    buf, frames = framer.feed(data)
-    return [(chr(kind), buf[start + 5 : end]) for kind, start, end in frames]
-
-
-def converse(handle: ProxyHandle, steps: list[tuple[bytes, int]]) -> list[tuple[str, bytes]]:
-    """Log in, then for each (payload, n): send payload and read replies up to the n-th
-    ReadyForQuery. Returns every reply as (type letter, body); ("EOF", b"") if the proxy
-    closed the connection."""
+def converse(
+    handle: ProxyHandle, steps: list[tuple[bytes, int]], *, pieces: int = 1
+) -> list[tuple[str, bytes]]:
+    """Log in, then for each (payload, n): send payload (in `pieces` writes with a pause
+    after each, so the proxy reads them apart) and read the replies up to the n-th
+    ReadyForQuery. Returns every reply, as `replies` does."""
     agent = handle.agent()
 
     async def run() -> list[tuple[str, bytes]]:
@@ -211,15 +196,15 @@ def converse(handle: ProxyHandle, steps: list[tuple[bytes, int]]) -> list[tuple[
         out: list[tuple[str, bytes]] = []
         try:
             for payload, ready in steps:
-                conn.writer.write(payload)
-                while ready:
-                    try:
-                        kind, body = await read_message(conn.reader, 1 << 20)
-                    except (asyncio.IncompleteReadError, ConnectionError):
-                        out.append(("EOF", b""))
-                        return out
-                    out.append((chr(kind), body))
-                    ready -= kind == ord("Z")
+                step = max(1, -(-len(payload) // pieces))
+                for at in range(0, len(payload), step):
+                    conn.writer.write(payload[at : at + step])
+                    if pieces > 1:
+                        await conn.writer.drain()
+                        await asyncio.sleep(0.002)
+                out += await replies(conn, ready)
+                if out and out[-1][0] == "EOF":
+                    break
             return out
         finally:
             conn.close()

@@ -11,7 +11,7 @@ import pytest
 from hgate.guard.sql_rules import ColumnMask, SqlRule
 from hgate.guard.verdict import Verdict
 from hgate.proxy import messages as msg
-from tests.integration.proxy.conftest import MakeProxy, ProxyHandle, exchange, messages
+from tests.integration.proxy.conftest import MakeProxy, ProxyHandle, converse
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +187,7 @@ def test_messages_pipelined_behind_a_held_statement_wait_their_turn(
         + msg.message(b"S")
         + msg.query("SELECT count(*) FROM visits WHERE id IN (5, 6)")
     )
-    replies = messages(exchange(handle, payload, pieces=40, ready=5))
+    replies = converse(handle, [(payload, 5)], pieces=40)
     kinds = "".join(kind for kind, _ in replies)
     assert "E" not in kinds, [dict(msg.parse_fields(b)) for k, b in replies if k == "E"]
     tags = [body.rstrip(b"\0").decode() for kind, body in replies if kind == "C"]
