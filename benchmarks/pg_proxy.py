@@ -121,6 +121,16 @@ def main() -> None:
         action="store_true",
         help="also run pgbench through a relay that parses nothing (the cost of the hop)",
     )
+    parser.add_argument(
+        "--clients", type=int, nargs="+", default=[1, 4], help="client counts (default 1 4)"
+    )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["simple", "extended", "prepared"],
+        choices=["simple", "extended", "prepared"],
+        help="pgbench -M modes (default all three)",
+    )
     args = parser.parse_args()
     cold, warm = classification_us()  # first, on a quiet machine
     base = Path(tempfile.mkdtemp(prefix="hgate-bench-"))
@@ -166,8 +176,8 @@ def main() -> None:
               f"{'direct ms':>10} {'proxy ms':>9} {'ratio':>6}"
               + ("  pair ratios" if args.repeat > 1 else "")
               + ("  floor tps  floor ratio" if raw else ""))  # fmt: skip
-        for clients in (1, 4):
-            for mode in ("simple", "extended", "prepared"):
+        for clients in args.clients:
+            for mode in args.modes:
                 run = ["-S", "-n", "-T", str(args.seconds), "-c", str(clients), "-j",
                        str(clients), "-M", mode]  # fmt: skip
                 pairs = [

@@ -22,51 +22,56 @@ _I16 = struct.Struct("!h")
 _I32 = struct.Struct("!i")
 _FIELD = struct.Struct("!ihihih")  # table oid, attnum, type oid, typlen, typmod, format
 
-Frame = tuple[int, int, int]  # message type byte, start offset, end offset
-
 
 class ProtocolViolation(HgateError):
     """A peer sent bytes that are not a valid protocol message; the connection ends."""
 
 
 class Framer:
-    """Splits a stream into whole messages; an incomplete tail waits for more bytes."""
+    """Walks a stream message by message; an incomplete tail waits for more bytes.
 
-    __slots__ = ("_limit", "_need", "_pending")
+    The caller walks the buffer itself (`take`, then `end` at each offset) rather than
+    getting a list of frames: at pgbench rates building that list was a tenth of the
+    relay's own time."""
+
+    __slots__ = ("_need", "_pending", "limit")
 
     def __init__(self, *, limit: int) -> None:
-        self._limit = limit
+        self.limit = limit
         self._pending = bytearray()
         self._need = 0
 
-    def feed(self, data: bytes) -> tuple[bytes, list[Frame]]:
-        """The buffer to slice and the (type, start, end) of each complete message in it."""
-        if self._pending:
-            self._pending += data
-            if len(self._pending) < self._need:
-                return b"", []
-            buf = bytes(self._pending)
-            self._pending.clear()
-        else:
-            buf = data
-        frames: list[Frame] = []
-        pos, size, limit = 0, len(buf), self._limit
-        unpack = _I32.unpack_from
-        while size - pos >= 5:
-            (length,) = unpack(buf, pos + 1)
-            if length < 4 or length > limit:
-                raise ProtocolViolation(f"invalid message length {length}")
-            end = pos + 1 + length
-            if end > size:
-                self._need = end - pos
-                break
-            frames.append((buf[pos], pos, end))
-            pos = end
-        else:
-            self._need = 5
-        if pos < size:
-            self._pending += buf[pos:]
-        return buf, frames
+    def take(self, data: bytes) -> bytes:
+        """The bytes to walk from offset 0: the held tail and `data` (b"" while the held
+        message is still incomplete)."""
+        if not self._pending:
+            return data
+        self._pending += data
+        if len(self._pending) < self._need:
+            return b""
+        buf = bytes(self._pending)
+        self._pending.clear()
+        return buf
+
+    def end(self, buf: bytes, pos: int) -> int:
+        """The end of the whole message at `pos`; -1 when it is not all there yet (the
+        tail from `pos` is then held for the next `take`)."""
+        if len(buf) - pos < 5:
+            if pos < len(buf):
+                self._hold(buf, pos, 5)
+            return -1
+        length: int = _I32.unpack_from(buf, pos + 1)[0]
+        if length < 4 or length > self.limit:
+            raise ProtocolViolation(f"invalid message length {length}")
+        end = pos + 1 + length
+        if end > len(buf):
+            self._hold(buf, pos, end - pos)
+            return -1
+        return end
+
+    def _hold(self, buf: bytes, pos: int, need: int) -> None:
+        self._pending += buf[pos:]
+        self._need = need
 
 
 def message(kind: bytes, body: bytes = b"") -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -25,9 +26,10 @@ from hgate.proxy.state import ConnectionState
 from hgate.proxy.upstream import UpstreamConnection
 from hgate.proxy.wait import Wait
 
+_length = struct.Struct("!i").unpack_from
 HIGH_WATER = 1 << 18  # stop reading the other side while this much is still unsent
 
-Handler = Callable[[int, bytes], bytes | None]
+Handlers = list[Callable[[bytes], bytes | None]]  # by message type byte
 
 
 class Relay:
@@ -55,10 +57,10 @@ class Relay:
         agent = _Socket(self, agent_writer.transport)
         server = _Socket(self, self.upstream.writer.transport)
         to_server = Pump(
-            self, agent, server, self.frontend.handle, msg.Framer(limit=msg.MAX_FRONTEND_MESSAGE)
+            self, agent, server, self.frontend.handlers, msg.Framer(limit=msg.MAX_FRONTEND_MESSAGE)
         )
         to_agent = Pump(
-            self, server, agent, self.backend.handle, msg.Framer(limit=msg.MAX_BACKEND_MESSAGE)
+            self, server, agent, self.backend.handlers, msg.Framer(limit=msg.MAX_BACKEND_MESSAGE)
         )
         self._sockets = (agent, server)
         try:
@@ -166,15 +168,15 @@ class _Socket(asyncio.Protocol):
 
 
 class Pump:
-    """One direction: frames what `source` sends, asks `handle`, writes to `target`."""
+    """One direction: frames what `source` sends, asks its handler, writes to `target`."""
 
     def __init__(
-        self, relay: Relay, source: _Socket, target: _Socket, handle: Handler, framer: msg.Framer
+        self, relay: Relay, source: _Socket, target: _Socket, handlers: Handlers, framer: msg.Framer
     ) -> None:
         self.relay = relay
         self.source = source
         self.target = target
-        self.handle = handle
+        self.handlers = handlers
         self.framer = framer
         self.waiting = False
         # reads that arrive during a wait: none should (the source is paused), but a
@@ -186,31 +188,31 @@ class Pump:
         if self.waiting:
             self.backlog.append(data)
             return
-        buf, frames = self.framer.feed(data)
-        if frames:
-            self._continue(buf, frames, 0)
+        buf = self.framer.take(data)
+        if buf:
+            self._continue(buf, 0)
 
-    def _continue(self, buf: bytes, frames: list[msg.Frame], index: int) -> None:
-        wait = self._run(buf, frames, index)
+    def _continue(self, buf: bytes, pos: int) -> None:
+        wait = self._run(buf, pos)
         if wait is not None:
             self.waiting = True
             self.source.pause("wait")
-            self.relay.spawn(self._wait(wait, buf, frames))
+            self.relay.spawn(self._wait(wait, buf))
 
-    async def _wait(self, first: tuple[Wait, int], buf: bytes, frames: list[msg.Frame]) -> None:
+    async def _wait(self, first: tuple[Wait, int], buf: bytes) -> None:
         try:
             pending: tuple[Wait, int] | None = first
             while True:
                 while pending is not None:
-                    wait, index = pending
+                    wait, pos = pending
                     await wait.then()
                     if self.relay.closed:
                         return
-                    pending = self._run(buf, frames, index)
+                    pending = self._run(buf, pos)
                 if not self.backlog or self.relay.closed:
                     break
-                buf, frames = self.framer.feed(self.backlog.popleft())
-                pending = self._run(buf, frames, 0) if frames else None
+                buf = self.framer.take(self.backlog.popleft())
+                pending = self._run(buf, 0) if buf else None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -219,32 +221,42 @@ class Pump:
         self.waiting = False
         self.source.resume("wait")
 
-    def _run(self, buf: bytes, frames: list[msg.Frame], index: int) -> tuple[Wait, int] | None:
-        """Handle frames[index:]; on a `Wait`, write what went before and return it
-        with the index of the message to hand in again."""
-        handle = self.handle
+    def _run(self, buf: bytes, pos: int) -> tuple[Wait, int] | None:
+        """Handle the whole messages in buf[pos:] (the framer holds an incomplete tail);
+        on a `Wait`, write what went before and return it with the offset of the message
+        to hand in again."""
+        handlers = self.handlers
+        framer = self.framer
+        limit = framer.limit
+        size = len(buf)
         out: list[bytes] = []
         raw_start = -1
         waiting: tuple[Wait, int] | None = None
-        end = frames[index][1]
-        for at in range(index, len(frames)):
-            kind, start, end = frames[at]
+        while True:
+            # inline the framer's common case (a whole message of a valid length)
+            length = _length(buf, pos + 1)[0] if size - pos >= 5 else 0
+            end = pos + 1 + length
+            if length < 4 or length > limit or end > size:
+                end = framer.end(buf, pos)
+                if end < 0:
+                    break
             try:
-                replacement = handle(kind, buf[start + 5 : end])
+                replacement = handlers[buf[pos]](buf[pos + 5 : end])
             except Wait as wait:
-                waiting, end = (wait, at), start
+                waiting = (wait, pos)
                 break
             if replacement is None:
                 if raw_start < 0:
-                    raw_start = start
-                continue
-            if raw_start >= 0:
-                out.append(buf[raw_start:start])
-                raw_start = -1
-            if replacement:
-                out.append(replacement)
+                    raw_start = pos
+            else:
+                if raw_start >= 0:
+                    out.append(buf[raw_start:pos])
+                    raw_start = -1
+                if replacement:
+                    out.append(replacement)
+            pos = end
         if raw_start >= 0:
-            out.append(buf[raw_start:end])
+            out.append(buf[raw_start:pos])
         if out:
             self.target.transport.write(out[0] if len(out) == 1 else b"".join(out))
         if waiting is None and self.relay.frontend.terminated:

@@ -168,6 +168,11 @@ class ConnectionState:
     def transaction_ended(self) -> None:
         """ReadyForQuery 'I': the server dropped the portals bound before this Sync (but
         WITH HOLD cursors; an Execute of a name the proxy does not know describes it)."""
-        ready = self.ready
-        for name in [n for n, p in self.portals.items() if p.bound_at < ready]:
-            del self.portals[name]
+        ready, portals = self.ready, self.portals
+        if len(portals) == 1:  # the common case (the unnamed portal): no list to build
+            ((name, portal),) = portals.items()
+            if portal.bound_at < ready:
+                del portals[name]
+            return
+        for name in [n for n, p in portals.items() if p.bound_at < ready]:
+            del portals[name]

@@ -246,7 +246,10 @@ class SqlRecorder:
         # each statement a time of its own, never back (the wall clock can step): the
         # records of an event and the runs of a record then sort into the exact order
         # the statements finished
-        at = self._last = max(round(self._clock(), 6), round(self._last + 1e-6, 6))
+        at = round(self._clock(), 6)
+        if at <= self._last:
+            at = round(self._last + 1e-6, 6)
+        self._last = at
         if event.action != "allow" or event.approval:
             self.flush()
             self._write([_record(event, at)])

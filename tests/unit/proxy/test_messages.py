@@ -29,8 +29,10 @@ def _frames(chunks: list[bytes]) -> list[bytes]:
     framer = msg.Framer(limit=msg.MAX_FRONTEND_MESSAGE)
     out: list[bytes] = []
     for chunk in chunks:
-        buf, frames = framer.feed(chunk)
-        out.extend(buf[start:end] for _kind, start, end in frames)
+        buf, pos = framer.take(chunk), 0
+        while (end := framer.end(buf, pos)) >= 0:
+            out.append(buf[pos:end])
+            pos = end
     return out
 
 
@@ -56,7 +58,7 @@ def test_random_splits(cuts: list[int]) -> None:
 def test_bad_lengths_are_protocol_violations(length: int) -> None:
     framer = msg.Framer(limit=msg.MAX_FRONTEND_MESSAGE)
     with pytest.raises(msg.ProtocolViolation, match="invalid message length"):
-        framer.feed(b"Q" + struct.pack("!I", length))
+        framer.end(framer.take(b"Q" + struct.pack("!I", length)), 0)
 
 
 def test_bind_skips_parameters_and_reads_result_formats() -> None:
