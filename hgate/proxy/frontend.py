@@ -97,6 +97,7 @@ class Frontend:
             state.pending.append(Pending("P"))
             return None
         state.statements.pop(name, None)
+        state.blocked_parses.add(name)
         state.refused(text, verdict, "extended")
         state.pending.append(Pending("P", blocked=verdict))
         return msg.parse(name, BLOCKED_SQL)
@@ -109,7 +110,8 @@ class Frontend:
             # not Parsed through this proxy (or since replaced by an SQL PREPARE, whose
             # verdict SQL EXECUTE enforces): nothing vouches for what it runs
             state.portals.pop(portal, None)
-            state.refused(f"<Bind to statement {statement!r}>", BIND_UNKNOWN, "extended")
+            if statement not in state.blocked_parses:
+                state.refused(f"<Bind to statement {statement!r}>", BIND_UNKNOWN, "extended")
             state.pending.append(Pending("B", blocked=BIND_UNKNOWN))
             return msg.message(b"B", msg.encode_cstring(portal) + _NO_STATEMENT)
         state.portals[portal] = Portal(source, formats, state.owed)
@@ -130,8 +132,11 @@ class Frontend:
         return None
 
     def _sync(self, _body: bytes) -> bytes | None:
-        self.state.owed += 1
-        self.state.pending.append(Pending("S"))
+        state = self.state
+        state.owed += 1
+        state.pending.append(Pending("S"))
+        if state.blocked_parses:
+            state.blocked_parses.clear()
         return None
 
     def _close(self, body: bytes) -> bytes | None:

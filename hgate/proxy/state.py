@@ -116,6 +116,9 @@ class ConnectionState:
         self.copy_out: Record | None = None
         self.status = b"I"
         self.settled: Verdict | None = None  # an approval's answer, for the held message
+        # statement names whose Parse was blocked since the last Sync: the server discards
+        # a Bind to one of them with the failed Parse, so it is not a refusal of its own
+        self.blocked_parses: set[str] = set()
         # ReadyForQuery owed (a Sync, Query or FunctionCall forwarded) and received: a
         # transaction that ends at the n-th drops the portals bound before it was sent
         self.owed = 0

@@ -11,7 +11,7 @@ import pytest
 from hgate.guard.sql_rules import ColumnMask, SqlRule
 from hgate.guard.verdict import Verdict
 from hgate.proxy import messages as msg
-from tests.integration.proxy.conftest import MakeProxy, ProxyHandle, converse
+from tests.integration.proxy.conftest import MakeProxy, ProxyHandle, bind, converse, execute
 
 pytestmark = pytest.mark.integration
 
@@ -117,6 +117,29 @@ def test_block_in_pipeline_discards_until_sync(strict: ProxyHandle) -> None:
         "SELECT reason FROM visits WHERE id IN (3, 4) ORDER BY id", strict.upstream.dbname
     )
     assert rows.split() == ["reason", "3", "reason", "4"]
+
+
+def test_a_blocked_parse_is_one_refusal_however_its_pipeline_goes_on(strict: ProxyHandle) -> None:
+    """Bind and Execute of a statement whose Parse was just blocked are discarded by the
+    server with it: one error, one refusal in the evidence (not a second for the Bind).
+    After the Sync, a Bind to that name is the agent's own new attempt: refused, recorded."""
+    refused = "SELECT pg_read_file('/etc/hostname')"
+    answered = converse(strict, [
+        (msg.parse("s", refused) + bind("", "s") + execute("") + msg.sync(), 1),
+        (bind("", "s") + execute("") + msg.sync(), 1),
+        (msg.query("SELECT 7"), 1),
+    ])  # fmt: skip
+    errors = [dict(msg.parse_fields(body))["M"] for kind, body in answered if kind == "E"]
+    assert len(errors) == 2 and "bind_unknown" not in errors[0] and "bind_unknown" in errors[1]
+    assert [(e["verdict"], e["rule"]) for e in strict.events] == [
+        ("block", _rule_of(errors[0])),
+        ("block", "database.bind_unknown"),
+        ("allow", "read-only"),
+    ]
+
+
+def _rule_of(message: str) -> str:
+    return message.split("(rule ", 1)[1].split(")", 1)[0]
 
 
 def test_sql_prepare_is_enforced_at_execute(make_proxy: MakeProxy) -> None:
