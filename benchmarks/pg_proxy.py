@@ -12,6 +12,8 @@ direct and N proxied runs per row and prints medians (the ratio of the median TP
 the range of the per-pair ratios: on a small shared machine one pair can be off by 20%.
 `--floor` adds pgbench through a relay that parses nothing (benchmarks/relay_floor.py):
 the cost of the extra hop alone, so the rest of the gap is the proxy's own work.
+`--pgbouncer` adds PgBouncer in session mode (benchmarks/pgbouncer.py; when installed):
+what the same hop costs a relay written in C. `--clients` and `--modes` pick rows.
 Statement classification (uncached, and a new text of a seen shape) is timed first.
 """
 
@@ -29,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import pgbouncer
 from benchmarks.relay_floor import RawRelay
 from hgate.audit import DirectorySink, TranscriptWriter, ensure_local_signer
 from hgate.guard.sql import SqlGuard
@@ -122,6 +125,11 @@ def main() -> None:
         help="also run pgbench through a relay that parses nothing (the cost of the hop)",
     )
     parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="also run pgbench through PgBouncer (session mode): the hop's cost in C",
+    )
+    parser.add_argument(
         "--clients", type=int, nargs="+", default=[1, 4], help="client counts (default 1 4)"
     )
     parser.add_argument(
@@ -138,6 +146,7 @@ def main() -> None:
     server = start_postgres(base / "cluster")
     proxy: DatabaseProxy | None = None
     floor: RawRelay | None = None
+    bouncer: pgbouncer.PgBouncer | None = None
     try:
         upstream = setup(server, args.scale)
         policy = DatabasePolicy(
@@ -168,14 +177,20 @@ def main() -> None:
         content = "off" if args.no_content else "on"
         print(f"pgbench -S -n -T {args.seconds}, scale {args.scale}, {os.cpu_count()} CPUs, "
               f"content masking {content} (shipped detectors, {engine} engine)")  # fmt: skip
-        raw = None
+        references: dict[str, dict[str, str]] = {}  # name -> pgbench environment
         if args.floor:
             floor = RawRelay(upstream.host, upstream.port)
-            raw = {**direct, "PGHOST": "127.0.0.1", "PGPORT": str(floor.start())}
+            references["floor"] = {**direct, "PGHOST": "127.0.0.1", "PGPORT": str(floor.start())}
+        if args.pgbouncer:
+            if pgbouncer.available():
+                bouncer = pgbouncer.PgBouncer(upstream, base / "pgbouncer")
+                references["pgbouncer"] = {**direct, "PGPORT": str(bouncer.start())}
+            else:
+                print("pgbouncer is not installed (apt-get install pgbouncer): left out")
         print(f"{'mode':9} {'clients':>7} {'direct tps':>11} {'proxy tps':>10} "
               f"{'direct ms':>10} {'proxy ms':>9} {'ratio':>6}"
               + ("  pair ratios" if args.repeat > 1 else "")
-              + ("  floor tps  floor ratio" if raw else ""))  # fmt: skip
+              + "".join(f"  {name + ' tps':>13} {'ratio':>5}" for name in references))  # fmt: skip
         for clients in args.clients:
             for mode in args.modes:
                 run = ["-S", "-n", "-T", str(args.seconds), "-c", str(clients), "-j",
@@ -190,11 +205,11 @@ def main() -> None:
                 p_lat = statistics.median(p[1] for _, p in pairs)
                 ratios = sorted(p[0] / d[0] for d, p in pairs)
                 spread = f"  {ratios[0]:.2f}-{ratios[-1]:.2f}" if len(pairs) > 1 else ""
-                if raw is not None:
-                    f_tps = statistics.median(
-                        pgbench(server.bin_dir, raw, run)[0] for _ in range(len(pairs))
+                for env in references.values():
+                    r_tps = statistics.median(
+                        pgbench(server.bin_dir, env, run)[0] for _ in range(len(pairs))
                     )
-                    spread += f"  {f_tps:>9.0f}  {f_tps / d_tps:>11.2f}"
+                    spread += f"  {r_tps:>13.0f} {r_tps / d_tps:>5.2f}"
                 print(f"{mode:9} {clients:>7} {d_tps:>11.0f} {p_tps:>10.0f} {d_lat:>10.3f} "
                       f"{p_lat:>9.3f} {p_tps / d_tps:>6.2f}{spread}")  # fmt: skip
         proxy.flush()
@@ -208,6 +223,8 @@ def main() -> None:
     finally:
         if floor is not None:
             floor.close()
+        if bouncer is not None:
+            bouncer.close()
         if proxy is not None:
             proxy.close()
         stop_postgres(server)
