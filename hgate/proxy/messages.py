@@ -69,6 +69,16 @@ class Framer:
             return -1
         return end
 
+    def check(self, buf: bytes, pos: int) -> None:
+        """Raise ProtocolViolation if a whole-message header after `pos` has a bad
+        length (holds nothing: the walk that follows does that)."""
+        size, limit = len(buf), self.limit
+        while size - pos >= 5:
+            length: int = _I32.unpack_from(buf, pos + 1)[0]
+            if length < 4 or length > limit:
+                raise ProtocolViolation(f"invalid message length {length}")
+            pos += 1 + length
+
     def _hold(self, buf: bytes, pos: int, need: int) -> None:
         self._pending += buf[pos:]
         self._need = need

@@ -89,7 +89,11 @@ class Relay:
 
     def finish(self) -> None:
         """Stop relaying at once: nothing read after this is handled or forwarded;
-        what is already written still goes out (close flushes)."""
+        what is already written still goes out (close flushes). Statements the server
+        has not answered yet are recorded as unanswered."""
+        if not self.closed:
+            with contextlib.suppress(Exception):  # a failed sink: the session reports it
+                self.state.abandon()
         self.closed = True
         for side in self._sockets:
             side.transport.close()
@@ -224,41 +228,45 @@ class Pump:
     def _run(self, buf: bytes, pos: int) -> tuple[Wait, int] | None:
         """Handle the whole messages in buf[pos:] (the framer holds an incomplete tail);
         on a `Wait`, write what went before and return it with the offset of the message
-        to hand in again."""
+        to hand in again.
+
+        Every message handled is written (a handler that fails writes what went before
+        it, then the connection ends), so a statement the state records as sent was sent;
+        a bad length anywhere in the read is refused before any of it is handled."""
         handlers = self.handlers
         framer = self.framer
-        limit = framer.limit
+        framer.check(buf, pos)
         size = len(buf)
         out: list[bytes] = []
         raw_start = -1
         waiting: tuple[Wait, int] | None = None
-        while True:
-            # inline the framer's common case (a whole message of a valid length)
-            length = _length(buf, pos + 1)[0] if size - pos >= 5 else 0
-            end = pos + 1 + length
-            if length < 4 or length > limit or end > size:
-                end = framer.end(buf, pos)
-                if end < 0:
+        try:
+            while True:
+                # the framer's common case inline: a whole message (lengths are checked)
+                end = pos + 1 + _length(buf, pos + 1)[0] if size - pos >= 5 else size + 1
+                if end > size:
+                    framer.end(buf, pos)  # holds the incomplete tail
                     break
-            try:
-                replacement = handlers[buf[pos]](buf[pos + 5 : end])
-            except Wait as wait:
-                waiting = (wait, pos)
-                break
-            if replacement is None:
-                if raw_start < 0:
-                    raw_start = pos
-            else:
-                if raw_start >= 0:
-                    out.append(buf[raw_start:pos])
-                    raw_start = -1
-                if replacement:
-                    out.append(replacement)
-            pos = end
-        if raw_start >= 0:
-            out.append(buf[raw_start:pos])
-        if out:
-            self.target.transport.write(out[0] if len(out) == 1 else b"".join(out))
+                try:
+                    replacement = handlers[buf[pos]](buf[pos + 5 : end])
+                except Wait as wait:
+                    waiting = (wait, pos)
+                    break
+                if replacement is None:
+                    if raw_start < 0:
+                        raw_start = pos
+                else:
+                    if raw_start >= 0:
+                        out.append(buf[raw_start:pos])
+                        raw_start = -1
+                    if replacement:
+                        out.append(replacement)
+                pos = end
+        finally:
+            if raw_start >= 0:
+                out.append(buf[raw_start:pos])
+            if out:
+                self.target.transport.write(out[0] if len(out) == 1 else b"".join(out))
         if waiting is None and self.relay.frontend.terminated:
             self.relay.finish()
         return waiting

@@ -146,6 +146,17 @@ class ConnectionState:
             error=record.error,
         )
 
+    def abandon(self) -> None:
+        """The connection ended: statements forwarded but not yet answered are recorded
+        with error `unanswered` (the server may have run them; hgate did not see how
+        they ended) rather than lost with the connection."""
+        pending, self.pending = self.pending, deque()
+        for entry in pending:
+            record = entry.record
+            if record is not None and entry.kind in "QEF":
+                record.error = record.error or "unanswered"
+                self.finish(record)
+
     def refused(self, text: str, verdict: Verdict, protocol: str) -> None:
         self.context.record(connection=self.number, protocol=protocol, text=text, verdict=verdict)
 

@@ -221,3 +221,49 @@ def test_messages_pipelined_behind_a_held_statement_wait_their_turn(
         "EXECUTE d(5); DEALLOCATE d",
         "DELETE FROM visits WHERE id = $1",
     ]
+
+
+def _cost(handle: ProxyHandle, visit: int) -> str:
+    return handle.server.psql(f"SELECT cost FROM visits WHERE id = {visit}", handle.upstream.dbname)
+
+
+def test_a_bad_length_refuses_the_whole_read(make_proxy: MakeProxy) -> None:
+    """One read: an allowed UPDATE, a DELETE held for approval, then a header with an
+    impossible length. Nothing of that read is handled: the UPDATE does not run, nobody
+    is asked to approve the DELETE, nothing is recorded as refused or sent."""
+    approver = SlowApprover(0)
+    handle = make_proxy(
+        rules=(
+            SqlRule(name="writes", action="allow", kinds=("select", "update", "delete")),
+            SqlRule(name="deletes-need-approval", action="approve", kinds=("delete",)),
+        ),
+        approvals=approver,
+    )
+    before = _cost(handle, 1)
+    payload = (
+        msg.query("UPDATE visits SET cost = 0 WHERE id = 1")
+        + msg.query("DELETE FROM visits WHERE id = 7")
+        + msg.parse("s", "SELECT pg_read_file('/etc/hostname')")
+        + b"Q\0\0\0\2"
+    )
+    answered = converse(handle, [(payload, 3)])
+    fatal = dict(msg.parse_fields(answered[0][1]))
+    assert (answered[0][0], fatal["C"], answered[-1][0]) == ("E", "08P01", "EOF")
+    assert "invalid message length" in fatal["M"]
+    assert (_cost(handle, 1), approver.shown, handle.events) == (before, [], [])
+
+
+def test_a_statement_sent_but_never_answered_is_recorded_unanswered(
+    make_proxy: MakeProxy,
+) -> None:
+    """The agent sends a statement and hangs up before the reply: the server may well
+    run it, so the evidence keeps it (error `unanswered`) rather than losing it with the
+    connection."""
+    handle = make_proxy()
+    converse(handle, [(msg.query("SELECT pg_sleep(0.5)") + msg.message(b"X"), 0)])
+    deadline = time.monotonic() + 10
+    while not handle.events and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(e["statement"], e["verdict"], e.get("error")) for e in handle.events] == [
+        ("SELECT pg_sleep(0.5)", "allow", "unanswered")
+    ]
