@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import hyperscan as hs
-from mask_corpus import benchmark_masker
-from mask_speed import CHUNK, build_files
+
+from benchmarks.mask_corpus import benchmark_masker
+from benchmarks.mask_speed import CHUNK, build_files
+from hgate.mask.engine import HyperscanEngine
 
 Expressions = dict[int, tuple[str, int]]
 
@@ -78,7 +79,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12, help="rows of the slowest list")
     args = parser.parse_args()
     engine = benchmark_masker("hyperscan")._engine
-    if engine is None or engine.name != "hyperscan":
+    if not isinstance(engine, HyperscanEngine):
         sys.exit("Hyperscan is not available here")
     expressions: Expressions = dict(engine._expressions)
     with tempfile.TemporaryDirectory() as directory:

@@ -19,9 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mask_corpus import (
+from benchmarks.mask_corpus import (
     HELD_OUT_LOCALES,
     TOOL_OUTPUT_TEMPLATES,
     Record,
@@ -32,7 +31,6 @@ from mask_corpus import (
     lookalikes,
     x12_claims,
 )
-
 from hgate.mask.masker import Masker
 
 SHAPED = {"SSN", "NPI", "DEA", "MBI", "CARD", "VIN", "IBAN", "IP", "EMAIL", "PHONE", "SECRET"}

@@ -22,10 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mask_corpus import benchmark_masker, labelled, lookalikes
-
+from benchmarks.mask_corpus import benchmark_masker, labelled, lookalikes
 from hgate.mask.masker import Masker
 from hgate.mask.stream import MaskingStream
 
