@@ -17,8 +17,11 @@ class EmailDetector(CandidateDetector):
     name = "email"
     kinds = frozenset({"EMAIL"})
     patterns = (
+        # up to the first two letters of a letters-only label after a dot: what the
+        # validator requires of a top-level domain, so `core@20.11.16` (npm) is no
+        # candidate; a longer address may match more than once (one candidate per start)
         Pattern(
-            regex=r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]{1,63}\.[A-Za-z0-9]",
+            regex=r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2}",
             tag="email",
             track_start=True,
         ),

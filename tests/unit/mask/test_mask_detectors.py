@@ -48,6 +48,9 @@ POSITIVE = [
     ("IP", "peer 2001:db8:85a3::8a2e:370:7334 up", "2001:db8:85a3::8a2e:370:7334"),
     ("DEVICE_ID", "mac 00:1A:2B:3C:4D:5E", "00:1A:2B:3C:4D:5E"),
     ("EMAIL", "mail jane.roe+x@mail.example.org now", "jane.roe+x@mail.example.org"),
+    ("EMAIL", "write to j.doe@123.example.io.", "j.doe@123.example.io"),
+    ("EMAIL", "cc: ops-7@a-b.c-d.example.co-op", "ops-7@a-b.c-d.example.co"),
+    ("EMAIL", "<x@b.museum>", "x@b.museum"),
     ("PHONE", "call (212) 555-0142", "(212) 555-0142"),
     ("PHONE", "phone 2125550142", "2125550142"),
     ("PHONE", "reach +44 20 7946 0958", "+44 20 7946 0958"),
@@ -85,6 +88,8 @@ POSITIVE = [
 
 # ordinary CI output that must come through unchanged
 NEGATIVE = [
+    "npm WARN deprecated core@20.11.16: this package is no longer supported",
+    "pip install pkg@1.2.3 --pre",
     "commit 3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
     "2024-05-01T12:00:01.123Z INFO worker[42]: processed batch 1187 in 35 ms",
     "Successfully installed requests-2.31.0 urllib3-2.2.1",
