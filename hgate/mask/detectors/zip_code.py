@@ -19,6 +19,7 @@ _STATES = (
     "NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP"
 )
 STATES = tuple(_STATES.split())
+_STATE_CODES = frozenset(STATES)
 _ZIP = re.compile(r"[\s:#=\"'.-]{0,6}(?:is\s+|of\s+)?([0-9]{5}(?:-[0-9]{4})?)\b")
 _CITY = re.compile(r"((?:[A-Z][A-Za-z.'-]+ ){0,2}[A-Z][A-Za-z.'-]+),\s*\Z")
 
@@ -33,9 +34,9 @@ class ZipDetector(CandidateDetector):
             ignore_case=True,
             needs_start=False,
         ),
-        Pattern(
-            regex=r"\b(?:" + "|".join(STATES) + r")\.? {1,2}[0-9]{5}(?:-[0-9]{4})?\b", tag="state"
-        ),
+        # any two capitals, the state checked in `validate`: an alternation of 56 codes
+        # made this one of the costliest expressions of the scan (7% of it)
+        Pattern(regex=r"\b[A-Z]{2}\.? {1,2}[0-9]{5}(?:-[0-9]{4})?\b", tag="state"),
     )
 
     def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
@@ -49,6 +50,8 @@ class ZipDetector(CandidateDetector):
                     confidence=0.9,
                     detector=self.name,
                 )
+            return
+        if text[start : start + 2] not in _STATE_CODES:
             return
         zip_start = end - 1
         while text[zip_start - 1] != " ":
