@@ -8,7 +8,12 @@ prompt but holds back a trailing word, and an over-long line is cut with `overla
 characters of context on both sides of every cut.
 
 String-type escapes (OSC, DCS, SOS, PM, APC: window titles, hyperlinks) can carry any
-text, so they are dropped, never shown; CSI and short escapes are kept for display.
+text, so they are dropped, never shown; so are the short ESC-and-one-character escapes
+(their last character may be the first of a value, which the terminal would swallow)
+and a CSI carrying a number of six digits or more (no terminal needs one; a value could
+hide there). Other CSI sequences are kept for display. An escape that moves the cursor
+(any CSI but a colour's `m`) or a C0 control counts as a space in the text: a terminal
+shows a gap there, so `SSN\x1b[1;10H219-09-9999` is judged as `SSN 219-09-9999`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ __all__ = ["LineAssembler", "RawLine"]
 
 _KEEP_MAX = 32  # a CSI longer than this carries more than colour or cursor data: dropped
 _OPEN_MAX = 4096  # an unterminated escape held longer than this is given up on
+_LONG_NUMBER = re.compile(r"[0-9]{6}")  # in a CSI's parameters: dropped, never shown
 
 _SLOW_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SLOW_BUT_CR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -30,13 +36,15 @@ _SLOW_BUT_CR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _NEXT_INLINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")  # where one starts
 _INLINE = re.compile(
     r"(?P<cr>\r(?!\n))"
-    r"|(?P<drop>\x1b[\]PX^_][^\x07\x1b\n\r]*(?:\x07|\x1b\\))"
+    r"|(?P<drop>\x1b[\]PX^_][^\x07\x1b\n\r]*(?:\x07|\x1b\\)"
+    r"|\x1b(?:[ -/]+[0-~]|[0-OQ-WYZ\\`a-~]))"
     r"|(?P<keep>\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"
-    r"|\x1b(?:[ -/]+[0-~]|[0-OQ-WYZ\\`a-~])"
     r"|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9a\x9c-\x9f])"
     r"|(?P<open>\x1b[\]PX^_][^\x07\x1b\n\r]*|\x1b\[[0-?]*[ -/]*|\x9b[0-?]*[ -/]*|\x1b[ -/]*)"
 )
-_TRAILING_WORD = re.compile(r"\S+\Z")
+# where a prompt ends (`Password: `, `Continue? `, `$ `): an idle flush shows a partial
+# line up to the last of these and holds the rest, which may be a value still coming
+_PROMPT_END = re.compile(r"[:?>$#\]=](?:[ \t]+|\Z)")
 _PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n"  # ASCII that _SLOW_CHARS lets through
 
 
@@ -69,7 +77,10 @@ class RawLine:
     `text` is plain text without escapes. Only `text[lead:len(text) - trail]` belongs to
     this line; the `lead` and `trail` characters are context from the neighbouring
     pieces of a cut line, there so a value lying on the cut is seen whole. `escapes`
-    are `(position in text, escape)` pairs, all within the owned part.
+    are `(position in text, escape)` pairs, all within the owned part. `seen` is how
+    many owned characters the previous piece saw as its trail: a value that starts in
+    the lead and ends within them was tokenised there; one that runs further was not
+    (an idle flush has no trail) and is tokenised here.
     """
 
     text: str
@@ -77,6 +88,7 @@ class RawLine:
     escapes: tuple[tuple[int, str], ...] = ()
     lead: int = 0
     trail: int = 0
+    seen: int = 0
 
     @property
     def body(self) -> str:
@@ -87,7 +99,7 @@ class RawLine:
 class LineAssembler:
     """Incremental bytes -> lines. Not thread-safe; one per stream."""
 
-    def __init__(self, *, max_line: int = 16384, overlap: int = 256) -> None:
+    def __init__(self, *, max_line: int = 16384, overlap: int = 4096) -> None:
         if overlap < 1 or max_line <= 2 * overlap:
             raise ValueError(
                 f"need overlap >= 1 and max_line > 2 * overlap (got {max_line}, {overlap})"
@@ -101,6 +113,7 @@ class LineAssembler:
         self._len = 0
         self._escapes: list[tuple[int, str]] = []
         self._context = ""  # the previous piece's last characters, for a continued line
+        self._seen = 0  # how much of what follows the previous piece saw (its trail)
 
     def feed(self, data: bytes) -> list[RawLine]:
         """Take the next bytes of the stream; return the lines they complete."""
@@ -132,10 +145,11 @@ class LineAssembler:
         return text[:cut]
 
     def flush_idle(self, *, force: bool = False) -> list[RawLine]:
-        """The stream paused: emit the partial line (a prompt), minus its last word.
+        """The stream paused: emit the partial line up to where a prompt ends.
 
-        The last run of non-whitespace (up to `overlap` chars) is held back, since it may
-        be the first half of a value; `force=True` (after a longer pause) emits it too.
+        What follows the last `: `, `? `, `> `, `$ `, `# `, `] ` or `= ` (up to `overlap`
+        chars) is held back, since it may be the first part of a value still coming
+        (`Card: 4111 1111`); `force=True` (after a longer pause) emits it too.
         """
         out: list[RawLine] = []
         if self._tail == "\r":
@@ -146,9 +160,10 @@ class LineAssembler:
         text = "".join(self._parts)
         cut = len(text)
         if not force:
-            word = _TRAILING_WORD.search(text)
-            if word is not None:
-                cut = max(word.start(), cut - self.overlap)
+            prompt = 0
+            for match in _PROMPT_END.finditer(text):
+                prompt = match.end()
+            cut = max(prompt, cut - self.overlap)
         if cut or any(pos == 0 for pos, _ in self._escapes):
             self._emit_piece(text, cut, trail="", end="", out=out)
         return out
@@ -181,8 +196,11 @@ class LineAssembler:
                 else:
                     self._finish("\r", out)
             elif kind == "keep":
-                if end - start <= _KEEP_MAX:
-                    self._escapes.append((self._len, match.group()))
+                escape = match.group()
+                if end - start <= _KEEP_MAX and not _LONG_NUMBER.search(escape):
+                    self._escapes.append((self._len, escape))
+                if escape[-1] != "m" and escape != "\x7f":  # colour and DEL show no gap
+                    self._append(" ", out)
             elif kind == "open" and end == len(data) and not final and end - start <= _OPEN_MAX:
                 self._tail = match.group()
             # "drop", and an "open" escape cut short by what follows, are never shown
@@ -240,9 +258,11 @@ class LineAssembler:
                 escapes=escapes,
                 lead=lead,
                 trail=len(trail),
+                seen=self._seen,
             )
         )
         self._context = (self._context + text[:cut])[-self.overlap :]
+        self._seen = len(trail)
         rest = text[cut:]
         self._parts = [rest] if rest else []
         self._len = len(rest)
@@ -252,5 +272,8 @@ class LineAssembler:
         text = "".join(self._parts)
         lead = len(self._context)
         escapes = tuple((lead + pos, esc) for pos, esc in self._escapes)
-        out.append(RawLine(text=self._context + text, end=end, escapes=escapes, lead=lead, trail=0))
+        out.append(
+            RawLine(text=self._context + text, end=end, escapes=escapes, lead=lead, seen=self._seen)
+        )
         self._parts, self._len, self._escapes, self._context = [], 0, [], ""
+        self._seen = 0

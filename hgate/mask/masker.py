@@ -289,14 +289,18 @@ class Masker:
         lead: int = 0,
         trail: int = 0,
         escapes: Sequence[tuple[int, str]] = (),
+        seen: int | None = None,
     ) -> Rendering:
         """Replace `spans` by tokens within `text[lead:len(text) - trail]`.
 
-        A span that starts in the lead context was tokenised by the previous piece of a
-        cut line, so its part here is dropped; a span running into the trail is
-        tokenised whole here. Escapes inside a span are dropped from the display.
+        A span that starts in the lead context and ends within the `seen` characters the
+        previous piece had as its trail was tokenised whole by that piece, so its part
+        here is dropped; one that runs further was not seen whole there, so its part
+        here gets the token (None: every lead span was seen). A span running into the
+        trail is tokenised whole here. Escapes inside a span are dropped from the display.
         """
         low, high = lead, len(text) - trail
+        covered = len(text) if seen is None else low + seen
         pieces: list[str] = []
         findings: list[Finding] = []
         segments: list[Segment] = []
@@ -312,7 +316,7 @@ class Masker:
                 pieces.append(text[pos:start])
                 out_len += start - pos
             out_start = out_len
-            if span.start >= low:
+            if span.start >= low or span.end > covered:
                 token = self.token(span.kind, text[span.start : span.end])
                 pieces.append(token)
                 out_len += len(token)

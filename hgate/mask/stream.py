@@ -208,7 +208,12 @@ class MaskingStream:
     def _render(self, line: RawLine, spans: list[Span]) -> MaskedLine:
         masker = self.masker
         rendering = masker.render(
-            line.text, spans, lead=line.lead, trail=line.trail, escapes=line.escapes
+            line.text,
+            spans,
+            lead=line.lead,
+            trail=line.trail,
+            escapes=line.escapes,
+            seen=line.seen,
         )
         display = rendering.display
         if line.escapes and masker.exact_count and masker.find_exact(display):

@@ -71,10 +71,31 @@ def test_unterminated_osc_is_dropped_up_to_the_line_end() -> None:
     assert (first.text, second.text) == ("a", "b")
 
 
-def test_two_char_escapes_and_controls_are_kept_for_display() -> None:
-    (line,) = feed_all([b"a\x1b7b\x07c\x1b(Bd\n"])
-    assert line.text == "abcd"
-    assert [esc for _, esc in line.escapes] == ["\x1b7", "\x07", "\x1b(B"]
+def test_short_escapes_are_dropped_and_controls_show_a_gap() -> None:
+    """ESC-and-one-character escapes are dropped with the character they take (`ESC 2`
+    must not hide the 2 of `219-…` from the masker yet keep it in the log); a C0
+    control is kept for display and reads as a space, as a terminal shows a gap."""
+    (line,) = feed_all([b"a\x1b7b\x07c\x1b(Bd\x1b219\n"])
+    assert line.text == "ab cd19"
+    assert line.escapes == ((2, "\x07"),)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b"\x1b[1;1HSSN\x1b[1;10H219-09-9999\n", " SSN 219-09-9999"),
+        (b"id\x0b219\x0c1\x00x\x1b[1Cy\x1b[12Gz\n", "id 219 1 x y z"),
+        (b"12\x1b[31m34\x7f5\n", "12345"),  # colour and DEL leave no gap
+    ],
+)
+def test_cursor_moves_and_controls_read_as_a_space(raw: bytes, text: str) -> None:
+    (line,) = feed_all([raw])
+    assert line.text == text
+
+
+def test_a_csi_carrying_a_long_number_is_not_shown() -> None:
+    (line,) = feed_all([b"pay \x1b[4111111111111111m done \x1b[38;5;208mx\n"])
+    assert [esc for _, esc in line.escapes] == ["\x1b[38;5;208m"]
 
 
 def test_escape_split_across_reads() -> None:

@@ -141,3 +141,57 @@ def test_planted_value_survives_idle_flushes_between_reads(
     out += stream.close()
     joined = b"".join(line.display for line in out)
     assert value.encode() not in joined, "planted value leaked"
+
+
+CARD = RegexDetector(name="card", kind="CARD", pattern=r"\b4111(?: 1111){3}\b")
+GROUPS = st.lists(st.sampled_from(["Card on file: ", "pay ", "x ", " ", "ok. "]), max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    before=GROUPS.map("".join),
+    cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=6),
+    forced=st.booleans(),
+)
+def test_a_pause_inside_a_spaced_value_shows_none_of_it(
+    before: str, cuts: list[int], forced: bool
+) -> None:
+    """A value with spaces in it (a card, a name, a date) printed in pieces with short
+    pauses between: an idle flush shows the line only up to where a prompt ends, so no
+    group of the value is ever shown before the masker has seen it whole."""
+    stream = MaskingStream(Masker(key=KEY, detectors=[CARD]), LineAssembler())
+    data = f"{before}4111 1111 1111 1111 done\n".encode()
+    out: list[MaskedLine] = []
+    for chunk in chunked(data, cuts):
+        out += stream.feed(chunk) + stream.flush_idle()
+    out += stream.close()
+    if forced:  # a longer pause after the line: nothing held, nothing changes
+        out += stream.flush_idle(force=True)
+    display = b"".join(line.display for line in out)
+    assert b"4111" not in display and b"1111" not in display, "part of the value shown"
+    assert display.count(b"[CARD:") == 1
+
+
+def test_a_value_cut_by_a_long_pause_is_tokenised_not_dropped() -> None:
+    """After a forced flush (a long pause) the part already shown cannot be taken back
+    (a documented limit), but the rest of the value is tokenised and counted, never
+    silently deleted."""
+    value = "synthetic-credential-0123456789"
+    stream = MaskingStream(Masker(key=KEY, exact=[("SECRET", value)]))
+    out = stream.feed(b"key=" + value[:12].encode()) + stream.flush_idle(force=True)
+    out += stream.feed(value[12:].encode() + b"\n") + stream.close()
+    token = stream.masker.token("SECRET", value)
+    assert b"".join(line.display for line in out) == f"key={value[:12]}{token}\n".encode()
+    assert [f.kind for line in out for f in line.findings] == ["SECRET"]
+
+
+def test_a_long_credential_across_a_line_cut_is_masked() -> None:
+    """A 600-character value where a 16 KiB line is cut: the default overlap (4 KiB)
+    lets the piece it starts in see it whole."""
+    value = "".join(chr(ord("a") + (i * 7) % 26) for i in range(600))
+    stream = MaskingStream(Masker(key=KEY, exact=[("SECRET", value)]))
+    for before in (16384 - 300, 16384 - 30, 16384 - 590):
+        out = run(stream, [b"x" * before + value.encode() + b"\n"])
+        display = b"".join(line.display for line in out)
+        assert value[:40].encode() not in display and value[-40:].encode() not in display
+        assert display.count(b"[SECRET:") == 1
