@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from hgate.audit import format as fmt
-from hgate.audit.segments import SEGMENT_NAME_RE, Segment, segment_name
+from hgate.audit.segments import Segment, segment_name, segment_number
 
 __all__ = ["CollectorServer", "main"]
 
@@ -82,19 +82,24 @@ class CollectorServer(ThreadingHTTPServer):
         directory = self.root / session_id
         if not fmt.SESSION_ID_RE.match(session_id) or not directory.is_dir():
             return None
-        names = sorted(p.name for p in directory.iterdir() if SEGMENT_NAME_RE.match(p.name))
         return {
             "session_id": session_id,
-            "segments": [int(name.split(".")[0]) for name in names],
+            "segments": _numbers(directory),
             "sealed": _sealed(directory),
         }
 
 
+def _numbers(directory: Path) -> list[int]:
+    """The segments stored, by number: only names the collector itself gives them."""
+    numbers = (segment_number(p.name) for p in directory.iterdir())
+    return sorted(n for n in numbers if n is not None)
+
+
 def _sealed(directory: Path) -> bool:
-    names = sorted(p.name for p in directory.iterdir() if SEGMENT_NAME_RE.match(p.name))
-    if not names:
+    numbers = _numbers(directory)
+    if not numbers:
         return False
-    last = (directory / names[-1]).read_bytes().split(b"\n")[-2]
+    last = (directory / segment_name(numbers[-1])).read_bytes().split(b"\n")[-2]
     try:
         return fmt.parse_line(last).get("type") == fmt.SEAL
     except fmt.LineError:

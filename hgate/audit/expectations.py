@@ -17,12 +17,19 @@ def check_expectations(
     checks: list[Check] = []
     ci = header.get("ci")
     policy = header.get("policy")
+    if expect.session_id is not None:
+        actual = header.get("session_id")
+        actual = actual if isinstance(actual, str) else None
+        checks.append(_compare("expect.session_id", "session_id", expect.session_id, actual))
     if expect.repo is not None:
         actual = _field(ci, "repository")
         checks.append(_compare("expect.repo", "ci.repository", expect.repo, actual))
     if expect.run_id is not None:
         actual = _field(ci, "run_id")
         checks.append(_compare("expect.run_id", "ci.run_id", expect.run_id, actual))
+    if expect.run_attempt is not None:
+        actual = _field(ci, "run_attempt")
+        checks.append(_compare("expect.run_attempt", "ci.run_attempt", expect.run_attempt, actual))
     if expect.policy_sha256 is not None:
         actual = _field(policy, "sha256")
         checks.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -100,7 +101,12 @@ def parse_line(raw: bytes) -> dict[str, Any]:
     if not (text.startswith("{") and text.endswith("}")):
         raise LineError("is not a single JSON object without surrounding whitespace")
     try:
-        obj = json.loads(text, object_pairs_hook=_unique_object, parse_constant=_no_constant)
+        obj = json.loads(
+            text,
+            object_pairs_hook=_unique_object,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
     except LineError:
         raise
     except json.JSONDecodeError as exc:
@@ -123,3 +129,13 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> NoReturn:
     raise LineError(f"contains {name}, which is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; one too large for a float (1e400) would
+    become Infinity, which the writer never emits and JSON cannot hold."""
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 24 else text[:24] + "..."
+        raise LineError(f"contains the number {shown}, too large for a float (Infinity)")
+    return value

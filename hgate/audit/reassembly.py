@@ -19,12 +19,14 @@ from hgate.audit import format as fmt
 from hgate.audit.report import Break, Check, Expectations, SegmentReport, Verdict
 from hgate.audit.report import VerificationReport as Report
 from hgate.audit.segments import describe
-from hgate.audit.sources import SegmentListing, read_source
+from hgate.audit.sources import SegmentListing, StoredSegment, read_source
 from hgate.audit.verify import verify_transcript
 
 __all__ = ["verify_segments", "verify_source"]
 
 _NO_EXPECTATIONS = Expectations()
+_MAX_MISSING = 10_000
+"""The most missing segment numbers listed; segments after a wider gap are extra."""
 
 
 def verify_source(
@@ -47,13 +49,15 @@ def verify_segments(
     public_key: Ed25519PublicKey,
     expect: Expectations = _NO_EXPECTATIONS,
 ) -> Report:
-    """Verify the gap-free run of segments from 1, and report what else the store holds."""
-    present = tuple(segment.number for segment in listing.segments)
-    missing = tuple(sorted(set(range(1, present[-1] + 1)) - set(present)))
-    run = [s for i, s in enumerate(listing.segments, start=1) if s.number == i]
+    """Verify the gap-free run of segments from 1, and report what else the store holds.
+
+    Time and memory are O(segments listed): a number far beyond the others (a segment
+    named 99999999999999) is reported as extra, never as billions of missing numbers."""
+    numbered, missing, extra = _numbering(listing)
+    present = tuple(segment.number for segment in numbered)
+    run = [s for i, s in enumerate(numbered, start=1) if s.number == i]
     report = verify_transcript(b"".join(s.data for s in run), public_key, expect)
     problems: list[str] = []
-    extra = list(listing.extra)
     prev = fmt.GENESIS_PREV
     for index, segment in enumerate(run):
         try:
@@ -86,14 +90,43 @@ def verify_segments(
         return replace(report, reason=reason, checks=checks, segments=segments)
     lines = sum(s.data.count(b"\n") for s in run)
     first_break = report.first_break or Break(line=lines + 1, what=problems[0])
+    verified = f"segments 1-{len(run)}" if run else "no segment 1"
     return replace(
         report,
         verdict=Verdict.INVALID,
-        reason=f"{detail} (segments 1-{len(run)}: {report.verdict.name}, {report.reason})",
+        reason=f"{detail} ({verified}: {report.verdict.name}, {report.reason})",
         first_break=first_break,
         checks=checks,
         segments=segments,
     )
+
+
+def _numbering(
+    listing: SegmentListing,
+) -> tuple[list[StoredSegment], tuple[int, ...], list[str]]:
+    """(the segments in number order, the numbers missing between them, the extra entries).
+
+    A number below 1, a second segment under one number, and every segment after a gap
+    that would take the missing numbers past `_MAX_MISSING` are extra: a store hgate
+    wrote has none of them, and listing that many missing numbers would cost more than
+    the store holds."""
+    extra = list(listing.extra)
+    numbered: list[StoredSegment] = []
+    missing: list[int] = []
+    for segment in sorted(listing.segments, key=lambda s: s.number):
+        last = numbered[-1].number if numbered else 0
+        gap = segment.number - last - 1
+        if segment.number < 1:
+            extra.append(f"{segment.name} (not a segment number)")
+        elif gap < 0:
+            extra.append(f"{segment.name} (a second segment {segment.number})")
+        elif len(missing) + gap > _MAX_MISSING:
+            after = f"segment {last}" if last else "the start"
+            extra.append(f"{segment.name} (numbered {segment.number}, far after {after})")
+        else:
+            missing.extend(range(last + 1, segment.number))
+            numbered.append(segment)
+    return numbered, tuple(missing), extra
 
 
 def _ranges(numbers: tuple[int, ...]) -> str:

@@ -43,9 +43,34 @@ class Expectations:
     run_id: str | None = None
     policy_sha256: str | None = None
     key_fingerprint: str | None = None
+    session_id: str | None = None
+    run_attempt: str | None = None
 
 
 CheckStatus = Literal["pass", "fail", "skip"]
+
+
+def printable(text: str) -> str:
+    """`text` safe to show on a terminal or in a log: every character that is not
+    printable (C0 and C1 controls, ESC, CR, LF, DEL, tab, format characters such as
+    bidirectional overrides, line and paragraph separators, lone surrogates, unassigned
+    code points) becomes a visible escape: `\\x1b`, `\\u202e`, `\\U000e0001`.
+
+    A transcript, a file name in a store or a collector's answer is written by whoever
+    controls it: shown raw, an escape sequence could repaint the verdict. Everything
+    else (letters in any script, punctuation, emoji) is left as it is."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,14 +27,33 @@ __all__ = [
     "Segmenter",
     "describe",
     "segment_name",
+    "segment_number",
 ]
 
 SEGMENT_NAME_RE = re.compile(r"([0-9]{6,})\.jsonl\Z")
-"""How a stored segment is named: its number, zero-padded to six digits, `.jsonl`."""
+"""How a stored segment is named: its number, zero-padded to six digits, `.jsonl`.
+A name can match this and still not be one hgate writes (`0000001.jsonl`, `000000.jsonl`):
+`segment_number` says whether it is."""
 
 
 def segment_name(number: int) -> str:
     return f"{number:06d}.jsonl"
+
+
+def segment_number(name: str) -> int | None:
+    """The segment number `name` stands for, only if it is exactly the name hgate gives
+    that segment (`segment_name(n) == name`, n >= 1); None for anything else, so that no
+    second spelling of a number (`0000001.jsonl`) and no segment 0 can pass for one."""
+    match = SEGMENT_NAME_RE.match(name)
+    if match is None:
+        return None
+    digits = match.group(1)
+    if len(digits) > 6 and digits.startswith("0"):
+        return None
+    number = int(digits)
+    if number < 1 or segment_name(number) != name:
+        return None
+    return number
 
 
 class SegmentRejected(SinkError):

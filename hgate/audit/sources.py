@@ -5,22 +5,39 @@ files `NNNNNN.jsonl` as a collector or an S3 download stores them), an S3 sessio
 `s3://BUCKET/PREFIX/SESSION_ID` or a collector's session URL. Segmented sources are
 returned as a listing, never repaired: what is missing or extra is for the verifier to
 report. Anything that cannot be read is a ConfigError (exit 67), before any verdict.
+
+A store is written by someone else, so reading it is bounded: only regular files are
+opened (a FIFO, a device or a directory named like a segment is reported, never read),
+at most MAX_SEGMENT_BYTES are read per segment, and each collector request must be
+answered in full within `_DEADLINE` seconds, however slowly the bytes trickle in.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hgate.audit.segments import SEGMENT_NAME_RE
+from hgate.audit.report import printable
+from hgate.audit.segments import segment_name, segment_number
 from hgate.errors import ConfigError, SinkError
 
-__all__ = ["SegmentListing", "StoredSegment", "read_source"]
+__all__ = ["MAX_SEGMENT_BYTES", "SegmentListing", "StoredSegment", "read_source"]
 
-_TIMEOUT = 30.0
+_TIMEOUT = 30.0  # seconds for a connection or one read
+_DEADLINE = 60.0  # seconds for a whole collector request, answer included
+_CHUNK = 1 << 16
+MAX_SEGMENT_BYTES = 256 * 1024 * 1024
+"""The most read of one stored segment; a larger one is reported, not read."""
+_MAX_LISTING_BYTES = 16 * 1024 * 1024
+_LOOKS_LIKE_SEGMENT = re.compile(r"\.*[0-9]+\.jsonl\Z")
+"""Names a store might hold segments under; only `segment_number`'s are hgate's."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,42 +69,103 @@ def read_source(spec: str, *, env: Mapping[str, str]) -> bytes | SegmentListing:
     try:
         return path.read_bytes()
     except FileNotFoundError as exc:
-        raise ConfigError(f"transcript {path} does not exist") from exc
+        raise ConfigError(f"transcript {_shown(path)} does not exist") from exc
     except OSError as exc:
-        raise ConfigError(f"cannot read transcript {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot read transcript {_shown(path)}: {_reason(exc)}") from exc
 
 
 def _listing(location: str, found: dict[int, StoredSegment], extra: list[str]) -> SegmentListing:
-    if not found:
-        raise ConfigError(f"no transcript segments at {location}")
+    if not found and not extra:
+        raise ConfigError(f"no transcript segments at {printable(location)}")
     ordered = tuple(found[number] for number in sorted(found))
     return SegmentListing(location=location, segments=ordered, extra=tuple(sorted(extra)))
 
 
 def _read_directory(path: Path) -> bytes | SegmentListing:
     try:
-        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        names = sorted(entry.name for entry in path.iterdir())
     except OSError as exc:
-        raise ConfigError(f"cannot list {path}: {exc.strerror or exc}") from exc
-    segments = [p for p in entries if SEGMENT_NAME_RE.match(p.name)]
-    if not segments:
-        transcripts = [p for p in entries if p.suffix == ".jsonl" and p.is_file()]
+        raise ConfigError(f"cannot list {_shown(path)}: {_reason(exc)}") from exc
+    visible = [name for name in names if not name.startswith(".")]
+    if not any(_LOOKS_LIKE_SEGMENT.match(name) for name in visible):
+        transcripts = [path / n for n in visible if n.endswith(".jsonl") and (path / n).is_file()]
         if len(transcripts) != 1:
             raise ConfigError(
-                f"{path} holds {len(transcripts)} transcript files; name one of them"
+                f"{_shown(path)} holds {len(transcripts)} transcript files; name one of them"
                 if transcripts
-                else f"no transcript or segment files in {path}"
+                else f"no transcript or segment files in {_shown(path)}"
             )
-        return read_source(str(transcripts[0]), env={})
+        data = _read_regular(transcripts[0], None)
+        if isinstance(data, str):
+            raise ConfigError(f"cannot read transcript {_shown(transcripts[0])}: {data}")
+        return data
     found: dict[int, StoredSegment] = {}
-    for entry in segments:
-        number = int(entry.name.split(".")[0])
-        try:
-            found[number] = StoredSegment(number=number, name=entry.name, data=entry.read_bytes())
-        except OSError as exc:
-            raise ConfigError(f"cannot read {entry}: {exc.strerror or exc}") from exc
-    extra = [p.name for p in entries if p not in segments]
+    extra: list[str] = []
+    for name in names:
+        if name.startswith("."):  # a store's own temporary files, unless named like ours
+            if name.endswith(".jsonl"):
+                extra.append(f"{name} (hidden)")
+            continue
+        number = segment_number(name)
+        if number is None:
+            extra.append(name)
+            continue
+        data = _read_regular(path / name, MAX_SEGMENT_BYTES)
+        if isinstance(data, str):
+            extra.append(f"{name} ({data})")
+        else:
+            found[number] = StoredSegment(number=number, name=name, data=data)
     return _listing(str(path), found, extra)
+
+
+def _read_regular(path: Path, limit: int | None) -> bytes | str:
+    """The bytes of a regular file (of at most `limit` bytes), or why it is refused.
+
+    A FIFO would block the reader forever and a device such as /dev/zero never ends, so
+    the kind of file is checked before it is opened and again on the open descriptor
+    (opened non-blocking, in case it was swapped in between)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:  # a dangling symbolic link (or gone since the listing)
+        return "not a regular file: a link to nothing"
+    except OSError as exc:
+        if os.path.islink(path):  # a loop of symbolic links
+            return "not a regular file: a link that cannot be followed"
+        raise ConfigError(f"cannot read {_shown(path)}: {_reason(exc)}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        return f"not a regular file: {_kind(path, info.st_mode)}"
+    if limit is not None and info.st_size > limit:
+        return f"larger than {limit} bytes"
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {_shown(path)}: {_reason(exc)}") from exc
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                return f"not a regular file: {_kind(path, mode)}"
+            data = handle.read() if limit is None else handle.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {_shown(path)}: {_reason(exc)}") from exc
+    if limit is not None and len(data) > limit:
+        return f"larger than {limit} bytes"
+    return data
+
+
+def _kind(path: Path, mode: int) -> str:
+    kind = "something else"
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            kind = name
+    return f"a symbolic link to {kind}" if os.path.islink(path) else kind
 
 
 def _read_s3(spec: str, env: Mapping[str, str]) -> SegmentListing:
@@ -98,7 +176,7 @@ def _read_s3(spec: str, env: Mapping[str, str]) -> SegmentListing:
     bucket, _, path = spec.removeprefix("s3://").partition("/")
     path = path.strip("/")
     if not bucket or not path:
-        raise ConfigError(f"{spec!r} is not s3://BUCKET/PREFIX/SESSION_ID")
+        raise ConfigError(f"{printable(spec)!r} is not s3://BUCKET/PREFIX/SESSION_ID")
     prefix = path + "/"
     try:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -110,7 +188,7 @@ def _read_s3(spec: str, env: Mapping[str, str]) -> SegmentListing:
             env=env,
         )
     except (SinkError, ImportError) as exc:
-        raise ConfigError(f"cannot read {spec}: {exc}") from exc
+        raise ConfigError(f"cannot read {printable(spec)}: {printable(str(exc))}") from exc
     versions: dict[str, list[str]] = {}
     extra: list[str] = []
     found: dict[int, StoredSegment] = {}
@@ -123,18 +201,23 @@ def _read_s3(spec: str, env: Mapping[str, str]) -> SegmentListing:
                 extra.append(f"{item['Key'][len(prefix) :]} (delete marker)")
         for key, ids in sorted(versions.items()):
             name = key[len(prefix) :]
-            if not SEGMENT_NAME_RE.match(name):
+            number = segment_number(name)
+            if number is None:  # another object, or a second spelling of a number
                 extra.append(name)
                 continue
             if len(ids) > 1:  # S3 lists a key's versions newest first
                 extra.append(f"{name} ({len(ids) - 1} later version(s))")
             answer = client.get_object(Bucket=bucket, Key=key, VersionId=ids[-1])
             with answer["Body"] as body:
-                data = body.read()
-            number = int(name.split(".")[0])
+                data = body.read(MAX_SEGMENT_BYTES + 1)
+            if len(data) > MAX_SEGMENT_BYTES:
+                extra.append(f"{name} (larger than {MAX_SEGMENT_BYTES} bytes)")
+                continue
             found[number] = StoredSegment(number=number, name=name, data=data)
     except (ClientError, BotoCoreError) as exc:
-        raise ConfigError(f"cannot read {spec}: {exc}") from exc
+        raise ConfigError(f"cannot read {printable(spec)}: {printable(str(exc))}") from exc
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read {printable(spec)}: an unexpected S3 answer") from exc
     finally:
         client.close()
     return _listing(spec, found, extra)
@@ -142,35 +225,96 @@ def _read_s3(spec: str, env: Mapping[str, str]) -> SegmentListing:
 
 def _read_http(url: str, env: Mapping[str, str]) -> SegmentListing:
     """A collector's session URL: `GET URL` lists the segments, `GET URL/segments/N` each."""
+    shown = printable(url)
+    answer = _get(url, env, _MAX_LISTING_BYTES)
+    if len(answer) > _MAX_LISTING_BYTES:
+        raise ConfigError(f"{shown} answered with over {_MAX_LISTING_BYTES} bytes")
     try:
-        listing: Any = json.loads(_get(url, env))
-    except ValueError as exc:
-        raise ConfigError(f"{url} did not answer with JSON") from exc
+        listing: Any = json.loads(answer)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, absurdly nested
+        raise ConfigError(f"{shown} did not answer with JSON ({type(exc).__name__})") from exc
     numbers = listing.get("segments") if isinstance(listing, dict) else None
-    if not isinstance(numbers, list) or not all(type(n) is int and n > 0 for n in numbers):
-        raise ConfigError(f"{url} did not answer with a segment listing")
-    found = {
-        n: StoredSegment(number=n, name=f"{n:06d}.jsonl", data=_get(f"{url}/segments/{n}", env))
-        for n in numbers
-    }
-    return _listing(url, found, [])
+    if not isinstance(numbers, list) or not all(type(n) is int for n in numbers):
+        raise ConfigError(f"{shown} did not answer with a segment listing")
+    found: dict[int, StoredSegment] = {}
+    extra: list[str] = []
+    for number in numbers:
+        if number < 1:
+            extra.append(f"segment {number} (not a segment number)")
+            continue
+        name = segment_name(number)
+        if number in found:
+            extra.append(f"{name} (listed twice)")
+            continue
+        data = _get(f"{url}/segments/{number}", env, MAX_SEGMENT_BYTES)
+        if len(data) > MAX_SEGMENT_BYTES:
+            extra.append(f"{name} (larger than {MAX_SEGMENT_BYTES} bytes)")
+            continue
+        found[number] = StoredSegment(number=number, name=name, data=data)
+    return _listing(url, found, extra)
 
 
-def _get(url: str, env: Mapping[str, str]) -> bytes:
+def _get(url: str, env: Mapping[str, str], limit: int) -> bytes:
+    """The body of `GET url`, cut after `limit + 1` bytes; the whole request (connection,
+    headers and body) must finish within `_DEADLINE` seconds, so a server that answers
+    one byte at a time cannot hold the verifier. The request runs in a daemon thread
+    that gives up at its next read once the deadline has passed."""
+    outcome: list[bytes | Exception] = []
+    cancelled = threading.Event()
+
+    def fetch() -> None:
+        try:
+            outcome.append(_fetch(url, env, limit, cancelled))
+        except Exception as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=fetch, name="hgate-verify-get", daemon=True)
+    worker.start()
+    worker.join(_DEADLINE)
+    if worker.is_alive() or not outcome:
+        cancelled.set()
+        raise ConfigError(
+            f"cannot read {printable(url)}: no complete answer within {_DEADLINE:g} seconds"
+        )
+    result = outcome[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _fetch(url: str, env: Mapping[str, str], limit: int, cancelled: threading.Event) -> bytes:
     import http.client  # lazily: `hgate run` never reads a collector
     import urllib.error
     import urllib.request
 
+    shown = printable(url)
     headers = {"User-Agent": "hgate-verify"}
     if token := env.get("HGATE_VERIFY_TOKEN"):
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, headers=headers)
+    chunks: list[bytes] = []
+    size = 0
     try:
         with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-            data: bytes = response.read()
-            return data
+            while size <= limit and not cancelled.is_set():
+                chunk: bytes = response.read1(min(_CHUNK, limit + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
     except urllib.error.HTTPError as exc:
         with exc:
-            raise ConfigError(f"cannot read {url}: HTTP {exc.code} {exc.reason}") from exc
+            reason = printable(str(exc.reason))
+            raise ConfigError(f"cannot read {shown}: HTTP {exc.code} {reason}") from exc
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {url}: {getattr(exc, 'reason', exc)}") from exc
+        reason = printable(str(getattr(exc, "reason", exc)))
+        raise ConfigError(f"cannot read {shown}: {reason}") from exc
+    return b"".join(chunks)
+
+
+def _shown(path: Path) -> str:
+    return printable(str(path))
+
+
+def _reason(exc: OSError) -> str:
+    return printable(str(exc.strerror or exc))

@@ -56,6 +56,18 @@ def verify(
             "--expect-key-fingerprint", help="Required key id (SHA256:... as ssh-keygen -l)."
         ),
     ] = None,
+    expect_session: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-session",
+            help="Required session_id: without it, another session of the same CI run "
+            "passes for this one.",
+        ),
+    ] = None,
+    expect_attempt: Annotated[
+        str | None,
+        typer.Option("--expect-attempt", help="Required ci.run_attempt (a re-run's number)."),
+    ] = None,
 ) -> None:
     """Verify a session transcript offline, with the signer's public key.
 
@@ -73,23 +85,36 @@ def verify(
         run_id=expect_run,
         policy_sha256=expect_policy_sha256,
         key_fingerprint=expect_key_fingerprint,
+        session_id=expect_session,
+        run_attempt=expect_attempt,
     )
     report = verify_source(transcript, load_public_key(key), expect, env=os.environ)
     if json_output:
-        console.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
+        _print_json(report.to_dict())
     else:
         _render(report, transcript)
     raise typer.Exit(report.verdict.exit_code)
 
 
-def _render(report: VerificationReport, transcript: str) -> None:
-    """Verdict first; key and identity always; then where it broke and what is attested."""
-    from rich.markup import escape
+def _print_json(payload: dict[str, Any]) -> None:
+    """The report as JSON; strings UTF-8 cannot encode (a lone surrogate read from the
+    file) make the whole document fall back to \\u escapes, as the transcript writer does."""
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        console.print_json(json.dumps(payload, ensure_ascii=True), ensure_ascii=True)
+        return
+    console.print_json(text)
 
+
+def _render(report: VerificationReport, transcript: str) -> None:
+    """Verdict first; key and identity always; then where it broke and what is attested.
+
+    Everything after the verdict word may come from the transcript or the store, so it
+    is printed through `_safe` only."""
     verdict = report.verdict
-    console.print(
-        f"[{_STYLE[verdict.name]}]{verdict.name}[/] {escape(report.reason)}",
-    )
+    _print(f"[{_STYLE[verdict.name]}]{verdict.name}[/] {_safe(report.reason)}")
     _row("transcript", transcript)
     _row("key", report.key_fingerprint)
     _row("session", report.session_id or "unknown")
@@ -109,7 +134,8 @@ def _render(report: VerificationReport, transcript: str) -> None:
         _row("unattested", f"lines {first}-{last}")
     if report.segments is not None:
         segments = report.segments
-        _row("segments", f"{len(segments.present)} found, numbered up to {max(segments.present)}")
+        highest = f", numbered up to {max(segments.present)}" if segments.present else ""
+        _row("segments", f"{len(segments.present)} found{highest}")
         if segments.missing:
             _row("missing", ", ".join(str(number) for number in segments.missing))
         if segments.extra:
@@ -157,10 +183,32 @@ def _binding(report: VerificationReport) -> list[tuple[str, str]]:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A header value as text (still to go through `_safe`); never raises."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        return f"<a {type(value).__name__} that cannot be shown>"
+
+
+def _safe(text: str) -> str:
+    """Untrusted text (from the transcript, a store or a collector) ready for `_print`:
+    non-printable characters (ESC, CR, LF, other C0/C1 controls, DEL, bidi overrides,
+    lone surrogates) shown as `\\xNN`-style escapes, and rich markup escaped. `:emoji:`
+    codes are left as typed because `_print` turns emoji replacement off."""
+    from rich.markup import escape
+
+    from hgate.audit.report import printable
+
+    return escape(printable(text))
+
+
+def _print(markup: str) -> None:
+    """One line of verify's output: `markup` holds rich markup of ours and text that went
+    through `_safe`. No emoji codes, no highlighting (the console has none)."""
+    console.print(markup, emoji=False)
 
 
 def _row(label: str, value: str) -> None:
-    from rich.markup import escape
-
-    console.print(f"{escape(label):<12} {escape(value)}")
+    _print(f"{_safe(label):<12} {_safe(value)}")

@@ -139,3 +139,95 @@ def test_audit_package_imports_no_cli_libraries() -> None:
             for name in names:
                 assert name.split(".")[0] not in {"typer", "rich", "click"}, source
                 assert not name.startswith(("hgate.cli", "hgate.session")), source
+
+
+# --- what the file says is shown, never obeyed ------------------------------------------
+
+
+def _unsigned_header(**members: object) -> bytes:
+    """A header line anyone can write without the key (line 1 is not signed itself)."""
+    header: dict[str, object] = {
+        "seq": 1,
+        "prev": "0" * 64,
+        "t": 1.0,
+        "type": "header",
+        "format": "hgate-transcript",
+        "version": 1,
+        "hash": "sha256",
+        "sig_alg": "ed25519",
+        "key_id": "SHA256:x",
+        "session_id": "forged",
+    }
+    header.update(members)
+    return json.dumps(header, separators=(",", ":")).encode() + b"\n"
+
+
+@pytest.fixture
+def utf8_out(monkeypatch: pytest.MonkeyPatch) -> io.TextIOWrapper:
+    """stdout as a real UTF-8 stream: it refuses text UTF-8 cannot encode (a StringIO
+    would take a lone surrogate without complaint)."""
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    monkeypatch.setattr(console_module.console, "file", stream)
+    return stream
+
+
+def _written(stream: io.TextIOWrapper) -> str:
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return buffer.getvalue().decode("utf-8")
+
+
+def test_verify_shows_terminal_controls_from_the_file_escaped(
+    app: typer.Typer, utf8_out: io.TextIOWrapper, tmp_path: Path, key_dir: Path
+) -> None:
+    esc = "\x1b"
+    fake = f"{esc}[2K{esc}[1G{esc}[1;32mVALID{esc}[0m 4 lines\r\nVALID 9 lines\x9b2J\x7f"
+    identity = {
+        "subject": "repo:org/repo \u202eevil\ud800 :warning: [bold]x[/bold]",
+        "issuer": "i\x85ss\x00",
+        "verified": True,
+    }
+    path = tmp_path / "forged.jsonl"
+    path.write_bytes(_unsigned_header(key_id=fake, identity=identity, host="h"))
+    result = CliRunner().invoke(app, ["verify", str(path), "--key", str(key_dir / "hgate.pub")])
+    assert result.exit_code == 4, result.output
+    text = _written(utf8_out)
+    shown = text.splitlines()
+    assert shown[0].startswith("INVALID line 1: the header names signing key \\x1b[2K")
+    assert not [line for line in shown if line.startswith("VALID")]
+    unsafe = [c for c in text if not c.isprintable() and c != "\n"]
+    assert unsafe == [], unsafe
+    assert "\\x1b[1;32mVALID\\x1b[0m 4 lines\\x0d\\x0aVALID 9 lines\\x9b2J\\x7f" in text
+    assert "repo:org/repo \\u202eevil\\ud800 :warning: [bold]x[/bold]" in text
+    assert "(issuer i\\x85ss\\x00, token verified)" in text
+
+
+def test_verify_json_survives_a_lone_surrogate(
+    app: typer.Typer, utf8_out: io.TextIOWrapper, tmp_path: Path, key_dir: Path
+) -> None:
+    path = tmp_path / "forged.jsonl"
+    path.write_bytes(_unsigned_header(host="\ud800", identity={"subject": "s\ud800"}))
+    args = ["verify", str(path), "--key", str(key_dir / "hgate.pub"), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 4, result.output
+    report = json.loads(_written(utf8_out))
+    assert report["header"]["host"] == "\ud800" and report["identity"]["subject"] == "s\ud800"
+
+
+def test_verify_expect_session_and_attempt(
+    app: typer.Typer, out: io.StringIO, files: tuple[Path, Path]
+) -> None:
+    transcript, pub = files
+    base = ["verify", str(transcript), "--key", str(pub)]
+    same = [*base, "--expect-session", "sess-0001", "--expect-attempt", "1"]
+    assert CliRunner().invoke(app, same).exit_code == 0
+    assert "ok         expect.session_id: session_id is sess-0001" in out.getvalue()
+    out.seek(0)
+    out.truncate()
+    result = CliRunner().invoke(app, [*base, "--expect-session", "sess-0002"])
+    assert result.exit_code == 6
+    assert out.getvalue().startswith("MISMATCH expected session_id 'sess-0002', found 'sess-0001'")
+    out.seek(0)
+    out.truncate()
+    assert CliRunner().invoke(app, [*base, "--expect-attempt", "2"]).exit_code == 6
+    assert "expected ci.run_attempt '2', found '1'" in out.getvalue()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hgate.audit import Segment, SegmentRejected, Signer, Verdict, verify_source
+from hgate.audit import Segment, SegmentRejected, Signer, Verdict, sources, verify_source
 from hgate.audit.collector import CollectorServer
 from hgate.audit.http_sink import HttpSegmentStore, check_collector_url
 from hgate.audit.segments import describe
@@ -163,3 +165,98 @@ def test_collector_urls(url: str, problem: str | None) -> None:
 def test_an_empty_token_is_refused() -> None:
     with pytest.raises(SinkError, match="empty bearer token"):
         HttpSegmentStore("https://c.example/v1/segments", "").prepare("s")
+
+
+def test_the_listing_names_only_segments_the_collector_wrote(
+    collector: CollectorServer, segments: list[Segment]
+) -> None:
+    store = _store(collector)
+    for segment in segments[:2]:
+        store.put(segment)
+    stored = collector.root / "sess-0001"
+    (stored / "0000001.jsonl").write_bytes(segments[0].data)
+    (stored / "000000.jsonl").write_bytes(b"")
+    listing = collector.listing("sess-0001")
+    assert listing is not None and listing["segments"] == [1, 2]
+
+
+FAR = 200_000  # a segment number so far after the others that it cannot be a gap
+
+
+class _HostileCollector(BaseHTTPRequestHandler):
+    """Answers a session URL as a hostile collector would; `/<mode>` picks how."""
+
+    segments: ClassVar[list[Segment]] = []
+
+    def do_GET(self) -> None:
+        mode, _, rest = self.path.strip("/").partition("/")
+        if rest.startswith("segments/"):
+            number = int(rest.split("/")[1])
+            fits = number <= len(self.segments)
+            body = self.segments[number - 1].data if fits else b"junk\n"
+        elif mode == "deep":
+            body = b'{"segments":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        elif mode == "far":
+            body = json.dumps({"segments": [*range(1, len(self.segments) + 1), FAR]}).encode()
+        elif mode == "drip":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass
+            return
+        else:
+            body = b"{}"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hostile(segments: list[Segment]) -> Iterator[str]:
+    _HostileCollector.segments = segments
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileCollector)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_listing_nested_too_deep_is_a_config_error(
+    hostile: str, public_key: Ed25519PublicKey
+) -> None:
+    with pytest.raises(ConfigError, match=r"did not answer with JSON \(RecursionError\)"):
+        verify_source(f"{hostile}/deep", public_key, env={})
+
+
+def test_a_listed_far_segment_number_is_extra(hostile: str, public_key: Ed25519PublicKey) -> None:
+    report = verify_source(f"{hostile}/far", public_key, env={})
+    assert report.verdict is Verdict.INVALID, report.reason
+    assert report.segments is not None and report.segments.missing == ()
+    assert report.segments.extra == (
+        f"{FAR}.jsonl (numbered {FAR}, far after segment {len(report.segments.present)})",
+    )
+
+
+def test_a_collector_answering_byte_by_byte_is_cut_off_at_the_deadline(
+    hostile: str, public_key: Ed25519PublicKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "_DEADLINE", 0.5)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"no complete answer within 0\.5 seconds"):
+        verify_source(f"{hostile}/drip", public_key, env={})
+    assert time.monotonic() - started < 5

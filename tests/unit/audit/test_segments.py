@@ -8,7 +8,13 @@ import pytest
 
 from hgate.audit import Segment, Signer
 from hgate.audit import format as fmt
-from hgate.audit.segments import SEGMENT_NAME_RE, Segmenter, describe, segment_name
+from hgate.audit.segments import (
+    SEGMENT_NAME_RE,
+    Segmenter,
+    describe,
+    segment_name,
+    segment_number,
+)
 
 from .conftest import sample_events
 from .segment_tools import write_segmented
@@ -82,3 +88,27 @@ def test_segment_names_sort_by_number() -> None:
     assert segment_name(7) == "000007.jsonl"
     assert SEGMENT_NAME_RE.match("000123.jsonl")
     assert not SEGMENT_NAME_RE.match("123.jsonl") and not SEGMENT_NAME_RE.match("x.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("name", "number"),
+    [
+        ("000001.jsonl", 1),
+        ("000123.jsonl", 123),
+        ("1234567.jsonl", 1234567),
+        ("99999999999999.jsonl", 99999999999999),
+        ("000000.jsonl", None),
+        ("0000001.jsonl", None),
+        ("000000002.jsonl", None),
+        ("01234567.jsonl", None),
+        (".000003.jsonl", None),
+        ("123.jsonl", None),
+        ("000001.jsonl.tmp", None),
+    ],
+)
+def test_segment_numbers_come_only_from_the_names_hgate_writes(
+    name: str, number: int | None
+) -> None:
+    assert segment_number(name) == number
+    if number is not None:
+        assert segment_name(number) == name

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -344,6 +345,8 @@ def test_matching_expectations_are_valid(
         ({"run_id": "1"}, "expected ci.run_id '1', found '4242'"),
         ({"policy_sha256": "cd" * 32}, "expected policy.sha256"),
         ({"key_fingerprint": "SHA256:nope"}, "expected key fingerprint 'SHA256:nope'"),
+        ({"session_id": "sess-0002"}, "expected session_id 'sess-0002', found 'sess-0001'"),
+        ({"run_attempt": "2"}, "expected ci.run_attempt '2', found '1'"),
     ],
 )
 def test_expectations_that_differ_are_a_mismatch(
@@ -372,3 +375,76 @@ def test_incomplete_stays_incomplete_with_expectations_recorded(
     report = _verify(b"".join(split_lines(transcript)[:5]), public_key, repo="org/other")
     _assert(report, Verdict.INCOMPLETE)
     assert [c.status for c in report.checks if c.name == "expect.repo"] == ["fail"]
+
+
+def test_session_and_attempt_expectations_hold(
+    transcript: bytes, public_key: Ed25519PublicKey
+) -> None:
+    report = _verify(transcript, public_key, session_id="sess-0001", run_attempt="1")
+    _assert(report, Verdict.VALID)
+    assert [c.name for c in report.checks if c.name.startswith("expect.")] == [
+        "expect.session_id",
+        "expect.run_attempt",
+    ]
+
+
+# --- hostile content is a verdict, never a crash -------------------------------------------
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1" * 400 + b".0"])
+def test_numbers_too_large_for_a_float_are_rejected(
+    transcript: bytes, public_key: Ed25519PublicKey, number: bytes
+) -> None:
+    header = split_lines(transcript)[0].replace(b'"t":1714564800.0', b'"t":' + number, 1)
+    report = _verify(_with_line(transcript, 1, header), public_key)
+    _assert(report, Verdict.MALFORMED, 1, "too large for a float")
+    lines = split_lines(transcript)
+    event = lines[3]
+    event = event[: event.index(b'"data":') + 7] + b'{"x":' + number + b"}}\n"
+    report = _verify(_with_line(transcript, 4, event), public_key)
+    _assert(report, Verdict.INVALID, 4, "too large for a float")
+    assert json.dumps(report.to_dict(), allow_nan=False)
+
+
+def _unsigned_event(data: bytes, kind: str, payload: dict[str, Any]) -> bytes:
+    """An event chained after the last line, as anyone with write access can add it."""
+    last = split_lines(data)[-1]
+    seq = data.count(b"\n") + 1
+    event = {
+        "seq": seq,
+        "prev": hashlib.sha256(last).hexdigest(),
+        "t": 1.0,
+        "type": kind,
+        "data": payload,
+    }
+    return data + fmt.encode_line(event) + b"\n"
+
+
+def test_an_approval_event_the_checker_cannot_read_is_invalid_not_a_crash(
+    signer: Signer, public_key: Ed25519PublicKey
+) -> None:
+    data = build_transcript(signer, sample_events(1), seal=False)
+    refused = {"request_id": "r1", "received_at": 1.0, "accepted": False, "refused": "late"}
+    data = _unsigned_event(data, "approval.decision", refused)
+    request = {
+        "format": "hgate-approval-request/1",
+        "id": "abcdef0123456789",
+        "session_id": "sess-0001",
+        "issuer": "i",
+        "subject": "s",
+        "source": "shell",
+        "action": "\ud800",  # a lone surrogate: UTF-8 cannot encode it
+        "rule": "r",
+        "reason": "",
+        "created_at": "2024-05-01T12:00:00+00:00",
+        "expires_at": "2024-05-01T13:00:00+00:00",
+        "required": 1,
+        "approvers": [],
+        "policy_sha256": "ab" * 32,
+    }
+    data = _unsigned_event(data, "approval.request", {"request": request, "sha256": "0" * 64})
+    report = _verify(data, public_key)
+    line = data.count(b"\n")
+    _assert(report, Verdict.INVALID, line, "an approval event hgate never writes")
+    assert report.checks[-1].name == "approvals" and report.checks[-1].status == "fail"
+    assert "UnicodeEncodeError" in report.reason
