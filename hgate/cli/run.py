@@ -97,7 +97,10 @@ def run(
 ) -> None:
     """Run an agent under hgate: PTY, masking, signed transcript.
 
-    The agent's exit code becomes hgate's; a signal N gives 128+N, the time limit 124.
+    The agent's exit code becomes hgate's; a signal N gives 128+N, the time limit 124,
+    an agent command not found 127 (not executable: 126). SIGINT is forwarded to the
+    agent; a second one (or the agent still running after `kill_grace`) stops it
+    (SIGTERM, then SIGKILL) and hgate exits 130.
     """
     outputs: dict[str, str] = {}
     try:

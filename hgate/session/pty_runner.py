@@ -5,6 +5,12 @@ progress bars, prompts, line buffering), and everything they write, stdout and s
 alike, arrives on one file descriptor that hgate reads before anything reaches the log.
 The loop is single-threaded: signals arrive through a wake-up pipe, so forwarding them,
 the idle flush, the checkpoint timer and the time limit are all ordinary loop events.
+
+SIGINT to hgate escalates, as someone pressing Ctrl-C again and again expects: the first
+is forwarded to the agent's process group; a second one, or the first once `kill_grace`
+has passed with the agent still running, takes the stop path the time limit takes
+(SIGTERM, then SIGKILL after `kill_grace`); a third kills at once. An agent hgate had to
+stop this way ends the session with 130, like a shell interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -35,8 +41,16 @@ COALESCE_MAX = 256 * 1024  # join reads already waiting, up to this much, into o
 DEFAULT_SIZE = (50, 200)  # rows, columns when hgate itself has no terminal (CI logs)
 DRAIN_QUIET = 0.05  # after the agent exits, stop reading once output is quiet this long
 
-ExitReason = Literal["exited", "signaled", "time_limit", "stopped"]
+EXIT_INTERRUPTED = EXIT_SIGNAL_BASE + signal.SIGINT  # 130: hgate itself was interrupted
+
+ExitReason = Literal["exited", "signaled", "time_limit", "stopped", "interrupted"]
 _TtyAttrs = list[Any]  # termios.tcgetattr's list, kept opaque
+
+
+class CommandNotExecutable(UsageError):
+    """The agent command exists but cannot be executed (POSIX shells' 126)."""
+
+    exit_code = 126
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +79,7 @@ class PtyRunner:
     `on_tick()` runs about every `tick_interval` seconds (transcript checkpoints).
     `stdin_filter(keys)` returns what of the terminal's keys to forward to the agent;
     `send_input(data)`, from any thread, queues bytes the loop writes to the agent later.
+    `on_notice(text)` is told, in one line, what hgate does to the agent on an interrupt.
     An exception from a callback stops the agent (TERM, then KILL) and propagates.
     """
 
@@ -81,6 +96,7 @@ class PtyRunner:
         stdin_fd: int = 0,
         stdin_filter: Callable[[bytes], bytes] | None = None,
         become: Callable[[int], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         """`become(terminal_fd)` runs in the agent's process before exec (another user)."""
         self._argv = list(argv)
@@ -90,6 +106,7 @@ class PtyRunner:
         self._on_output = on_output
         self._on_idle = on_idle
         self._on_tick = on_tick
+        self._on_notice = on_notice
         self._cwd = cwd
         self._stdin_fd = stdin_fd
         self._stdin_filter = stdin_filter
@@ -97,6 +114,9 @@ class PtyRunner:
         self._pending_signals: list[int] = []
         self._stop_reason: ExitReason | None = None
         self._kill_at: float | None = None
+        self._terminated = False  # SIGTERM sent to the agent's group (by hgate's own decision)
+        self._interrupts = 0  # SIGINTs hgate received while the agent ran
+        self._escalate_at: float | None = None  # a forwarded SIGINT's grace ends
         self._proc: PtyProcess | None = None
         self._input_lock = threading.Lock()
         self._input: list[bytes] = []  # queued by send_input, written by the loop alone
@@ -178,6 +198,9 @@ class PtyRunner:
             timeout = min(
                 self._settings.idle_flush, self._settings.tick_interval, max(0.0, deadline - now)
             )
+            for due in (self._escalate_at, self._kill_at):
+                if due is not None:
+                    timeout = min(timeout, max(0.0, due - now))
             if agent_gone_at is not None:
                 timeout = min(timeout, DRAIN_QUIET)
             try:
@@ -215,6 +238,10 @@ class PtyRunner:
             if now >= deadline and self._stop_reason is None:
                 self._stop_reason = "time_limit"
                 self._terminate()
+            if self._escalate_at is not None and now >= self._escalate_at:
+                if agent_gone_at is None:
+                    self._escalate()  # the forwarded SIGINT did not end the agent
+                self._escalate_at = None
             if self._kill_at is not None and now >= self._kill_at:
                 self._kill()
             if agent_gone_at is None and not self._proc.isalive():
@@ -227,10 +254,47 @@ class PtyRunner:
             if sig == signal.SIGWINCH:
                 self._proc.setwinsize(*_terminal_size(self._stdin_fd))
                 continue
+            if sig == signal.SIGINT:
+                self._interrupt()
+                continue
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, sig)
             if sig in (signal.SIGTERM, signal.SIGHUP) and self._kill_at is None:
                 self._kill_at = time.monotonic() + self._settings.kill_grace
+
+    def _interrupt(self) -> None:
+        """SIGINT to hgate: forward the first, escalate on the next ones."""
+        assert self._proc is not None
+        self._interrupts += 1
+        if self._interrupts > 1:
+            self._escalate()
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGINT)
+        if not self._terminated:
+            self._escalate_at = time.monotonic() + self._settings.kill_grace
+
+    def _escalate(self) -> None:
+        """One step up the stop path: SIGTERM (SIGKILL after the grace), or SIGKILL now."""
+        self._escalate_at = None
+        assert self._proc is not None
+        if not self._proc.isalive():
+            return  # it ended on its own; what is left of its group is reaped on the way out
+        if self._stop_reason is None:
+            self._stop_reason = "interrupted"
+        if not self._terminated:
+            self._notice(
+                f"interrupt: stopping the agent (SIGTERM, then SIGKILL in "
+                f"{_seconds(self._settings.kill_grace)}); interrupt again to kill it now"
+            )
+            self._terminate()
+        else:
+            self._notice("interrupt: killing the agent (SIGKILL)")
+            self._kill()
+
+    def _notice(self, text: str) -> None:
+        if self._on_notice is not None:
+            self._on_notice(text)
 
     def _forward_stdin(self, master: int) -> bool:
         try:
@@ -262,6 +326,7 @@ class PtyRunner:
             if become is not None:
                 become(1)  # stdout is the terminal in both modes
 
+        check_command(self._argv[0], cwd=self._cwd)
         try:
             return PtyProcess.spawn(
                 self._argv,
@@ -270,21 +335,29 @@ class PtyRunner:
                 dimensions=_terminal_size(self._stdin_fd),
                 preexec_fn=preexec,
             )
-        except FileNotFoundError:
-            raise CommandNotFound(
-                f"agent command not found: {self._argv[0]!r}",
-                remedy="check the command after `--` and the PATH",
-            ) from None
-        except PermissionError:
-            raise UsageError(f"agent command is not executable: {self._argv[0]!r}") from None
+        except FileNotFoundError:  # ptyprocess's own look-up, should ours have been wrong
+            raise _not_found(self._argv[0]) from None
         except OSError as exc:
-            raise UsageError(f"cannot start agent {self._argv[0]!r}: {exc.strerror}") from None
+            # A failed exec comes back from the child as a plain OSError with its errno; an
+            # exception in preexec (dropping to the agent user) as its own class, errno unset.
+            if type(exc) is OSError and exc.errno in (errno.EACCES, errno.EPERM):
+                raise _not_executable(self._argv[0]) from None
+            if type(exc) is OSError and exc.errno:
+                raise CommandNotExecutable(
+                    f"agent command cannot be executed: {_shown(self._argv[0])}: "
+                    f"{os.strerror(exc.errno)}",
+                    remedy="check its #! line and that it is a program for this machine",
+                ) from None
+            raise UsageError(f"cannot start agent {_shown(self._argv[0])}: {exc}") from None
 
     def _terminate(self) -> None:
         assert self._proc is not None
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGTERM)
-        self._kill_at = time.monotonic() + self._settings.kill_grace
+        self._terminated = True
+        self._escalate_at = None
+        kill_at = time.monotonic() + self._settings.kill_grace
+        self._kill_at = kill_at if self._kill_at is None else min(self._kill_at, kill_at)
 
     def _kill(self) -> None:
         assert self._proc is not None
@@ -324,7 +397,7 @@ class PtyRunner:
         duration = time.monotonic() - started
         if proc.signalstatus is not None:
             sig = int(proc.signalstatus)
-            code = EXIT_TIME_LIMIT if self._stop_reason == "time_limit" else EXIT_SIGNAL_BASE + sig
+            code = _STOP_CODES.get(self._stop_reason or "", EXIT_SIGNAL_BASE + sig)
             return AgentExit(
                 exit_code=code,
                 reason=self._stop_reason or "signaled",
@@ -332,9 +405,11 @@ class PtyRunner:
                 duration=duration,
             )
         status = int(proc.exitstatus or 0)
-        if self._stop_reason == "time_limit":
-            return AgentExit(exit_code=EXIT_TIME_LIMIT, reason="time_limit", duration=duration)
-        return AgentExit(exit_code=status, reason=self._stop_reason or "exited", duration=duration)
+        return AgentExit(
+            exit_code=_STOP_CODES.get(self._stop_reason or "", status),
+            reason=self._stop_reason or "exited",
+            duration=duration,
+        )
 
     # -- terminal handling --------------------------------------------------------
 
@@ -356,6 +431,63 @@ class PtyRunner:
         if saved is not None:
             with contextlib.suppress(termios.error):
                 termios.tcsetattr(self._stdin_fd, termios.TCSAFLUSH, saved)
+
+
+def check_command(command: str, *, cwd: str | None = None, path: str | None = None) -> None:
+    """Raise CommandNotFound (127) or CommandNotExecutable (126) as a POSIX shell would.
+
+    A name with a `/` is taken as it is (relative to `cwd`); a bare name is looked up on
+    `path` (default: hgate's PATH, where ptyprocess looks too). A file found but not
+    executable is not "not found": like execvp, the search goes on for an executable
+    one and reports the permission problem only if there is none."""
+    if not command:
+        raise _not_found(command)
+    if "/" in command:
+        target = os.path.join(cwd, command) if cwd else command
+        if not os.path.exists(target):
+            raise _not_found(command)
+        if os.path.isdir(target) or not os.access(target, os.X_OK):
+            raise _not_executable(command)
+        return
+    search = os.environ.get("PATH", os.defpath) if path is None else path
+    found_unexecutable = False
+    for directory in search.split(os.pathsep):
+        candidate = os.path.join(directory or ".", command)
+        if not os.path.isfile(candidate):
+            continue
+        if os.access(candidate, os.X_OK):
+            return
+        found_unexecutable = True
+    raise _not_executable(command) if found_unexecutable else _not_found(command)
+
+
+def _not_found(command: str) -> CommandNotFound:
+    return CommandNotFound(
+        f"agent command not found: {_shown(command)}",
+        remedy="check the command after `--` and the PATH",
+    )
+
+
+def _not_executable(command: str) -> CommandNotExecutable:
+    return CommandNotExecutable(
+        f"agent command is not executable: {_shown(command)}",
+        remedy="chmod +x it, or name its interpreter: hgate run -- sh FILE",
+    )
+
+
+def _shown(command: str) -> str:
+    """The command as typed, quoted only when it holds spaces or control characters."""
+    if command and command.isprintable() and not any(c.isspace() for c in command):
+        return command
+    return repr(command)
+
+
+# How the agent ended does not matter once hgate decided to stop it for these reasons.
+_STOP_CODES: dict[str, int] = {"time_limit": EXIT_TIME_LIMIT, "interrupted": EXIT_INTERRUPTED}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
 
 
 def _prepare_child() -> None:

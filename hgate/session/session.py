@@ -23,6 +23,7 @@ from hgate.audit import (
     TranscriptWriter,
     default_key_dir,
     ensure_local_signer,
+    load_signer,
     load_signer_pem,
 )
 from hgate.errors import CredentialError, HgateError, SessionBlocked, SinkError
@@ -206,6 +207,7 @@ def run_session(
             cwd=request.cwd,
             stdin_filter=live.stdin_filter(),
             become=user.become if user else None,
+            on_notice=notify,
         )
         pump.on_budget_exceeded = commands.on_stop = guard.stop_agent = runner.request_stop
         if live.approvals is not None:  # a held stdin line waits off the PTY loop
@@ -324,6 +326,8 @@ def _final_status(outcome: AgentExit, pump: OutputPump) -> tuple[int, str]:
         return SessionBlocked.exit_code, "stopped: PHI exposure budget exceeded"
     if outcome.reason == "time_limit":
         return outcome.exit_code, "stopped: session time limit reached"
+    if outcome.reason == "interrupted":
+        return outcome.exit_code, "stopped: hgate was interrupted"
     if outcome.reason == "signaled":
         return outcome.exit_code, f"agent killed by signal {outcome.signal}"
     return outcome.exit_code, "agent exited"
@@ -339,10 +343,14 @@ def _seal_after_error(writer: TranscriptWriter, exc: HgateError) -> None:
 
 
 def _signer(request: SessionRequest) -> tuple[Signer, bool, str]:
-    """The signing key: HGATE_SIGNING_KEY (CI), else the local key, created on first use."""
+    """The signing key: HGATE_SIGNING_KEY (CI), else the PEM file HGATE_SIGNING_KEY_FILE
+    names (a GitLab file variable), else the local key, created on first use."""
     pem = request.env.get("HGATE_SIGNING_KEY")
     if pem:
         return load_signer_pem(pem.encode()), False, ""
+    pem_file = request.env.get("HGATE_SIGNING_KEY_FILE")
+    if pem_file:  # named but unreadable: fail closed, never fall back to another key
+        return load_signer(Path(pem_file)), False, ""
     key_dir = request.key_dir
     if key_dir is None and request.policy.signing.key_dir:
         key_dir = Path(request.policy.signing.key_dir).expanduser()

@@ -21,7 +21,7 @@ identities:
     local: true
 session:
   max_duration: {max_duration}
-  kill_grace: 1s
+  kill_grace: {kill_grace}
 environment:
   remove: ["*_TOKEN"]
 mask:
@@ -61,13 +61,20 @@ class Gate:
         return env
 
     def policy(
-        self, *, max_duration: str = "60s", every: int = 1000, text: str | None = None
+        self,
+        *,
+        max_duration: str = "60s",
+        every: int = 1000,
+        kill_grace: str = "1s",
+        text: str | None = None,
     ) -> Path:
         path = self.tmp_path / "policy.yaml"
         path.write_text(
             text
             if text is not None
-            else LOCAL_POLICY.replace("{max_duration}", max_duration).replace("{every}", str(every))
+            else LOCAL_POLICY.replace("{max_duration}", max_duration)
+            .replace("{every}", str(every))
+            .replace("{kill_grace}", kill_grace)
         )
         return path
 
@@ -82,6 +89,7 @@ class Gate:
         timeout: float = 60,
         env: dict[str, str] | None = None,
         stdin: bytes | None = None,
+        cwd: Path | None = None,
     ) -> Run:
         out_dir = self.tmp_path / "runs"
         argv = self.command(
@@ -93,6 +101,7 @@ class Gate:
             capture_output=True,
             timeout=timeout,
             env=env or self.env(),
+            cwd=cwd,
         )
         return Run(
             proc.returncode,

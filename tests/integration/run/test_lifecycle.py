@@ -39,6 +39,31 @@ def test_command_not_found_is_127_with_one_line(gate: Gate) -> None:
     assert "Traceback" not in run.stderr
 
 
+def test_command_not_executable_is_126_with_one_line(gate: Gate, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    script = work / "noexec.sh"
+    script.write_text("#!/bin/sh\necho should-not-run\n")
+    script.chmod(0o644)
+    run = gate.run(["./noexec.sh"], cwd=work)
+    assert run.returncode == 126, run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("hgate: error: agent command is not executable: ./noexec.sh"), last
+    assert "Traceback" not in run.stderr
+    assert b"should-not-run" not in run.stdout
+
+
+def test_command_on_path_not_executable_is_126(gate: Gate, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "hgate-test-noexec").write_text("#!/bin/sh\necho should-not-run\n")
+    (bin_dir / "hgate-test-noexec").chmod(0o644)
+    env = gate.env(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    run = gate.run(["hgate-test-noexec"], env=env)
+    assert run.returncode == 126, run.stderr
+    assert "agent command is not executable: hgate-test-noexec" in run.stderr
+
+
 def test_stdin_is_at_eof_when_not_a_terminal(gate: Gate) -> None:
     run = gate.run(["bash", "-c", "cat; echo after-eof"], stdin=b"ignored input\n", timeout=20)
     assert run.returncode == 0
@@ -261,3 +286,28 @@ def test_outputs_and_log_files_on_success_and_on_refusal(gate: Gate, tmp_path: P
     assert refused.returncode == 65
     assert outputs.read_text() == "exit-code=65\n"
     assert log.read_text().splitlines()[-1].startswith(f"hgate: error: {bad}:")
+
+
+def test_a_signing_key_file_is_used_and_a_missing_one_fails_closed(
+    gate: Gate, tmp_path: Path
+) -> None:
+    """HGATE_SIGNING_KEY_FILE (a GitLab file variable) signs the transcript; when it
+    names no file the agent does not start (no fallback to another key)."""
+    keys = tmp_path / "ci-keys"
+    subprocess.run(gate.command("keygen", "--out", str(keys)), check=True, capture_output=True)
+    marker = tmp_path / "started"
+    run = gate.run(
+        ["touch", str(marker)], env=gate.env(HGATE_SIGNING_KEY_FILE=str(keys / "hgate.key"))
+    )
+    assert run.returncode == 0, run.stderr
+    verify = subprocess.run(
+        gate.command("verify", str(run.transcript), "--key", str(keys / "hgate.pub")),
+        capture_output=True, text=True, env=gate.env(),
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    marker.unlink()
+    missing = gate.run(
+        ["touch", str(marker)], env=gate.env(HGATE_SIGNING_KEY_FILE=str(tmp_path / "nope.key"))
+    )
+    assert missing.returncode == 67 and not marker.exists(), missing.stderr
+    assert "nope.key does not exist" in missing.stderr and "Traceback" not in missing.stderr

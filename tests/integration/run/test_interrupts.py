@@ -1,0 +1,167 @@
+"""SIGINT to hgate: forwarded first, then escalated to the stop path (SIGTERM, SIGKILL)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.run.conftest import Gate
+
+pytestmark = pytest.mark.integration
+
+STUBBORN = 'trap "" INT TERM HUP; echo ready; sleep 1000'
+
+
+@dataclass
+class Ended:
+    returncode: int
+    stdout: bytes
+    stderr: str
+    elapsed: float  # from the first signal to hgate's exit
+
+
+def start(gate: Gate, script: str, *, kill_grace: str) -> subprocess.Popen[bytes]:
+    """hgate with a bash agent, returned once the agent printed `ready` (the loop runs).
+
+    The agent writes its pid (its process group: the PTY makes it a session leader) so a
+    failing test can still kill it."""
+    argv = gate.command(
+        "run",
+        "--policy",
+        str(gate.policy(kill_grace=kill_grace)),
+        "--out",
+        str(gate.tmp_path / "runs"),
+        "--",
+        "bash",
+        "-c",
+        f"echo $$ > {agent_pid_file(gate)}; {script}",
+    )
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=gate.env(),
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    seen = b""
+    while b"ready" not in seen and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen += line
+    if b"ready" not in seen:
+        kill_all(gate, proc)
+        pytest.fail(f"the agent never became ready: {seen!r}")
+    return proc
+
+
+def agent_pid_file(gate: Gate) -> Path:
+    return gate.tmp_path / "agent.pid"
+
+
+def kill_all(gate: Gate, proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        os.killpg(int(agent_pid_file(gate).read_text()), signal.SIGKILL)
+    proc.kill()
+    proc.communicate()
+
+
+def interrupt(gate: Gate, proc: subprocess.Popen[bytes], times: int, *, gap: float = 0.4) -> Ended:
+    """SIGINT `times` times, `gap` apart (so that no two coalesce), then wait for hgate."""
+    started = time.monotonic()
+    for index in range(times):
+        if index:
+            time.sleep(gap)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    try:
+        stdout, stderr = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        kill_all(gate, proc)
+        pytest.fail("hgate kept running after the interrupts")
+    return Ended(
+        proc.returncode, stdout, stderr.decode(errors="replace"), time.monotonic() - started
+    )
+
+
+def transcript(gate: Gate) -> Path:
+    files = sorted((gate.tmp_path / "runs").glob("*.jsonl"))
+    assert len(files) == 1
+    return files[0]
+
+
+def seal(path: Path) -> dict[str, object]:
+    last: dict[str, object] = json.loads(path.read_text().splitlines()[-1])
+    assert last["type"] == "seal"
+    return last
+
+
+def test_repeated_sigint_stops_an_agent_that_ignores_signals(gate: Gate) -> None:
+    # A long grace: only the second and third SIGINT can end the agent this fast.
+    proc = start(gate, STUBBORN, kill_grace="60s")
+    ended = interrupt(gate, proc, 3)
+    assert ended.returncode == 130, ended.stderr
+    assert ended.elapsed < 15
+    assert "interrupt: stopping the agent (SIGTERM" in ended.stderr
+    assert "interrupt: killing the agent (SIGKILL)" in ended.stderr
+    path = transcript(gate)
+    verified = gate.verify(path)
+    assert verified.returncode == 0, verified.stdout
+    assert "VALID" in verified.stdout
+    sealed = seal(path)
+    assert sealed["exit_code"] == 130
+    assert "interrupted" in str(sealed["reason"])
+
+
+def test_second_sigint_sends_sigterm(gate: Gate, tmp_path: Path) -> None:
+    marker = tmp_path / "got-term"
+    script = f"trap '' INT; trap 'echo got-term > {marker}; exit 0' TERM; echo ready; " + (
+        "while :; do sleep 0.1; done"
+    )
+    proc = start(gate, script, kill_grace="60s")
+    ended = interrupt(gate, proc, 2)
+    assert ended.returncode == 130, ended.stderr
+    assert ended.elapsed < 15
+    assert marker.read_text().strip() == "got-term"
+    assert ended.stderr.count("interrupt:") == 1
+    assert gate.verify(transcript(gate)).returncode == 0
+
+
+def test_one_sigint_escalates_after_kill_grace(gate: Gate) -> None:
+    proc = start(gate, STUBBORN, kill_grace="300ms")
+    ended = interrupt(gate, proc, 1)
+    assert ended.returncode == 130, ended.stderr
+    assert ended.elapsed < 15
+    assert "interrupt: stopping the agent (SIGTERM" in ended.stderr
+    path = transcript(gate)
+    assert gate.verify(path).returncode == 0
+    assert seal(path)["exit_code"] == 130
+
+
+def test_sigint_an_agent_handles_is_not_escalated(gate: Gate) -> None:
+    proc = start(
+        gate, "trap 'echo bye; exit 5' INT; echo ready; sleep 1000 & wait", kill_grace="5s"
+    )
+    ended = interrupt(gate, proc, 1)
+    assert ended.returncode == 5, ended.stderr
+    assert b"bye" in ended.stdout
+    assert "interrupt:" not in ended.stderr
+    assert gate.verify(transcript(gate)).returncode == 0
+
+
+def test_sigint_that_kills_the_agent_is_130(gate: Gate) -> None:
+    proc = start(gate, "echo ready; exec sleep 1000", kill_grace="5s")
+    ended = interrupt(gate, proc, 1)
+    assert ended.returncode == 130, ended.stderr
+    assert "interrupt:" not in ended.stderr
+    assert gate.verify(transcript(gate)).returncode == 0
