@@ -193,10 +193,24 @@ def ensure_local_signer(directory: Path | None = None) -> tuple[Signer, bool]:
     """
     directory = default_key_dir() if directory is None else directory
     private_path = directory / PRIVATE_KEY_NAME
-    if private_path.exists():
-        return load_signer(private_path), False
-    generate_keypair(directory)
-    return load_signer(private_path), True
+    if not private_path.exists():
+        generate_keypair(directory)
+        return load_signer(private_path), True
+    mode = private_path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(
+            f"signing key {private_path} can be read by others (mode {mode:04o})",
+            remedy=f"chmod 600 {private_path}",
+        )
+    signer = load_signer(private_path)
+    public_path = directory / PUBLIC_KEY_NAME
+    if public_path.exists() and key_fingerprint(load_public_key(public_path)) != signer.key_id:
+        # the run would print `verify with: --key hgate.pub`, and that verify would fail
+        raise ConfigError(
+            f"{public_path} is not the public half of {private_path}",
+            remedy="restore the matching pair, or move both away and let hgate create one",
+        )
+    return signer, False
 
 
 def _read_key_file(path: Path, what: str, remedy: str) -> bytes:

@@ -187,3 +187,20 @@ def test_ensure_local_signer_creates_once(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert not created_again
     assert second.key_id == first.key_id
     assert sorted(os.listdir(tmp_path / "h")) == ["hgate.key", "hgate.pub"]
+
+
+def test_a_local_key_others_can_read_is_refused(tmp_path: Path) -> None:
+    ensure_local_signer(tmp_path)
+    (tmp_path / "hgate.key").chmod(0o644)
+    with pytest.raises(ConfigError, match=r"can be read by others \(mode 0644\)") as caught:
+        ensure_local_signer(tmp_path)
+    assert caught.value.remedy == f"chmod 600 {tmp_path / 'hgate.key'}"
+
+
+def test_a_public_key_that_is_not_the_private_keys_half_is_refused(tmp_path: Path) -> None:
+    """Else the run prints `verify with: --key hgate.pub`, and that verify fails."""
+    ensure_local_signer(tmp_path / "a")
+    ensure_local_signer(tmp_path / "b")
+    (tmp_path / "a" / "hgate.pub").write_bytes((tmp_path / "b" / "hgate.pub").read_bytes())
+    with pytest.raises(ConfigError, match="is not the public half of"):
+        ensure_local_signer(tmp_path / "a")
