@@ -9,7 +9,9 @@
     ├── CredentialError             exit 68  an ephemeral credential could not be issued or revoked
     ├── SinkError                   exit 73  the transcript cannot be written (agent stopped)
     ├── MaskingError                exit 76  the masker failed its self-test or its budget
-    └── SessionBlocked              exit 77  a guard stopped the session
+    ├── SessionBlocked              exit 77  a guard stopped the session
+    └── TranscriptMalformed         exit 5   a file given as a transcript is not one (the
+                                             code of `hgate verify`'s MALFORMED verdict)
 
 The agent's own exit status passes through unchanged (0-125); death by signal N is
 128+N; a session ended by its time limit exits 124, like coreutils `timeout`.
@@ -89,6 +91,13 @@ class SessionBlocked(HgateError):
     exit_code = 77
 
 
+class TranscriptMalformed(HgateError):
+    """A viewer (`show`, `replay`, `report`, `summary`) was given a file that is not an
+    hgate transcript; the code is that of verify's MALFORMED verdict."""
+
+    exit_code = 5
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
@@ -102,5 +111,6 @@ EXIT_CODES: dict[str, int] = {
         SinkError,
         MaskingError,
         SessionBlocked,
+        TranscriptMalformed,
     )
 }

@@ -73,19 +73,29 @@ class DirectoryChannel(Channel, Inbox):
             _write(self.path / request.id / OUTCOME_FILE, json.dumps(outcome.to_dict()).encode())
 
     def pending(self) -> Sequence[ApprovalRequest]:
-        """Requests with no outcome yet that have not expired, oldest first."""
+        """Requests with no outcome yet that have not expired, oldest first.
+
+        A directory that is missing or cannot be listed is an error, never "nothing
+        pending": a mistyped share must not look like a quiet one."""
         found: list[ApprovalRequest] = []
         now = time.time()
-        with contextlib.suppress(FileNotFoundError):
-            for folder in self.path.iterdir():
-                if (folder / OUTCOME_FILE).exists():
-                    continue
-                try:
-                    request = self.fetch(folder.name)
-                except ApprovalError:
-                    continue
-                if request.expires > now:
-                    found.append(request)
+        try:
+            folders = list(self.path.iterdir())
+        except OSError as exc:
+            raise ApprovalError(
+                f"cannot list the approvals directory {self.path}: "
+                f"{exc.strerror or type(exc).__name__}",
+                remedy="the shared approvals directory must exist and be readable",
+            ) from None
+        for folder in folders:
+            if (folder / OUTCOME_FILE).exists():
+                continue
+            try:
+                request = self.fetch(folder.name)
+            except ApprovalError:
+                continue
+            if request.expires > now:
+                found.append(request)
         return sorted(found, key=lambda r: r.created_at)
 
     def fetch(self, request_id: str) -> ApprovalRequest:

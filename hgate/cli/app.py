@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from hgate import __version__
 from hgate.cli import approve as approve_cmd
@@ -27,7 +28,7 @@ from hgate.cli import shell as shell_cmd
 from hgate.cli import show as show_cmd
 from hgate.cli import summary as summary_cmd
 from hgate.cli import verify as verify_cmd
-from hgate.cli.console import err_console
+from hgate.cli.console import err_console, settle_output
 from hgate.cli.workflow_commands import annotate_error
 from hgate.errors import HgateError
 
@@ -76,8 +77,25 @@ def _root(
         os.environ["HGATE_DEBUG"] = "1"
 
 
+class _PolicyPathCommand(TyperCommand):
+    """A command whose `--policy` file the policy loader checks, not click.
+
+    click would refuse a directory or an unreadable file as a usage error (exit 2) while
+    a missing one reaches the loader (exit 65); the loader says all three the same way,
+    `file: problem`, exit 65. (run.py declares the option; the check is relaxed here.)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.name == "policy" and hasattr(param.type, "dir_okay"):  # a Path type
+                setattr(param.type, "dir_okay", True)  # noqa: B010 - not in ParamType's stubs
+                setattr(param.type, "readable", False)  # noqa: B010
+
+
 app.command(
     "run",
+    cls=_PolicyPathCommand,
     context_settings={"allow_interspersed_args": False},
 )(run_cmd.run)
 app.command("verify")(verify_cmd.verify)
@@ -101,6 +119,14 @@ app.add_typer(approve_cmd.approvals_app, name="approvals")
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turn every outcome into exactly one exit code."""
     args = sys.argv[1:] if argv is None else argv
+    try:
+        code = _main(args)
+    finally:  # also when click's standalone mode exits with SystemExit
+        settle_output()
+    sys.exit(code)
+
+
+def _main(args: list[str]) -> int:
     debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
     try:
         app(args=args, prog_name="hgate")  # click's standalone mode exits for its own errors
@@ -123,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             markup=False,
         )
         code = HgateError.exit_code
-    sys.exit(code)
+    return code
 
 
 if __name__ == "__main__":

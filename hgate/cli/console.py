@@ -10,6 +10,11 @@ was imported (the Console an eager import made). Until then, a plain one-line
 `print(text, markup=False)` to a stream that is not a terminal is written directly —
 only when rich would write exactly `text` and a newline (see `_plain`); anything else
 goes to rich.
+
+A reader that goes away (`hgate verify … | head -1`) must not change the exit code:
+once a stream's pipe is broken, its output is dropped (the descriptor is pointed at
+/dev/null) and the command carries on to its own exit code, instead of rich's or
+click's exit 1. `write_out` is the same for text written without the console.
 """
 
 from __future__ import annotations
@@ -27,10 +32,60 @@ _EMOJI_CODE = re.compile(r":\S*:")  # rich replaces `:name:` even with markup of
 _PLAIN_STYLES = frozenset({None, "dim"})  # no visible effect when not a terminal
 
 
+_gone: set[int] = set()  # id() of the streams whose reader has gone away
+
+
+def _reader_gone(stream: IO[str]) -> None:
+    """The pipe behind `stream` is broken: drop everything still to be written to it."""
+    _gone.add(id(stream))
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's buffer): the flag alone stops further writes
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def write_out(text: str, *, flush: bool = True) -> None:
+    """Write text to stdout as is (JSON, a rendered summary, replayed output); a broken
+    pipe ends the output, not the command."""
+    stream = sys.stdout
+    if id(stream) in _gone:
+        return
+    try:
+        stream.write(text)
+        if flush:
+            stream.flush()
+    except BrokenPipeError:
+        _reader_gone(stream)
+
+
+def settle_output() -> None:
+    """Flush stdout and stderr before exiting, so a reader that went away cannot turn the
+    exit code into Python's 120 at shutdown."""
+    for stream in (sys.stdout, sys.stderr):
+        if id(stream) in _gone:
+            continue
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            _reader_gone(stream)
+        except (OSError, ValueError):
+            pass  # closed or unusable: nothing more can be said on it
+
+
 def _make(stream: IO[str], stream_is_stderr: bool, no_color: bool) -> Console:
     from rich.console import Console
 
-    return Console(
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich's own raises SystemExit(1)
+            self.quiet = True
+            _reader_gone(self.file)
+
+    return _Console(
         file=stream,
         stderr=stream_is_stderr,
         no_color=no_color,
@@ -84,11 +139,16 @@ class _LazyConsole:
         return made
 
     def print(self, *objects: Any, **options: Any) -> None:
+        if id(self._lazy_stream) in _gone:
+            return
         if object.__getattribute__(self, "_lazy_console") is None:
             line = _plain(self._lazy_stream, objects, options)
             if line is not None:
-                self._lazy_stream.write(line)
-                self._lazy_stream.flush()
+                try:
+                    self._lazy_stream.write(line)
+                    self._lazy_stream.flush()
+                except BrokenPipeError:
+                    _reader_gone(self._lazy_stream)
                 return
         self._lazy_real().print(*objects, **options)
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from hgate.cli.console import console
 from hgate.errors import ConfigError, CredentialError
+
+ADMIN_DSN_FILE_ENV = "HGATE_ADMIN_DSN_FILE"  # read like `hgate run` does (docs/credentials.md)
 
 creds_app = typer.Typer(
     help="Ephemeral credentials: clean up after runners that could not.", no_args_is_help=True
@@ -23,8 +27,9 @@ def gc(
         typer.Option(
             "--admin-dsn",
             envvar="HGATE_ADMIN_DSN",
-            help="Admin DSN of the cluster (prefer the HGATE_ADMIN_DSN variable: a command "
-            "line is visible to other processes).",
+            help="Admin DSN of the cluster (prefer the HGATE_ADMIN_DSN variable, or "
+            "HGATE_ADMIN_DSN_FILE naming a file that holds it: a command line is visible to "
+            "other processes).",
             show_default=False,
             show_envvar=True,
         ),
@@ -38,8 +43,12 @@ def gc(
 
     Roles of sessions still running are left alone. Exit 68 if a role could not be dropped.
     """
+    admin_dsn = admin_dsn or _dsn_from_file(os.environ.get(ADMIN_DSN_FILE_ENV, ""))
     if not admin_dsn:
-        raise ConfigError("no admin DSN", remedy="pass --admin-dsn or set HGATE_ADMIN_DSN")
+        raise ConfigError(
+            "no admin DSN",
+            remedy=f"pass --admin-dsn or set HGATE_ADMIN_DSN or {ADMIN_DSN_FILE_ENV}",
+        )
     try:
         from hgate.creds.postgres_roles import collect_garbage
     except ImportError as exc:
@@ -73,3 +82,17 @@ def gc(
         )
     if report.failed:
         raise CredentialError(f"{len(report.failed)} session role(s) could not be dropped")
+
+
+def _dsn_from_file(path: str) -> str:
+    """The DSN in the file `$HGATE_ADMIN_DSN_FILE` names (stripped); "" when unset."""
+    if not path:
+        return ""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"cannot read ${ADMIN_DSN_FILE_ENV} ({path}): {reason}") from None
+    if not text.strip():
+        raise ConfigError(f"${ADMIN_DSN_FILE_ENV} ({path}) is empty")
+    return text.strip()

@@ -85,7 +85,10 @@ def mint(
 
 
 def explain(
-    policy: Annotated[Path, typer.Argument(help="The policy file.", dir_okay=False)],
+    policy: Annotated[
+        Path,
+        typer.Argument(help="The policy file.", readable=False),  # the loader checks it
+    ],
     claims_file: Annotated[
         Path, typer.Option("--claims", help="JSON object of a job's claims.", dir_okay=False)
     ],

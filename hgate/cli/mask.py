@@ -14,7 +14,7 @@ from typing import Annotated, BinaryIO
 import typer
 
 from hgate.cli.console import console, err_console
-from hgate.errors import UsageError
+from hgate.errors import ConfigError, UsageError
 
 CHUNK = 1 << 20
 EXIT_FIXTURE_FAILED = 1
@@ -33,7 +33,12 @@ def mask(
     ] = None,
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", "-p", help="Policy whose mask set to use. Default: local."),
+        typer.Option(
+            "--policy",
+            "-p",
+            help="Policy whose mask set to use. Default: local.",
+            readable=False,  # the loader says what is wrong with it (exit 65)
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
 ) -> None:
@@ -102,12 +107,15 @@ def _progress(source: BinaryIO) -> Iterator[Callable[[int], object]]:
 
 
 def test(
-    policy: Annotated[Path, typer.Argument(help="The policy to test.", dir_okay=False)],
+    policy: Annotated[
+        Path,
+        typer.Argument(help="The policy to test.", readable=False),  # the loader checks it
+    ],
     fixture: Annotated[
         Path,
         typer.Argument(
             help="Fixture file: '+ ' lines with {{values}} to mask, '= ' lines to keep.",
-            dir_okay=False,
+            readable=False,  # read below: one line and exit 67 for any problem
         ),
     ],
     json_output: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
@@ -116,6 +124,7 @@ def test(
 
     Fixture lines: `+ Patient SSN {{536-22-1234}}` must be masked ({{KIND:value}} also
     checks the kind); `= build 1.2.3 in 45 ms` must pass unchanged; `#` starts a comment.
+    A fixture that cannot be read or is not in this format exits 67; the policy, 65.
     """
     import secrets
 
@@ -125,14 +134,12 @@ def test(
 
     loaded = load_policy(policy)
     masker, engine = build_masker(loaded.mask, key=secrets.token_bytes(32), env={}, check=False)
-    try:
-        lines = fixture.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read fixture {fixture}: {exc}") from None
+    lines = _fixture_lines(fixture)
     try:
         report = run_fixture(masker, lines)
     except FixtureError as exc:
-        raise UsageError(f"{fixture}:{exc.line}: {exc}") from None
+        problem = str(exc).removeprefix(f"line {exc.line}: ")  # the location says the line
+        raise ConfigError(f"{fixture}:{exc.line}: {problem}") from None
     if json_output:
         console.print_json(
             json.dumps(
@@ -166,3 +173,24 @@ def test(
         )
     if not report.passed:
         raise typer.Exit(EXIT_FIXTURE_FAILED)
+
+
+def _fixture_lines(fixture: Path) -> list[str]:
+    """The fixture's lines; any problem reading it is one ConfigError line (exit 67)."""
+    try:
+        raw = fixture.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{fixture}: fixture file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{fixture}: this is a directory, not a fixture file") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{fixture}: cannot read fixture file: {reason}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        from hgate.policy.document import byte_position
+
+        where = byte_position(raw, exc.start)
+        raise ConfigError(f"{fixture}:{where}: fixture is not valid UTF-8") from None
+    return text.splitlines()

@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 
 
 def check(
-    file: Annotated[Path, typer.Argument(help="The policy file to check.", dir_okay=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(help="The policy file to check.", readable=False),  # the loader checks it
+    ],
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Validate a policy and its includes; print a summary, or the first error (file:line:col)."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Annotated
 
 import typer
 
-from hgate.cli.console import err_console
-from hgate.cli.evidence import KeyOption, TranscriptArgument, load_report
+from hgate.cli.console import err_console, write_out
+from hgate.cli.evidence import KeyOption, TranscriptArgument, exit_for_verdict, load_report
 from hgate.errors import UsageError
 
 
@@ -44,10 +43,10 @@ def replay(
             markup=False,
             style="dim",
         )
-    out = sys.stdout
     for frame in replay_frames(view, speed=speed, max_delay=max_delay):
         if not no_delay and frame.delay > 0:
-            out.flush()
+            write_out("", flush=True)
             time.sleep(frame.delay)
-        out.write(frame.text)
-    out.flush()
+        write_out(frame.text, flush=False)
+    write_out("", flush=True)
+    exit_for_verdict(report)

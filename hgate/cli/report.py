@@ -3,6 +3,7 @@ JSON or text."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -10,8 +11,15 @@ from typing import Annotated
 
 import typer
 
-from hgate.cli.console import console, err_console
-from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, TranscriptArgument, load_report
+from hgate.cli.console import console, err_console, write_out
+from hgate.cli.evidence import (
+    JsonOption,
+    KeyOption,
+    QuietOption,
+    TranscriptArgument,
+    exit_for_verdict,
+    load_report,
+)
 from hgate.errors import ConfigError
 
 
@@ -20,9 +28,7 @@ def report(
     key: KeyOption = None,
     html: Annotated[
         Path | None,
-        typer.Option(
-            "--html", help="Write the HTML report here (one file, no network).", dir_okay=False
-        ),
+        typer.Option("--html", help="Write the HTML report here (one file, no network)."),
     ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -40,19 +46,26 @@ def report(
         if not quiet and not json_output:
             err_console.print(f"hgate: wrote {html} ({model.verdict})", markup=False)
     if json_output:
-        print(json.dumps(model.to_dict(), ensure_ascii=False, indent=2))
+        write_out(json.dumps(model.to_dict(), ensure_ascii=False, indent=2) + "\n")
     elif html is None and not quiet:
-        console.file.write(render_summary(model, "text"))
+        write_out(render_summary(model, "text"))
     elif html is None:
         console.print(model.verdict, markup=False)
+    exit_for_verdict(model)
 
 
 def _write(path: Path, text: str) -> None:
-    """Write whole or not at all: a half-written report must not pass for a report."""
+    """Write whole or not at all: a half-written report must not pass for a report.
+
+    Any place that cannot take the file (missing or read-only directory, a directory in
+    the way) is one ConfigError line, exit 67."""
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a directory", remedy="name a file")
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         partial.write_text(text, encoding="utf-8")
         partial.replace(path)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from exc
+        with contextlib.suppress(OSError):  # a read-only file system refuses even this
+            partial.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None

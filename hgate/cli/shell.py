@@ -105,7 +105,11 @@ def register(app: Any) -> None:
 
         Use as `hgate shell -c 'COMMAND'` (any bash options), `hgate shell script.sh`, or
         with no arguments for an interactive shell. Exits 126 if the session refuses.
+        Inside a session every argument, `--help` included, is bash's.
         """
+        if ctx.args == ["--help"] and not os.environ.get("HGATE_CONTROL"):
+            typer.echo(ctx.get_help())  # outside a session nothing could run: say what this is
+            raise typer.Exit(0)
         main("bash", _real("bash"), list(ctx.args))
 
     shell.__annotations__ = {"ctx": typer.Context, "return": None}

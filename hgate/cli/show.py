@@ -12,8 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hgate.cli.console import console
-from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, TranscriptArgument, load_report
+from hgate.cli.console import console, write_out
+from hgate.cli.evidence import (
+    JsonOption,
+    KeyOption,
+    QuietOption,
+    TranscriptArgument,
+    exit_for_verdict,
+    load_report,
+)
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -57,9 +64,10 @@ def show(
     """
     _, report = load_report(transcript, key)
     if json_output:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-        return
-    _render(report, quiet=quiet, show_all=show_all)
+        write_out(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        _render(report, quiet=quiet, show_all=show_all)
+    exit_for_verdict(report)
 
 
 def _render(report: SessionReport, *, quiet: bool, show_all: bool) -> None:

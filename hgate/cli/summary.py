@@ -8,14 +8,13 @@ the run refused before writing one, it says so and quotes hgate's error line.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hgate.cli.console import console
-from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, load_report
+from hgate.cli.console import write_out
+from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, exit_for_verdict, load_report
 from hgate.cli.workflow_commands import annotation, in_github_actions
 from hgate.errors import ConfigError, UsageError
 
@@ -89,7 +88,8 @@ def summary(
         "exit-code": _exit_text(report, exit_code),
     }
     if json_output:
-        print(json.dumps({**values, "report": report.to_dict() if report else None}, indent=2))
+        write_out(json.dumps({**values, "report": report.to_dict() if report else None}, indent=2))
+        write_out("\n")
     if report is None:
         text = render_not_started(style, exit_code=exit_code, error=_error_line(log))
     else:
@@ -105,10 +105,10 @@ def summary(
         _append(dotenv, "".join(f"{names[k]}={_one_line(values[k])}\n" for k in names))
     if not json_output and not quiet:
         shown = text if append_to is None or style != "github" else _plain(report, exit_code, log)
-        console.file.write(shown)
-        console.file.flush()
+        write_out(shown)
     if report is not None and (annotations if annotations is not None else _auto(style)):
         _annotate(report)
+    exit_for_verdict(report)
 
 
 def _find(target: Path) -> Path | None:
@@ -164,8 +164,7 @@ def _annotate(report: SessionReport) -> None:
                 level, f"{report.verdict}: {report.verdict_reason}", title="hgate transcript"
             )
         )
-    sys.stdout.write("".join(line + "\n" for line in out))
-    sys.stdout.flush()
+    write_out("".join(line + "\n" for line in out))
 
 
 def _auto(style: SummaryFormat) -> bool:

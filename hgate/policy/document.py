@@ -3,10 +3,13 @@
 `yaml.safe_load` throws positions away and silently keeps the last of two duplicate
 keys; a policy typo must never weaken a policy, so we compose the node graph with the
 safe loader, keep each node's mark, and convert scalars with the same safe constructor.
+Only YAML's plain types are accepted: a tag (`!custom`, `!!python/object:...`) or a
+merge key (`<<`) is refused with its place before anything is converted.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +22,13 @@ from hgate.errors import PolicyError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+MAX_DURATION = 366 * 86400.0  # longer than any session, credential, retry or wait
+
+_YAML = "tag:yaml.org,2002:"
+_SCALAR_TAGS = frozenset(
+    _YAML + name for name in ("str", "int", "float", "bool", "null", "timestamp", "binary", "value")
+)
+_MERGE_TAG = _YAML + "merge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +51,13 @@ class Node:
     def _scalar(self) -> Any:
         if not isinstance(self.node, yaml.ScalarNode):
             self.fail(f"expected a single value, found a {_kind(self.node)}")
-        return _CONSTRUCTOR.construct_object(self.node, deep=True)
+        if self.node.tag == _YAML + "value":  # a bare `=`: YAML 1.1's "value" key is text here
+            return self.node.value
+        try:
+            return _CONSTRUCTOR.construct_object(self.node, deep=True)
+        except (yaml.YAMLError, AttributeError, KeyError, OverflowError, TypeError, ValueError):
+            tag = self.node.tag.removeprefix(_YAML)  # an explicit `!!int abc`, `!!bool maybe`
+            self.fail(f"{self._text()} cannot be read as a YAML {tag}")
 
     def is_null(self) -> bool:
         return isinstance(self.node, yaml.ScalarNode) and self._scalar() is None
@@ -68,21 +84,37 @@ class Node:
             self.fail(f"must be at most {maximum}, found {value}")
         return value
 
-    def duration(self) -> float:
-        """Seconds, from `90`, `1.5`, `250ms`, `30s`, `10m` or `2h`."""
+    def duration(self, *, maximum: float = MAX_DURATION, why: str | None = None) -> float:
+        """Seconds, from `90`, `1.5`, `250ms`, `30s`, `10m` or `2h`: positive, finite and at
+        most `maximum` (366 days unless the setting has a tighter limit, said by `why`)."""
         value = self._scalar()
         if isinstance(value, bool):
             self.fail(f"expected a duration such as 30s, 10m or 2h, found {value!r}")
-        if isinstance(value, int | float):
-            seconds = float(value)
-        else:
-            match = _DURATION.match(str(value))
-            if match is None:
-                self.fail(f"expected a duration such as 30s, 10m or 2h, found {value!r}")
-            seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        try:
+            if isinstance(value, int | float):
+                seconds = float(value)
+            else:
+                match = _DURATION.match(str(value))
+                if match is None:
+                    self.fail(f"expected a duration such as 30s, 10m or 2h, found {value!r}")
+                seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf
+        if math.isnan(seconds):
+            self.fail(f"expected a duration such as 30s, 10m or 2h, found {self._text()}")
         if seconds <= 0:
             self.fail("must be a positive duration")
+        if seconds > maximum:
+            self.fail(
+                f"must be at most {_seconds_text(maximum)}, found {self._text()}",
+                remedy=why,
+            )
         return seconds
+
+    def _text(self) -> str:
+        """The value as written (for messages about values that have no sensible repr)."""
+        text = self.node.value if isinstance(self.node, yaml.ScalarNode) else ""
+        return repr(text[:40] + "..." if len(text) > 40 else text)
 
     def choice(self, options: tuple[str, ...]) -> str:
         value = self.string()
@@ -151,13 +183,17 @@ def read_document(path: Path) -> tuple[Node, bytes]:
         raise PolicyError(
             "policy file not found", location=str(path), remedy="check the --policy path"
         ) from None
+    except IsADirectoryError:
+        raise PolicyError("this is a directory, not a policy file", location=str(path)) from None
     except OSError as exc:
-        raise PolicyError(f"cannot read policy file: {exc.strerror}", location=str(path)) from None
+        raise PolicyError(
+            f"cannot read policy file: {exc.strerror or type(exc).__name__}", location=str(path)
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(
-            f"policy is not valid UTF-8 (byte {exc.start})", location=str(path)
+            "policy is not valid UTF-8", location=f"{path}:{byte_position(raw, exc.start)}"
         ) from None
     try:
         root = yaml.compose(text, Loader=_LOADER)
@@ -169,7 +205,59 @@ def read_document(path: Path) -> tuple[Node, bytes]:
         raise PolicyError(f"YAML error: {exc}", location=str(path)) from None
     if root is None:
         raise PolicyError("policy file is empty", location=f"{path}:1:1")
+    _check_tags(root, path)
     return Node(root, path, ""), raw
+
+
+def byte_position(raw: bytes, offset: int) -> str:
+    """`line:col` (1-based, col in characters) of a byte offset in `raw`, which is valid
+    UTF-8 up to it (where a UnicodeDecodeError starts)."""
+    start = raw.rfind(b"\n", 0, offset) + 1
+    line = raw.count(b"\n", 0, offset) + 1
+    column = len(raw[start:offset].decode("utf-8", errors="replace")) + 1
+    return f"{line}:{column}"
+
+
+def _check_tags(root: yaml.Node, path: Path) -> None:
+    """Refuse every node that is not a plain scalar, list or mapping: a tag the safe
+    constructor cannot build (or builds into something a policy never holds) and a merge
+    key would otherwise fail later as an internal error, or be silently reinterpreted."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias: already checked
+            continue
+        seen.add(id(node))
+        where = f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+        if isinstance(node, yaml.MappingNode):
+            allowed = node.tag == _YAML + "map"
+            for key, value in reversed(node.value):
+                stack.extend((value, key))
+        elif isinstance(node, yaml.SequenceNode):
+            allowed = node.tag == _YAML + "seq"
+            stack.extend(reversed(node.value))
+        else:
+            allowed = node.tag in _SCALAR_TAGS
+        if node.tag == _MERGE_TAG:
+            raise PolicyError(
+                "YAML merge keys (<<) are not supported in a policy",
+                location=where,
+                remedy="write the keys out: a reviewer must see every setting where it applies",
+            )
+        if not allowed:
+            tag = "!!" + node.tag[len(_YAML) :] if node.tag.startswith(_YAML) else node.tag
+            raise PolicyError(
+                f"unsupported YAML tag {tag!r}",
+                location=where,
+                remedy="a policy holds plain values, lists and mappings; remove the tag",
+            )
+
+
+def _seconds_text(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds / 86400:g} days"
+    return f"{int(seconds)}s" if seconds.is_integer() else f"{seconds}s"
 
 
 def _kind(node: yaml.Node) -> str:

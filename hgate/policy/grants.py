@@ -27,6 +27,7 @@ SSH_EXTENSIONS = (
     "permit-port-forwarding",
     "permit-X11-forwarding",
 )
+MAX_STATEMENT_TIMEOUT = 2_147_483.0  # seconds: PostgreSQL takes at most 2^31-1 milliseconds
 ALL_TABLES = "*"
 DATABASE_KEYS = (
     "name",
@@ -154,7 +155,11 @@ def parse_database_grant(node: Node) -> DatabaseGrant:
         schemas=tuple(schemas),
         tables=tables,
         read_only=read_only,
-        statement_timeout=timeout.duration() if timeout is not None else 60.0,
+        statement_timeout=timeout.duration(
+            maximum=MAX_STATEMENT_TIMEOUT, why="PostgreSQL's limit for statement_timeout"
+        )
+        if timeout is not None
+        else 60.0,
         connection_limit=limit.integer(minimum=1, maximum=100) if limit is not None else 5,
         env=_env_style(env) if env is not None else "pg",
     )

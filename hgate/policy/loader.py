@@ -296,7 +296,8 @@ def _value(node: Node) -> ExactValue:
 
 
 def _merge_masks(masks: list[MaskPolicy]) -> MaskPolicy:
-    """Includes first, then the policy itself: rules and values add up; settings override."""
+    """Includes first, then the policy itself: rules and values add up; settings override,
+    except `mask_all_urls`, which any file can switch on and none can switch off again."""
     merged = MaskPolicy()
     for mask in masks:
         detectors = merged.detectors
@@ -305,6 +306,7 @@ def _merge_masks(masks: list[MaskPolicy]) -> MaskPolicy:
                 enabled=_union_kinds(merged.detectors.enabled, mask.detectors.enabled),
                 disabled=tuple(dict.fromkeys(merged.detectors.disabled + mask.detectors.disabled)),
                 keep_log_timestamps=mask.detectors.keep_log_timestamps,
+                mask_all_urls=merged.detectors.mask_all_urls or mask.detectors.mask_all_urls,
             )
         merged = MaskPolicy(
             detectors=detectors,

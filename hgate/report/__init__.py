@@ -12,7 +12,12 @@ from hgate.report.events import EventView, Span, describe, split_tokens
 from hgate.report.html import render_html
 from hgate.report.model import UNVERIFIED, Action, SessionReport, build_report
 from hgate.report.summary import FORMATS, SummaryFormat, render_summary
-from hgate.report.transcript_view import Transcript, TranscriptEvent, read_transcript
+from hgate.report.transcript_view import (
+    Transcript,
+    TranscriptEvent,
+    not_a_transcript,
+    read_transcript,
+)
 
 __all__ = [
     "FORMATS",
@@ -26,6 +31,7 @@ __all__ = [
     "TranscriptEvent",
     "build_report",
     "describe",
+    "not_a_transcript",
     "read_transcript",
     "render_html",
     "render_summary",

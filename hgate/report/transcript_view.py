@@ -126,6 +126,17 @@ def read_transcript(source: Path | bytes, *, attested_through: int | None = None
     )
 
 
+def not_a_transcript(view: Transcript) -> str | None:
+    """Why a file read as a transcript is not one at all (None: it is one, whatever its
+    state). Every transcript hgate writes starts with a complete header line; a file
+    without one (empty, another format, random bytes) has nothing a view could show."""
+    if view.lines == 0:
+        return "the file is empty" if not view.cut_tail else "it holds no complete line"
+    if not view.header:
+        return "line 1 is not a transcript header"
+    return None
+
+
 def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
         obj = json.loads(raw.decode("utf-8", errors="replace"))

@@ -50,6 +50,31 @@ def test_directory_errors_name_the_problem(tmp_path: Path, alice: Person) -> Non
         channel.publish(make_request([alice.approver]))
 
 
+@pytest.mark.parametrize("kind", ["missing", "a file"])
+def test_listing_a_directory_that_is_not_there_is_an_error(tmp_path: Path, kind: str) -> None:
+    """Before: a missing directory listed as "nothing pending", so a mistyped share
+    looked like a quiet one."""
+    path = tmp_path / "approvals"
+    if kind == "a file":
+        path.write_text("not a directory")
+    with pytest.raises(ApprovalError, match=f"cannot list the approvals directory {path}: "):
+        DirectoryChannel(path).pending()
+
+
+def test_approvals_list_with_a_missing_directory_exits_67(tmp_path: Path) -> None:
+    from tests.unit.hgate_cli import hgate, one_error_line
+
+    missing = tmp_path / "nope"
+    done = hgate("approvals", "list", env={"HGATE_APPROVALS_DIR": str(missing)})
+    assert done.returncode == 67, done.stdout
+    assert one_error_line(done).startswith(
+        f"hgate: error: cannot list the approvals directory {missing}: No such file or directory"
+    )
+    assert "no pending approval requests" not in done.stdout
+    empty = hgate("approvals", "list", "--channel-dir", str(tmp_path))
+    assert empty.returncode == 0 and empty.stdout.strip() == "no pending approval requests"
+
+
 def test_terminal_prompt_signs_the_developers_answer(alice: Person) -> None:
     master, slave = os.openpty()
     try:

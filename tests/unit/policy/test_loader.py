@@ -185,3 +185,131 @@ def test_local_policy_admits_only_the_local_identity() -> None:
     policy = load_policy(shipped_policies_dir() / "local.yaml")
     assert [r.local for r in policy.identities] == [True]
     assert policy.mask.detectors.enabled is None
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("version: 1\nname: !custom hi\n", ":2:7", r"unsupported YAML tag '!custom'"),
+        (
+            "version: 1\nname: !!python/object:os.system x\n",
+            ":2:7",
+            r"unsupported YAML tag '!!python/object:os.system'",
+        ),
+        (
+            "version: 1\nname: t\nsession: {<<: {max_duration: 1m}}\n",
+            ":3:11",
+            r"merge keys \(<<\) are not supported",
+        ),
+        (
+            "version: 1\nname: t\nbase: &b {max_duration: 1m}\nsession:\n  <<: *b\n",
+            ":5:3",
+            r"merge keys",
+        ),
+        ("version: 1\nname: t\nsession: !!set {max_duration}\n", ":3:10", r"tag '!!set'"),
+        ("version: 1\nname: t\nenvironment: {remove: !list [A]}\n", ":3:23", r"tag '!list'"),
+        ("version: 1\nname: !!int abc\n", ":2:7", r"'abc' cannot be read as a YAML int"),
+        ("version: 1\nname: !!bool maybe\n", ":2:7", r"cannot be read as a YAML bool"),
+        ("version: 1\nname: !!timestamp x\n", ":2:7", r"cannot be read as a YAML timestamp"),
+    ],
+)
+def test_yaml_tags_and_merge_keys_are_policy_errors(
+    tmp_path: Path, text: str, where: str, message: str
+) -> None:
+    """Before: `internal error: ConstructorError` (exit 70), or a tag silently ignored."""
+    path = write(tmp_path, text)
+    with pytest.raises(PolicyError, match=message) as info:
+        load_policy(path)
+    assert info.value.location == f"{path}{where}"
+
+
+def test_a_bare_equals_sign_is_text(tmp_path: Path) -> None:
+    """YAML 1.1 resolves `=` to a "value" tag the safe constructor cannot build."""
+    policy = load_policy(write(tmp_path, MINIMAL + "description: =\n"))
+    assert policy.description == "="
+
+
+DURATION_KEYS = {
+    "session.max_duration": "session:\n  max_duration: {v}\n",
+    "session.kill_grace": "session:\n  kill_grace: {v}\n",
+    "session.idle_flush": "session:\n  idle_flush: {v}\n",
+    "transcript.checkpoint_every_seconds": "transcript:\n  checkpoint_every_seconds: {v}\n",
+    "transcript.sinks[0].backoff": "transcript:\n  sinks:\n"
+    "    - {{type: http, url: 'http://127.0.0.1:9/x', backoff: {v}}}\n",
+    "transcript.sinks[0].timeout": "transcript:\n  sinks:\n"
+    "    - {{type: http, url: 'http://127.0.0.1:9/x', timeout: {v}}}\n",
+    "issuers[0].max_token_age": "issuers:\n  - {{name: i, url: 'https://issuer.example', "
+    "audience: a, max_token_age: {v}}}\n",
+    "issuers[0].leeway": "issuers:\n  - {{name: i, url: 'https://issuer.example', "
+    "audience: a, leeway: {v}}}\n",
+    "identities[0].grants.max_duration": "identities:\n  - name: d\n    local: true\n"
+    "    grants: {{max_duration: {v}}}\n",
+    "identities[0].grants.database.statement_timeout": "identities:\n  - name: d\n"
+    "    local: true\n    grants:\n      database:\n        name: db\n"
+    "        tables: [{{table: t, privileges: [SELECT]}}]\n        statement_timeout: {v}\n",
+    "database.approval_timeout": "database:\n  approval_timeout: {v}\n",
+}
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf", "99999999999999h", "9" * 400])
+@pytest.mark.parametrize("key", sorted(DURATION_KEYS))
+def test_durations_must_be_finite_and_bounded(tmp_path: Path, key: str, value: str) -> None:
+    """Before: accepted by `policy check`, then OverflowError/ValueError in `hgate run`."""
+    path = write(tmp_path, MINIMAL + DURATION_KEYS[key].format(v=value))
+    with pytest.raises(PolicyError, match=r"duration|at most") as info:
+        load_policy(path)
+    assert info.value.location is not None and info.value.location.startswith(f"{path}:")
+    assert info.value.message.startswith(f"{key}: "), info.value.message
+
+
+def test_the_longest_durations_still_load(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, MINIMAL + "session: {max_duration: 8784h}\n"))
+    assert policy.session.max_duration == 366 * 86400.0
+    with pytest.raises(PolicyError, match=r"at most 366 days"):
+        load_policy(write(tmp_path, MINIMAL + "session: {max_duration: 8785h}\n"))
+    limit = DURATION_KEYS["identities[0].grants.database.statement_timeout"]
+    with pytest.raises(PolicyError, match=r"at most 2147483s, found '600h' \(PostgreSQL's limit"):
+        load_policy(write(tmp_path, MINIMAL + limit.format(v="600h")))
+
+
+def test_non_utf8_policy_names_line_and_column(tmp_path: Path) -> None:
+    """Before: `policy is not valid UTF-8 (byte 19)` with no line."""
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(b"version: 1\nname: caf\xc3\xa9 \xff\n")
+    with pytest.raises(PolicyError, match="not valid UTF-8") as info:
+        load_policy(path)
+    assert info.value.location == f"{path}:2:12"
+
+
+def test_a_directory_is_not_a_policy(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="a directory, not a policy file") as info:
+        load_policy(tmp_path)
+    assert info.value.location == str(tmp_path)
+
+
+def test_mask_all_urls_is_kept_and_cannot_be_switched_off_by_a_later_file(
+    tmp_path: Path,
+) -> None:
+    """Before: accepted by the loader, then dropped by `_merge_masks`."""
+    from hgate.mask.detectors.url import UrlDetector
+    from hgate.session.masking import build_masker
+
+    own = load_policy(
+        write(tmp_path, MINIMAL + "mask:\n  detectors: {enable: all, mask_all_urls: true}\n")
+    )
+    assert own.mask.detectors.mask_all_urls is True
+    write(tmp_path, "version: 1\nmask:\n  detectors: {mask_all_urls: true}\n", "urls.yaml")
+    merged = load_policy(
+        write(
+            tmp_path,
+            MINIMAL + "include: [urls.yaml]\n"
+            "mask:\n  detectors: {enable: [URL], mask_all_urls: false}\n",
+        )
+    )
+    assert merged.mask.detectors.mask_all_urls is True
+    masker, _ = build_masker(merged.mask, key=b"k" * 32, env={}, check=False)
+    assert "example.com" not in masker.mask("docs at https://example.com/guide/page").text
+    default = load_policy(write(tmp_path, MINIMAL + "mask:\n  detectors: {enable: [URL]}\n"))
+    plain, _ = build_masker(default.mask, key=b"k" * 32, env={}, check=False)
+    assert "https://example.com/guide/page" in plain.mask("at https://example.com/guide/page").text
+    assert UrlDetector(mask_all=True).mask_all
