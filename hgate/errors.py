@@ -2,7 +2,8 @@
 
     HgateError                      exit 70  something hgate could not do (internal)
     ├── UsageError                  exit 2   the command line is wrong
-    │   └── CommandNotFound         exit 127 the agent command does not exist
+    │   ├── CommandNotFound         exit 127 the agent command does not exist
+    │   └── CommandNotExecutable    exit 126 it exists but cannot be executed
     ├── PolicyError                 exit 65  the policy does not load or validate (file:line:col)
     ├── IdentityError               exit 66  no token, or the token does not verify / match
     ├── ConfigError                 exit 67  a key, file or setting hgate needs is missing/unusable
@@ -49,6 +50,12 @@ class UsageError(HgateError):
 
 class CommandNotFound(UsageError):
     exit_code = 127
+
+
+class CommandNotExecutable(UsageError):
+    """The agent command exists but cannot be executed (POSIX shells' 126)."""
+
+    exit_code = 126
 
 
 class PolicyError(HgateError):
@@ -104,6 +111,7 @@ EXIT_CODES: dict[str, int] = {
         HgateError,
         UsageError,
         CommandNotFound,
+        CommandNotExecutable,
         PolicyError,
         IdentityError,
         ConfigError,

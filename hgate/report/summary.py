@@ -163,6 +163,7 @@ EXIT_MEANINGS = {
     70: "internal error",
     73: "the transcript sink cannot be written",
     76: "masking failed its self-test",
+    126: "the agent command is not executable",
     127: "the agent command was not found",
 }
 

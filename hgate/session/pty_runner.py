@@ -33,7 +33,13 @@ from typing import Any, Literal
 
 from ptyprocess import PtyProcess
 
-from hgate.errors import EXIT_SIGNAL_BASE, EXIT_TIME_LIMIT, CommandNotFound, UsageError
+from hgate.errors import (
+    EXIT_SIGNAL_BASE,
+    EXIT_TIME_LIMIT,
+    CommandNotExecutable,
+    CommandNotFound,
+    UsageError,
+)
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 READ_SIZE = 65536
@@ -45,12 +51,6 @@ EXIT_INTERRUPTED = EXIT_SIGNAL_BASE + signal.SIGINT  # 130: hgate itself was int
 
 ExitReason = Literal["exited", "signaled", "time_limit", "stopped", "interrupted"]
 _TtyAttrs = list[Any]  # termios.tcgetattr's list, kept opaque
-
-
-class CommandNotExecutable(UsageError):
-    """The agent command exists but cannot be executed (POSIX shells' 126)."""
-
-    exit_code = 126
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hgate.errors import CommandNotFound
-from hgate.session.pty_runner import CommandNotExecutable, check_command
+from hgate.errors import CommandNotExecutable, CommandNotFound
+from hgate.session.pty_runner import check_command
 
 
 def make(path: Path, mode: int) -> Path:
