@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from hgate.creds.interface import CredentialBackendError, RevocationError
 
@@ -91,21 +91,46 @@ def describe(exc: psycopg.Error, hide: Iterable[str] = ()) -> str:
 def connect(
     admin_dsn: str, *, dbname: str | None = None, autocommit: bool = True
 ) -> Iterator[psycopg.Connection[Any]]:
-    """An admin connection (to `dbname` instead of the DSN's own database, when given)."""
+    """An admin connection (to `dbname` instead of the DSN's own database, when given).
+
+    Its search_path is `pg_catalog, pg_temp` before anything runs: session roles may
+    create functions and operators in schemas on the default path (`public` on clusters
+    older than 15), and an overload there that matches a call better than the built-in
+    one would run with the admin's rights (CVE-2018-1058)."""
     extra: dict[str, Any] = {"connect_timeout": 10, "application_name": "hgate"}
     if dbname is not None:
         extra["dbname"] = dbname
+    conninfo = admin_dsn_conninfo(admin_dsn, **extra)
     try:
-        conn = psycopg.connect(make_conninfo(admin_dsn, **extra), autocommit=autocommit)
+        conn = psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.Error as exc:
         raise CredentialBackendError(
-            f"cannot connect with the admin DSN: {describe(exc)}",
+            f"cannot connect with the admin DSN: {describe(exc, hide=_secrets_of(admin_dsn))}",
             remedy="check HGATE_ADMIN_DSN (host, port, user, password, database)",
         ) from exc
-    except ValueError as exc:  # psycopg.ProgrammingError for an unparsable DSN is a ValueError
-        raise CredentialBackendError("the admin DSN cannot be parsed") from exc
     with conn:
+        conn.execute("SET search_path = pg_catalog, pg_temp")
+        if not autocommit:
+            conn.commit()
         yield conn
+
+
+def admin_dsn_conninfo(admin_dsn: str, **extra: Any) -> str:
+    """The DSN with `extra` parameters; one that does not parse is refused without
+    libpq's message, which quotes the text it could not read (the password, often)."""
+    try:
+        return make_conninfo(admin_dsn, **extra)
+    except (psycopg.Error, ValueError):
+        raise CredentialBackendError(
+            "the admin DSN cannot be parsed",
+            remedy="check HGATE_ADMIN_DSN: a key=value string or a postgresql:// URL "
+            "(percent-encode special characters in the password)",
+        ) from None
+
+
+def _secrets_of(admin_dsn: str) -> tuple[str, ...]:
+    password = conninfo_to_dict(admin_dsn).get("password")
+    return (str(password),) if password else ()
 
 
 def drop_role(admin_dsn: str, role: str) -> dict[str, Any]:
@@ -151,8 +176,8 @@ def drop_role(admin_dsn: str, role: str) -> dict[str, Any]:
 
 def _terminate(conn: psycopg.Connection[Any], oid: int) -> int:
     rows = conn.execute(
-        "SELECT pg_terminate_backend(pid, %s) FROM pg_stat_activity "
-        "WHERE usesysid = %s AND pid <> pg_backend_pid()",
+        "SELECT pg_catalog.pg_terminate_backend(pid, %s) FROM pg_catalog.pg_stat_activity "
+        "WHERE usesysid = %s AND pid <> pg_catalog.pg_backend_pid()",
         (TERMINATE_WAIT_MS, oid),
     ).fetchall()
     return len(rows)
@@ -169,7 +194,8 @@ def _drop_owned(conn: psycopg.Connection[Any], ident: sql.Identifier, oid: int) 
                     sql.SQL(_SEQUENCE_PRIVILEGES[privilege]), sql.Identifier(schema, name), ident
                 )
             )
-    conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(ident))
+    # never REASSIGN OWNED: what the session made (a SECURITY DEFINER function, a large
+    # object holding data) would live on, owned by the admin
     conn.execute(sql.SQL("DROP OWNED BY {}").format(ident))
 
 

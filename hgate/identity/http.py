@@ -87,7 +87,9 @@ def _read_bounded(response: Any, deadline: float, what: str) -> bytes:
     while True:
         if time.monotonic() > deadline:
             raise TimeoutError
-        chunk = response.read(_CHUNK)
+        # read1: what one read() of the socket brings, so a server that drips a byte at a
+        # time is checked against the deadline between bytes, not once per 16 KiB
+        chunk = response.read1(_CHUNK)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)

@@ -123,6 +123,7 @@ class SessionCredentials:
         if (database := self._grants.database) is not None:
             dsn = self._secret(ADMIN_DSN_ENV, "PG_ADMIN_DSN", "the policy grants a database")
             try:
+                import psycopg
                 from psycopg.conninfo import conninfo_to_dict
 
                 from hgate.creds.postgres import PostgresBackend
@@ -132,8 +133,8 @@ class SessionCredentials:
                 ) from exc
             try:
                 password = str(conninfo_to_dict(dsn).get("password") or "")
-            except ValueError as exc:
-                raise ConfigError(f"${ADMIN_DSN_ENV} cannot be parsed as a DSN") from exc
+            except (ValueError, psycopg.Error):  # libpq's message quotes the DSN: not shown
+                raise ConfigError(f"${ADMIN_DSN_ENV} cannot be parsed as a DSN") from None
             if len(password) >= 4:
                 self._masker.add_exact(password, "PG_ADMIN_PASSWORD")
             backends.append(PostgresBackend(database, dsn))

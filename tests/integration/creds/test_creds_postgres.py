@@ -4,7 +4,7 @@ exactly what the grant says with psql, nothing else, and the role is gone afterw
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -215,3 +215,109 @@ def _terms(*, minutes: float) -> SessionTerms:
         not_before=now,
         not_after=now + timedelta(minutes=minutes),
     )
+
+
+@pytest.fixture
+def issuer(postgres_server: PostgresServer, postgres_db: str) -> Iterator[str]:
+    """The non-superuser admin docs/credentials.md recommends, on a cluster where PUBLIC
+    may still CREATE in `public` (the default before PostgreSQL 15, kept by pg_upgrade)."""
+    password = "issuer-" + datetime.now(UTC).strftime("%f")
+    postgres_server.psql(
+        f"CREATE ROLE hgate_issuer LOGIN CREATEROLE PASSWORD '{password}';"
+        f'GRANT CONNECT ON DATABASE "{postgres_db}" TO hgate_issuer WITH GRANT OPTION;'
+        "GRANT CREATE ON SCHEMA public TO PUBLIC;"
+    )
+    postgres_server.psql(
+        "CREATE TABLE visits (id serial PRIMARY KEY, note text);"
+        "GRANT USAGE ON SCHEMA public TO hgate_issuer WITH GRANT OPTION;"
+        "GRANT SELECT ON visits TO hgate_issuer WITH GRANT OPTION;"
+        "GRANT CREATE ON SCHEMA public TO PUBLIC;",
+        postgres_db,
+    )
+    try:
+        yield postgres_server.dsn("postgres", user="hgate_issuer", password=password)
+    finally:
+        postgres_server.psql("REVOKE CREATE ON SCHEMA public FROM PUBLIC", postgres_db)
+        postgres_server.psql(
+            "DROP FUNCTION IF EXISTS public.pg_terminate_backend(integer, smallint);"
+            "REVOKE CREATE ON SCHEMA public FROM PUBLIC;"
+            "DROP ROLE IF EXISTS hgate_hijacked;"
+            f'REVOKE ALL ON DATABASE "{postgres_db}" FROM hgate_issuer CASCADE;'
+        )
+        postgres_server.psql("DROP OWNED BY hgate_issuer CASCADE", postgres_db)
+        postgres_server.psql("DROP OWNED BY hgate_issuer CASCADE")
+        postgres_server.psql("DROP ROLE hgate_issuer")
+
+
+def test_revocation_runs_nothing_the_session_role_planted(
+    postgres_server: PostgresServer, postgres_db: str, issuer: str
+) -> None:
+    """A session role plants an overload of a function revocation calls, where the
+    admin's default search_path would find it, and keeps a connection open so that
+    revocation calls it; it must not run with the admin's rights (CVE-2018-1058)."""
+    grant = DatabaseGrant(
+        name=postgres_db,
+        schemas=("public",),
+        tables=(TableGrant(schema="public", table="visits", privileges=("SELECT",)),),
+        read_only=True,
+    )
+    backend = PostgresBackend(grant, issuer)
+    issued = backend.issue(_terms(minutes=5))
+    env = issued.environment
+    as_agent = postgres_server.dsn("postgres", user=env["PGUSER"], password=env["PGPASSWORD"])
+    with psycopg.connect(as_agent, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute(
+            "CREATE FUNCTION public.pg_terminate_backend(integer, smallint) RETURNS boolean "
+            "LANGUAGE plpgsql AS $$ BEGIN CREATE ROLE hgate_hijacked; "
+            "RETURN pg_catalog.pg_terminate_backend($1, $2::bigint); END $$"
+        )
+        assert backend.revoke(issued).record["terminated"] == 1
+    hijacked = postgres_server.psql(
+        "SELECT count(*) FROM pg_roles WHERE rolname = 'hgate_hijacked'"
+    )
+    assert hijacked.strip() == "0", "revocation ran the session role's function as the admin"
+
+
+def test_what_the_session_role_made_is_dropped_not_handed_to_the_admin(
+    postgres_server: PostgresServer, postgres_db: str, issuer: str
+) -> None:
+    """A SECURITY DEFINER function or a large object the session made would outlive it,
+    owned by the admin, if revocation reassigned them; they are dropped with the role."""
+    grant = DatabaseGrant(
+        name=postgres_db,
+        schemas=("public",),
+        tables=(TableGrant(schema="public", table="visits", privileges=("SELECT",)),),
+        read_only=True,
+    )
+    backend = PostgresBackend(grant, issuer)
+    issued = backend.issue(_terms(minutes=5))
+    env = issued.environment
+    as_agent = postgres_server.dsn(postgres_db, user=env["PGUSER"], password=env["PGPASSWORD"])
+    with psycopg.connect(as_agent, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute(
+            "CREATE FUNCTION public.door() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'"
+        )
+        conn.execute("SELECT lo_from_bytea(0, 'synthetic data left behind')")
+    backend.revoke(issued)
+    left = postgres_server.psql(
+        "SELECT (SELECT count(*) FROM pg_proc WHERE proname = 'door') + "
+        "(SELECT count(*) FROM pg_largeobject_metadata)",
+        postgres_db,
+    )
+    assert left.strip() == "0", "objects the session made outlived its role"
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://hgate_issuer:Sup3r%zzSynthetic9@127.0.0.1:1/postgres",
+        "host=127.0.0.1 password=Sup3r Synthetic9",
+    ],
+)
+def test_an_admin_dsn_that_does_not_parse_is_refused_without_quoting_it(dsn: str) -> None:
+    """libpq's parse errors quote the text they could not read: often the password."""
+    with pytest.raises(CredentialBackendError, match="cannot be parsed") as info:
+        drop_role(dsn, "hgate_s_000000000000")
+    assert "Synthetic9" not in str(info.value) and "Synthetic9" not in str(info.value.remedy)
