@@ -143,7 +143,11 @@ class SessionCredentials:
             from hgate.creds.ssh_ca import load_ca_key
 
             text = self._secret(SSH_CA_KEY_ENV, "SSH_CA_KEY", "the policy grants SSH access")
-            backends.append(SshBackend(ssh, load_ca_key(text)))
+            runner_temp = self._env.get("RUNNER_TEMP", "")
+            parent = Path(runner_temp) if runner_temp and Path(runner_temp).is_dir() else None
+            # GitHub's per-job temp dir, emptied after each job even on a persistent
+            # runner: a key left by a SIGKILLed hgate does not wait in /tmp
+            backends.append(SshBackend(ssh, load_ca_key(text), parent=parent))
         return backends
 
     def _secret(self, name: str, kind: str, why: str) -> str:

@@ -178,7 +178,12 @@ def resolve_identity(
 
 
 def in_ci(env: Mapping[str, str]) -> bool:
-    return env.get("GITHUB_ACTIONS") == "true" or env.get("GITLAB_CI") == "true"
+    """GitHub Actions, GitLab CI, or any CI system that sets `CI` (most do)."""
+    return (
+        env.get("GITHUB_ACTIONS") == "true"
+        or env.get("GITLAB_CI") == "true"
+        or env.get("CI", "").lower() in ("true", "1", "yes")
+    )
 
 
 def _auto_mode(policy: Policy, env: Mapping[str, str]) -> str:

@@ -75,8 +75,8 @@ class CredsGate:
             principal=sshd.principal, user=sshd.user, port=sshd.port, host_key=sshd.host_public_key
         )
 
-    def env(self, sshd: SshdServer | None = None) -> dict[str, str]:
-        extra = {"HGATE_ADMIN_DSN": self.pg.dsn("postgres")}
+    def env(self, sshd: SshdServer | None = None, **more: str) -> dict[str, str]:
+        extra = {"HGATE_ADMIN_DSN": self.pg.dsn("postgres"), **more}
         if sshd is not None:
             extra["HGATE_SSH_CA_KEY"] = sshd.ca_private_key
         return self.gate.env(**extra)
@@ -84,8 +84,12 @@ class CredsGate:
     def policy(self, grants: str, **kwargs: Any) -> Path:
         return self.gate.policy(text=creds_policy(grants, **kwargs))
 
-    def run(self, agent: list[str], grants: str, *, sshd: SshdServer | None = None) -> Run:
-        return self.gate.run(agent, policy=self.policy(grants), env=self.env(sshd), timeout=90)
+    def run(
+        self, agent: list[str], grants: str, *, sshd: SshdServer | None = None, **env: str
+    ) -> Run:
+        return self.gate.run(
+            agent, policy=self.policy(grants), env=self.env(sshd, **env), timeout=90
+        )
 
     def session_roles(self) -> list[str]:
         out = self.pg.psql("SELECT rolname FROM pg_roles WHERE rolname LIKE 'hgate\\_s\\_%'")

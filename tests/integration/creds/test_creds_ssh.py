@@ -71,17 +71,26 @@ def _log_mentions(sshd: SshdServer, *needles: str) -> bool:
 
 
 def test_the_agent_logs_in_with_its_session_certificate(
-    creds_gate: CredsGate, agent: Callable[[str], list[str]], sshd_server: SshdServer
+    creds_gate: CredsGate,
+    agent: Callable[[str], list[str]],
+    sshd_server: SshdServer,
+    tmp_path: Path,
 ) -> None:
+    """The key and certificate live in the runner's per-job temp dir ($RUNNER_TEMP)."""
     script = agent(
         'ssh -F "$HGATE_SSH_CONFIG" 127.0.0.1 "echo logged-in-as \\$(whoami)"\n'
         'stat -c %a "$HGATE_SSH_DIR"\n'
     )
-    run = creds_gate.run(script, creds_gate.ssh_grant(sshd_server), sshd=sshd_server)
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    run = creds_gate.run(
+        script, creds_gate.ssh_grant(sshd_server), sshd=sshd_server, RUNNER_TEMP=str(runner_temp)
+    )
     assert run.returncode == 0, run.stderr
     assert f"logged-in-as {sshd_server.user}".encode() in run.stdout
     assert b"700" in run.stdout
     issued = events(run.transcript, "credential.issued")[0]
+    assert Path(issued["directory"]).parent == runner_temp
     assert issued["principals"] == [sshd_server.principal]
     assert not Path(issued["directory"]).exists()  # deleted at the end
     assert events(run.transcript, "credential.revoked")[0]["state"] == "deleted"

@@ -246,8 +246,9 @@ def test_local_mode_with_a_dev_issuer_token_uses_the_same_rules(tmp_path: Path) 
     assert identity.verified and identity.development and identity.rule == "records-agent"
     assert "DEVELOPMENT" in identity.describe()
     assert identity.to_header()["issuer"] == "urn:hgate:dev-issuer"
-    with pytest.raises(IdentityError, match=r"development issuer is refused inside a CI job"):
-        resolve_identity(policy, "local", {"HGATE_ID_TOKEN": token, "GITHUB_ACTIONS": "true"})
+    for ci in ({"GITHUB_ACTIONS": "true"}, {"GITLAB_CI": "true"}, {"CI": "true"}):
+        with pytest.raises(IdentityError, match=r"development issuer is refused inside a CI job"):
+            resolve_identity(policy, "local", {"HGATE_ID_TOKEN": token, **ci})
     other = mint_dev_token(issuer, github_claims(repository_id="1"), audience="hgate:dev")
     with pytest.raises(IdentityDenied, match=r"repository_id = '1'"):
         resolve_identity(policy, "local", {"HGATE_ID_TOKEN": other})
