@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from hgate.errors import PolicyError
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_DURATION = 366 * 86400.0  # longer than any session, credential, retry or wait
+MAX_POLICY_BYTES = 1 << 20
 
 _YAML = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(
@@ -176,9 +178,22 @@ class Fields:
 
 
 def read_document(path: Path) -> tuple[Node, bytes]:
-    """The root node of a policy file and its exact bytes (which are hashed)."""
+    """The root node of a policy file and its exact bytes (which are hashed).
+
+    Only a regular file of at most MAX_POLICY_BYTES is read: a FIFO would hang the
+    check, /dev/zero exhaust memory, and a policy of megabytes is a mistake."""
     try:
-        raw = path.read_bytes()
+        mode = path.stat().st_mode  # before opening: opening a FIFO waits for a writer
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(mode):
+            raise PolicyError("this is not a regular file", location=str(path))
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_POLICY_BYTES + 1)
+        if len(raw) > MAX_POLICY_BYTES:
+            raise PolicyError(
+                f"the policy is larger than {MAX_POLICY_BYTES // 1024} KiB", location=str(path)
+            )
     except FileNotFoundError:
         raise PolicyError(
             "policy file not found", location=str(path), remedy="check the --policy path"

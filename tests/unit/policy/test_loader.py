@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,20 @@ def test_mask_all_urls_is_kept_and_cannot_be_switched_off_by_a_later_file(
     plain, _ = build_masker(default.mask, key=b"k" * 32, env={}, check=False)
     assert "https://example.com/guide/page" in plain.mask("at https://example.com/guide/page").text
     assert UrlDetector(mask_all=True).mask_all
+
+
+def test_only_a_regular_file_of_sane_size_is_read(tmp_path: Path) -> None:
+    """A FIFO would hang the check (opening it waits for a writer), /dev/zero would eat
+    memory, and a policy of megabytes is a mistake: each is one line, exit 65."""
+    fifo = tmp_path / "policy.yaml"
+    os.mkfifo(fifo)
+    for path, message in (
+        (fifo, "not a regular file"),
+        (Path("/dev/zero"), "not a regular file"),
+    ):
+        with pytest.raises(PolicyError, match=message):
+            load_policy(path)
+    big = tmp_path / "big.yaml"
+    big.write_text("# synthetic filler\n" * 60_000)
+    with pytest.raises(PolicyError, match="larger than 1024 KiB"):
+        load_policy(big)
