@@ -194,8 +194,9 @@ class SinkGuard:
 
     def _warn(self, status: ShipperStatus, *, after_seal: bool) -> None:
         where = "after the seal" if after_seal else "the session continues"
+        holds = f"segments 1-{status.shipped} only" if status.shipped else "no segment"
         self._notify(
             f"WARNING: transcript sink {status.location} failed ({where}): {status.error}. "
-            f"It holds segments 1-{status.shipped} only; the local transcript "
+            f"It holds {holds}; the local transcript "
             f"{self._sink.location} keeps every line (on_sink_failure: {self._policy})"
         )
