@@ -143,9 +143,17 @@ def _render(report: VerificationReport, transcript: str) -> None:
     if report.seal is not None:
         seal = report.seal
         _row("sealed", f"exit code {seal.exit_code}, {seal.reason}, at {seal.ended_at}")
+    unsigned_header = report.attested_through < 2
     for check in report.checks:
         mark = {"pass": "ok", "fail": "FAIL", "skip": "skip"}[check.status]
+        if check.status == "pass" and unsigned_header and _from_header(check.name):
+            mark = "unattested"  # it holds for what the file says, but nothing signed says it
         _row(f"  {mark}", f"{check.name}: {check.detail}")
+
+
+def _from_header(check: str) -> bool:
+    """A check that compares what the header says: worth nothing unless it is signed."""
+    return check == "key" or check.startswith("expect.")
 
 
 def _identity(report: VerificationReport) -> str:
@@ -160,7 +168,15 @@ def _identity(report: VerificationReport) -> str:
 
 
 def _binding(report: VerificationReport) -> list[tuple[str, str]]:
-    """What binds this transcript to one job: the rule, the token id, the CI run, the policy."""
+    """What binds this transcript to one job: the rule, the token id, the CI run, the policy
+    (each marked when the header carrying it is not attested)."""
+    rows = _binding_rows(report)
+    if report.attested_through < 2:
+        rows = [(label, value + " [unattested header]") for label, value in rows]
+    return rows
+
+
+def _binding_rows(report: VerificationReport) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     identity = report.identity or {}
     if identity.get("rule"):

@@ -231,3 +231,28 @@ def test_verify_expect_session_and_attempt(
     out.truncate()
     assert CliRunner().invoke(app, [*base, "--expect-attempt", "2"]).exit_code == 6
     assert "expected ci.run_attempt '2', found '1'" in out.getvalue()
+
+
+def test_what_an_unsigned_header_says_is_shown_as_unattested(
+    app: typer.Typer, utf8_out: io.TextIOWrapper, tmp_path: Path, signer: Signer, key_dir: Path
+) -> None:
+    """A header anyone could write (no signature follows it) gives INCOMPLETE, as a killed
+    session does; its key, CI run, policy and every expectation it meets are marked
+    unattested, never `ok`."""
+    path = tmp_path / "forged.jsonl"
+    header = _unsigned_header(
+        key_id=signer.key_id,
+        policy={"name": "ci", "sha256": "ab" * 32},
+        ci={"provider": "github", "repository": "org/repo", "run_id": "4242"},
+    )
+    path.write_bytes(header + b'{"seq":2,"prev":"')
+    argv = ["verify", str(path), "--key", str(key_dir / "hgate.pub"), "--expect-repo", "org/repo"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 3, result.output
+    rows = _written(utf8_out).splitlines()
+    assert [r.split()[0] for r in rows if "expect.repo" in r or "key: SHA256" in r] == [
+        "unattested",
+        "unattested",
+    ]
+    ci = next(r for r in rows if r.startswith("ci run"))
+    assert ci.endswith("[unattested header]")
