@@ -9,6 +9,7 @@ merge key (`<<`) is refused with its place before anything is converted.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 import stat
@@ -67,19 +68,19 @@ class Node:
     def string(self) -> str:
         value = self._scalar()
         if not isinstance(value, str):
-            self.fail(f"expected a string, found {type(value).__name__} {value!r}")
+            self.fail(f"expected a string, found {self._text()} ({_read_as(value)})")
         return value
 
     def boolean(self) -> bool:
         value = self._scalar()
         if not isinstance(value, bool):
-            self.fail(f"expected true or false, found {value!r}")
+            self.fail(f"expected true or false, found {self._text()}")
         return value
 
     def integer(self, *, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self._scalar()
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"expected a whole number, found {value!r}")
+            self.fail(f"expected a whole number, found {self._text()}")
         if minimum is not None and value < minimum:
             self.fail(f"must be at least {minimum}, found {value}")
         if maximum is not None and value > maximum:
@@ -91,14 +92,14 @@ class Node:
         most `maximum` (366 days unless the setting has a tighter limit, said by `why`)."""
         value = self._scalar()
         if isinstance(value, bool):
-            self.fail(f"expected a duration such as 30s, 10m or 2h, found {value!r}")
+            self.fail(f"expected a duration such as 30s, 10m or 2h, found {self._text()}")
         try:
             if isinstance(value, int | float):
                 seconds = float(value)
             else:
                 match = _DURATION.match(str(value))
                 if match is None:
-                    self.fail(f"expected a duration such as 30s, 10m or 2h, found {value!r}")
+                    self.fail(f"expected a duration such as 30s, 10m or 2h, found {self._text()}")
                 seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         except OverflowError:  # an integer too large for a float
             seconds = math.inf
@@ -175,6 +176,19 @@ class Fields:
 
     def __getitem__(self, key: str) -> Node:
         return self.values[key]
+
+
+def _read_as(value: object) -> str:
+    """How YAML read an unquoted scalar, in words (a user wrote text, not a type)."""
+    if isinstance(value, bool):
+        return "read as true/false: quote it"
+    if isinstance(value, int | float):
+        return "read as a number: quote it"
+    if value is None:
+        return "read as null"
+    if isinstance(value, datetime.date):
+        return "read as a date: quote it"
+    return f"read as {type(value).__name__}"
 
 
 def read_document(path: Path) -> tuple[Node, bytes]:
