@@ -27,6 +27,7 @@ from hgate.guard.shell_line import (
 from hgate.guard.verdict import DEFAULT_RULE, UNPARSABLE_RULE, Verdict
 
 MAX_SCRIPT_BYTES = 1 << 20
+SOURCES = frozenset({"source", "."})  # read a file into the running shell
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,12 +67,13 @@ class CommandGuard:
         self, text: str, *, path: str | None = None, read_script: ReadScript | None = None
     ) -> Verdict:
         """With `read_script`, `bash script.sh` inside the line is checked by its contents
-        too (a login shell may reset PATH, so the inner bash might not be the shim)."""
+        too (a login shell may reset PATH, so the inner bash might not be the shim). The
+        file of `source FILE` / `. FILE` is always checked by its contents (read with
+        `read_script`, else from this process's directory): the shell reads it itself, so
+        no shim sees it; one that cannot be read makes the line unparsable."""
         with parsers_used() as used:
             try:
-                commands = parse_line(text)
-                if read_script is not None:
-                    commands = _with_scripts(commands, read_script, depth=0)
+                commands = _with_scripts(parse_line(text), read_script, depth=0)
             except UnparsableLine as exc:
                 return Verdict(action=self.unparsable, rule=UNPARSABLE_RULE, reason=exc.reason)
         parser = "fallback" if "fallback" in used else "bashlex" if used else ""
@@ -165,9 +167,18 @@ class CommandGuard:
         best: Rule | None = None
         for rule in self.rules:
             if (best is None or SEVERITY[rule.action] > SEVERITY[best.action]) and (
-                rule.matcher.matches(command)
+                rule.matcher.matches(command, abbreviations=rule.action != "allow")
             ):
                 best = rule
+        if command.unchecked is not None and (
+            best is None or SEVERITY[self.unparsable] > SEVERITY[best.action]
+        ):  # what it runs is out of sight: as a line that cannot be read (unless worse)
+            return Verdict(
+                action=self.unparsable,
+                rule=UNPARSABLE_RULE,
+                reason=command.unchecked,
+                command=command.text(),
+            )
         if best is None:
             return Verdict(action=self.default, rule=DEFAULT_RULE, command=command.text())
         return Verdict(
@@ -176,13 +187,17 @@ class CommandGuard:
 
 
 def _with_scripts(
-    commands: tuple[Command, ...], read_script: ReadScript, *, depth: int
+    commands: tuple[Command, ...], read_script: ReadScript | None, *, depth: int
 ) -> tuple[Command, ...]:
-    """`commands` plus those of every `bash FILE` among them whose FILE can be read."""
+    """`commands` plus those of every `source FILE` among them, and (with `read_script`)
+    of every `bash FILE` whose FILE can be read."""
     found: list[Command] = []
     for command in commands:
         found.append(command)
-        if command.name not in SHELLS:
+        if command.name in SOURCES:
+            found.extend(_sourced(command, read_script or _read_script, depth=depth))
+            continue
+        if command.name not in SHELLS or read_script is None:
             continue
         invocation = parse_shell_args(command.args)
         if invocation.mode != "script" or invocation.script is None:
@@ -197,6 +212,21 @@ def _with_scripts(
     return tuple(found)
 
 
+def _sourced(command: Command, read_script: ReadScript, *, depth: int) -> tuple[Command, ...]:
+    """The commands of the file `source FILE` / `. FILE` reads into the running shell."""
+    args = command.args[1:] if command.args[:1] == ("--",) else command.args
+    if not args:
+        return ()
+    if depth >= MAX_DEPTH:
+        raise UnparsableLine(f"scripts nested more than {MAX_DEPTH} levels deep")
+    try:
+        text = read_script(args[0])
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = f"`{command.name} {args[0]}` reads a file that cannot be checked: {exc}"
+        raise UnparsableLine(reason) from None
+    return _with_scripts(parse_line(text), read_script, depth=depth + 1)
+
+
 def _resolved(command: Command, path: str | None) -> Command:
     if command.path is not None or command.dynamic or not command.program:
         return command
@@ -207,14 +237,7 @@ def _resolved(command: Command, path: str | None) -> Command:
 
 
 def _with_path(command: Command, path: str) -> Command:
-    return Command(
-        argv=command.argv,
-        wrappers=command.wrappers,
-        redirects=command.redirects,
-        piped_to=command.piped_to,
-        path=path,
-        dynamic=command.dynamic,
-    )
+    return replace(command, path=path)
 
 
 def _read_script(name: str) -> str:

@@ -10,91 +10,84 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\[[^]]*\])?\+?=")  # also A[0]=1 and A+=x
 
-# wrapper -> (options that take a value, whether a leading non-option is consumed first)
-_WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
-    "sudo": (
-        frozenset(
-            {
-                "-u",
-                "-g",
-                "-C",
-                "-D",
-                "-h",
-                "-p",
-                "-r",
-                "-t",
-                "-U",
-                "-T",
-                "-R",
-                "--user",
-                "--group",
-                "--close-from",
-                "--chdir",
-                "--host",
-                "--prompt",
-                "--role",
-                "--type",
-                "--other-user",
-                "--command-timeout",
-                "--chroot",
-            }
+MIN_ABBREVIATION = 1  # getopt_long takes any unambiguous prefix of a long option: `--u`
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """A wrapper's options that take a value (the rest are flags, however many there are).
+
+    `short`: letters whose value is the rest of the cluster or the next argument;
+    `optional`: letters whose value, if any, is the rest of the cluster (never the next);
+    `long`: long options (without `--`) whose value is after `=` or the next argument;
+    `long_optional`: long options whose value comes only after `=`;
+    `leading`: operands consumed before the program (`timeout DURATION cmd`)."""
+
+    short: str = ""
+    optional: str = ""
+    long: frozenset[str] = frozenset()
+    long_optional: frozenset[str] = frozenset()
+    leading: int = 0
+
+
+def _long(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+_WRAPPERS: dict[str, _Options] = {
+    "sudo": _Options(
+        short="ugCDprtUTR",
+        optional="h",  # `-h` alone is --help; `-hHOST` or --host=HOST names a host
+        long=_long(
+            "user",
+            "group",
+            "close-from",
+            "chdir",
+            "host",
+            "prompt",
+            "role",
+            "type",
+            "other-user",
+            "command-timeout",
+            "chroot",
         ),
-        0,
     ),
-    "doas": (frozenset({"-u", "-C"}), 0),
-    "env": (
-        frozenset(
-            {
-                "-u",
-                "--unset",
-                "-C",
-                "--chdir",
-                "-S",
-                "--split-string",
-                "--block-signal",
-                "--default-signal",
-                "--ignore-signal",
-            }
+    "doas": _Options(short="uC"),
+    "env": _Options(
+        short="uCS",
+        long=_long("unset", "chdir", "split-string"),
+        long_optional=_long("block-signal", "default-signal", "ignore-signal"),
+    ),
+    "xargs": _Options(
+        short="adEILnPs",
+        optional="eil",
+        long=_long(
+            "arg-file",
+            "delimiter",
+            "max-lines",
+            "max-args",
+            "max-procs",
+            "max-chars",
+            "process-slot-var",
         ),
-        0,
+        long_optional=_long("eof", "replace"),
     ),
-    "xargs": (
-        frozenset(
-            {
-                "-a",
-                "--arg-file",
-                "-d",
-                "--delimiter",
-                "-E",
-                "-I",
-                "-L",
-                "--max-lines",
-                "-n",
-                "--max-args",
-                "-P",
-                "--max-procs",
-                "-s",
-                "--max-chars",
-                "--process-slot-var",
-            }
-        ),
-        0,
-    ),
-    "timeout": (frozenset({"-s", "--signal", "-k", "--kill-after"}), 1),
-    "nice": (frozenset({"-n", "--adjustment"}), 0),
-    "ionice": (frozenset({"-c", "--class", "-n", "--classdata", "-p", "-P", "-u"}), 0),
-    "nohup": (frozenset(), 0),
-    "command": (frozenset(), 0),
-    "builtin": (frozenset(), 0),
-    "exec": (frozenset({"-a"}), 0),
-    "setsid": (frozenset(), 0),
-    "stdbuf": (frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}), 0),
-    "time": (frozenset({"-f", "--format", "-o", "--output"}), 0),
-    "chronic": (frozenset(), 0),
+    "timeout": _Options(short="sk", long=_long("signal", "kill-after"), leading=1),
+    "nice": _Options(short="n", long=_long("adjustment")),
+    "ionice": _Options(short="cnpPu", long=_long("class", "classdata", "pid", "pgid", "uid")),
+    "nohup": _Options(),
+    "command": _Options(),
+    "builtin": _Options(),
+    "exec": _Options(short="a"),
+    "setsid": _Options(),
+    "stdbuf": _Options(short="ioe", long=_long("input", "output", "error")),
+    "time": _Options(short="fo", long=_long("format", "output")),
+    "chronic": _Options(),
 }
 WRAPPERS = frozenset(_WRAPPERS)
 
@@ -109,6 +102,7 @@ class Command:
     piped_to: tuple[str, ...] = ()  # basenames of the programs later in the same pipeline
     path: str | None = None  # the program resolved on PATH (or as given, if absolute)
     dynamic: bool = False  # the program word is computed ($X, $(…)): it cannot be known
+    unchecked: str | None = None  # why what it runs cannot be checked (`… | bash`)
 
     @property
     def program(self) -> str:
@@ -127,6 +121,18 @@ class Command:
         prefix = " ".join(f"{w} …" for w in self.wrappers)
         body = " ".join(self.argv)
         return f"{prefix} {body}".strip() if prefix else body
+
+
+def injected_environment(word: str) -> str | None:
+    """The name, when `word` is an assignment of a variable that makes a shell run code
+    the guard never sees: `BASH_ENV` (a file every non-interactive bash reads at start)
+    or an exported function (`BASH_FUNC_name%%`). POSIX `ENV` is left alone: only an
+    interactive shell reads it, and `ENV=prod make` is everyday CI."""
+    name, equals, _ = word.partition("=")
+    name = name.rstrip("+").partition("[")[0]
+    if equals and (name == "BASH_ENV" or name.startswith("BASH_FUNC_")):
+        return name
+    return None
 
 
 def unwrap(argv: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -151,8 +157,10 @@ def _skip_assignments(argv: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _after_wrapper(name: str, args: tuple[str, ...]) -> tuple[str, ...] | None:
-    takes_value, leading = _WRAPPERS[name]
+    spec = _WRAPPERS[name]
     index = 0
+    seen: list[str] = []  # the wrapper's own options, as written
+    splits = 0
     while index < len(args):
         arg = args[index]
         if arg == "--":
@@ -160,22 +168,61 @@ def _after_wrapper(name: str, args: tuple[str, ...]) -> tuple[str, ...] | None:
             break
         if not arg.startswith("-") or arg == "-":
             break
-        if name == "nice" and arg[1:].isdigit():  # legacy `nice -10 cmd`
-            index += 1
-            continue
-        if name == "env" and arg in ("-S", "--split-string") and index + 1 < len(args):
-            return (*args[index + 1].split(), *args[index + 2 :])
-        if name == "env" and arg.startswith("--split-string="):
-            return (*arg.partition("=")[2].split(), *args[index + 1 :])
-        option = arg.partition("=")[0] if arg.startswith("--") else arg[:2]
-        attached = "=" in arg if arg.startswith("--") else len(arg) > 2
         index += 1
-        if option in takes_value and not attached:
-            index += 1
+        seen.append(arg)
+        if name == "nice" and arg[1:].isdigit():  # legacy `nice -10 cmd`
+            continue
+        value: str | None = None
+        split = False
+        if arg.startswith("--"):
+            option, equals, attached = arg[2:].partition("=")
+            full = _long_option(spec, option)
+            if full is None:
+                continue
+            if equals:
+                value = attached
+            elif index < len(args):
+                value, index = args[index], index + 1
+            split = name == "env" and full == "split-string"
+        else:
+            for position in range(1, len(arg)):
+                letter = arg[position]
+                if letter in spec.optional:
+                    break  # the rest of the cluster is its value
+                if letter in spec.short:
+                    value = arg[position + 1 :]
+                    if not value and index < len(args):
+                        value, index = args[index], index + 1
+                    split = name == "env" and letter == "S"
+                    break
+        if split and value is not None and splits < 8:
+            # `env -S 'cmd args'`: the string's words are read as env's own arguments
+            splits += 1
+            args, index = (*_split_string(value), *args[index:]), 0
     rest = args[index:]
-    if name == "env":
-        rest = _skip_assignments(rest)
-    rest = rest[leading:]
-    if name == "command" and any(a in ("-v", "-V") for a in args[:index]):
+    if name in ("env", "sudo"):  # any NAME=VALUE, `BASH_FUNC_f%%=…` included
+        while rest and "=" in rest[0]:
+            rest = rest[1:]
+    rest = rest[spec.leading :]
+    if name == "command" and any(a in ("-v", "-V") for a in seen):
         return None
     return rest or None
+
+
+def _long_option(spec: _Options, option: str) -> str | None:
+    """The value-taking long option `--option` is, written whole or abbreviated (any
+    prefix getopt_long could accept); None for a flag or an option whose value is
+    optional. Where a prefix could be several, it is taken as one that takes a value."""
+    if option in spec.long:
+        return option
+    if option in spec.long_optional or len(option) < MIN_ABBREVIATION:
+        return None
+    return next((full for full in sorted(spec.long) if full.startswith(option)), None)
+
+
+def _split_string(value: str) -> list[str]:
+    """`env -S`'s words: quotes and backslashes are env's own, close to the shell's."""
+    try:
+        return shlex.split(value.replace("\\_", " "), posix=True)
+    except ValueError:
+        return value.split()

@@ -6,7 +6,8 @@ A rule matches when every condition it states holds (unstated ones match anythin
     flags      every group present; a group is alternatives, "-r|-R|--recursive"
     args       any operand (argument, redirection target, --opt=value) matches a glob
     options    an option's value matches: {"-h|--host": ["db.*"]}
-    subcommand one of the first three operands is one of these words
+    subcommand one of the first three operands is one of these words (the values of
+               git's and kubectl's global options, `-C DIR`, `-n NS`, are not operands)
     piped_to   a later stage of the same pipeline runs one of these programs
     unless     ...but not when this nested matcher matches (exceptions to a block)
 
@@ -25,12 +26,50 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from hgate.guard.command import Command
+from hgate.guard.command import MIN_ABBREVIATION, Command
 
 Action = Literal["allow", "block", "approve"]
 ACTIONS: tuple[Action, ...] = ("allow", "block", "approve")
 SEVERITY: dict[str, int] = {"allow": 1, "approve": 2, "block": 3}
 SUBCOMMAND_REACH = 3
+# Options before a subcommand whose value is the next argument, per program: their values
+# are not operands a subcommand is looked for among (`git -C . -C . -C . push`).
+_GLOBAL_VALUES: dict[str, frozenset[str]] = {
+    "git": frozenset(
+        {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env", "--super-prefix"}
+    ),
+    "kubectl": frozenset(
+        {
+            "-n",
+            "--namespace",
+            "-l",
+            "--selector",
+            "-s",
+            "--server",
+            "--context",
+            "--cluster",
+            "--user",
+            "--kubeconfig",
+            "--as",
+            "--as-group",
+            "--as-uid",
+            "--token",
+            "--request-timeout",
+            "--cache-dir",
+            "--certificate-authority",
+            "--client-certificate",
+            "--client-key",
+            "--tls-server-name",
+            "-v",
+            "--v",
+            "-o",
+            "--output",
+            "-f",
+            "--filename",
+        }
+    ),
+}
+_GLOBAL_VALUES["oc"] = _GLOBAL_VALUES["kubectl"]
 _GLOB_CHARS = re.compile(r"[*?[]")
 _SLASHES = re.compile(r"/{2,}")
 
@@ -47,32 +86,48 @@ class Matcher:
     piped_to: tuple[str, ...] = ()
     unless: Matcher | None = None
 
-    def matches(self, command: Command) -> bool:
+    def matches(self, command: Command, *, abbreviations: bool = True) -> bool:
+        """With `abbreviations`, a command's `--recu` is taken for a rule's `--recursive`
+        (getopt_long reads any unambiguous prefix so): the safe side for a rule that
+        blocks or holds. An `unless:` exception is read the other way round."""
         shape = _Shape.of(command)
-        return self._matches(command, shape)
+        return self._matches(command, shape, abbreviations)
 
-    def _matches(self, command: Command, shape: _Shape) -> bool:
+    def _matches(self, command: Command, shape: _Shape, loose: bool) -> bool:
         if self.programs and not any(_program_matches(p, command) for p in self.programs):
             return False
-        if any(not (set(group) & shape.flags) for group in self.flags):
+        if any(not any(_spelled(f, group, loose) for f in shape.flags) for group in self.flags):
             return False
         if self.args and not any(
             glob_match(value, glob) for value in shape.operands for glob in self.args
         ):
             return False
         for spellings, globs in self.options:
-            values = [v for name, v in shape.options if name in spellings and v is not None]
+            values = [
+                v for name, v in shape.options if v is not None and _spelled(name, spellings, loose)
+            ]
             if not any(glob_match(v, g) for v in values for g in globs):
                 return False
-        if self.subcommands and not set(shape.positionals[:SUBCOMMAND_REACH]) & set(
-            self.subcommands
-        ):
+        if self.subcommands and not set(shape.subject[:SUBCOMMAND_REACH]) & set(self.subcommands):
             return False
         if self.piped_to and not any(
             glob_match(name, glob) for name in command.piped_to for glob in self.piped_to
         ):
             return False
-        return not (self.unless is not None and self.unless._matches(command, shape))
+        return not (self.unless is not None and self.unless._matches(command, shape, not loose))
+
+
+def _spelled(written: str, spellings: tuple[str, ...], loose: bool) -> bool:
+    """Whether the flag or option `written` is one of `spellings`; with `loose`, also a
+    long option written abbreviated (`--recu` for `--recursive`, `--ho` for `--host`)."""
+    if written in spellings:
+        return True
+    return (
+        loose
+        and written.startswith("--")
+        and len(written) >= 2 + MIN_ABBREVIATION
+        and any(s.startswith("--") and s.startswith(written) for s in spellings)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,6 +147,7 @@ class _Shape:
     options: tuple[tuple[str, str | None], ...]
     positionals: tuple[str, ...]
     operands: tuple[str, ...]  # positionals + redirection targets + --opt=value values
+    subject: tuple[str, ...]  # positionals but the values of the program's global options
 
     @classmethod
     def of(cls, command: Command) -> _Shape:
@@ -101,10 +157,14 @@ class _Shape:
         extra: list[str] = []
         args = command.args
         ended = False
+        values = _global_values(command.name, args)
+        subject: list[str] = []
         for index, arg in enumerate(args):
             following = args[index + 1] if index + 1 < len(args) else None
             if ended or arg == "-" or not arg.startswith("-") or _is_number(arg):
                 positionals.append(arg)
+                if index not in values:
+                    subject.append(arg)
             elif arg == "--":
                 ended = True
             elif arg.startswith("--"):
@@ -119,7 +179,26 @@ class _Shape:
                 options.append((arg[:2], arg[2:] or following))
         operands = [*positionals, *extra, *command.redirects]
         operands += [_normal(value) for value in operands if value.startswith("/")]
-        return cls(frozenset(flags), tuple(options), tuple(positionals), tuple(operands))
+        return cls(
+            frozenset(flags), tuple(options), tuple(positionals), tuple(operands), tuple(subject)
+        )
+
+
+def _global_values(name: str, args: tuple[str, ...]) -> set[int]:
+    """Where the values of `name`'s global options are, before its first operand."""
+    takes_value = _GLOBAL_VALUES.get(name)
+    found: set[int] = set()
+    index = 0
+    while takes_value and index < len(args):
+        arg = args[index]
+        if arg in takes_value:
+            found.add(index + 1)
+            index += 2
+        elif arg.startswith("-") and arg != "-" and arg != "--":
+            index += 1
+        else:
+            break
+    return found
 
 
 def _program_matches(glob: str, command: Command) -> bool:

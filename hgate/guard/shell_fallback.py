@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from hgate.guard.command import Command
-from hgate.guard.shell_line import UnparsableLine, parse_line
+from hgate.guard.shell_line import UnparsableLine, parse_line, refuse_injected_environment
 from hgate.guard.shell_records import Frame, Records
 from hgate.guard.shell_words import Line, Word, WordReader
 
@@ -164,6 +164,7 @@ class _Parser(Records):
         record = self.record()
         record.before.extend(word.commands)
         if not record.words and _ASSIGNMENT.match(word.raw):
+            refuse_injected_environment([word.value])
             return word.end
         if not record.words:
             record.dynamic = word.computed

@@ -10,14 +10,16 @@ import and optional: the `shell` extra).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any, Literal
 
 from hgate.guard.braces import expand_braces
-from hgate.guard.command import Command, unwrap
+from hgate.guard.command import Command, injected_environment, unwrap
 from hgate.guard.shell_args import SHELLS, parse_shell_args
 
 MAX_DEPTH = 8
@@ -25,6 +27,8 @@ MAX_LINE = 1 << 20
 Parser = Literal["bashlex", "fallback"]
 _PARSERS: ContextVar[set[Parser] | None] = ContextVar("hgate_guard_parsers", default=None)
 _NAMED_FD = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}[<>]")
+_DECLARES = frozenset({"export", "declare", "typeset", "readonly", "local"})
+_HARMLESS_SHELL_OPTIONS = frozenset({"--version", "--help"})
 
 
 class UnparsableLine(Exception):
@@ -59,7 +63,7 @@ def parse_line(text: str, *, depth: int = 0) -> tuple[Command, ...]:
             trees = bashlex.parse(text)
             found: list[Command] = []
             for tree in trees:
-                found.extend(_walk(tree, depth))
+                found.extend(_walk(tree, depth, text))
             _note("bashlex")
             return tuple(found)
         except _BashlexGap:
@@ -122,6 +126,9 @@ def expand_argv(
     inner, wrappers = unwrap(argv)
     if not inner:
         inner, wrappers = argv, ()
+    refuse_injected_environment(argv[: len(argv) - len(inner)])
+    if os.path.basename(inner[0]) in _DECLARES:
+        refuse_injected_environment(inner[1:])
     command = Command(
         argv=inner,
         wrappers=wrappers,
@@ -134,6 +141,30 @@ def expand_argv(
         yield from _nested(command, depth)
 
 
+def refuse_injected_environment(words: tuple[str, ...] | list[str]) -> None:
+    """`BASH_ENV=f bash -c …`, `env 'BASH_FUNC_ls%%=() { …; }' bash`: code a shell runs
+    from its environment is nowhere in the line, so the line cannot be checked."""
+    for word in words:
+        if (name := injected_environment(word)) is not None:
+            raise UnparsableLine(f"sets {name}, which makes a shell run code hgate cannot see")
+
+
+def reading_stdin(command: Command) -> Command:
+    """`command`, marked `unchecked` when it is a shell with no `-c` string and no script:
+    it reads its commands from stdin (a pipe, a `<` file, the terminal), which the guard
+    cannot see. A heredoc or here-string fed to it is checked by the caller instead,
+    which then does not call this."""
+    if command.name not in SHELLS or _HARMLESS_SHELL_OPTIONS & set(command.args):
+        return command
+    if parse_shell_args(command.args).mode not in ("stdin", "interactive"):
+        return command
+    why = (
+        f"`{command.name}` reads its commands from stdin (a pipe, a file or the terminal),"
+        " where hgate cannot check them; give them with -c or as a script"
+    )
+    return replace(command, unchecked=why)
+
+
 def _nested(command: Command, depth: int) -> Iterator[Command]:
     name, args = command.name, command.args
     if name in SHELLS:
@@ -142,6 +173,10 @@ def _nested(command: Command, depth: int) -> Iterator[Command]:
             yield from parse_line(invocation.command, depth=depth + 1)
     elif name == "eval" and args:
         yield from parse_line(" ".join(args), depth=depth + 1)
+    elif name == "trap":  # `trap 'cmd' SIGNAL…`: the string runs later, as code
+        handler = args[1:] if args[:1] == ("--",) else args
+        if len(handler) >= 2 and not handler[0].startswith("-"):
+            yield from parse_line(handler[0], depth=depth + 1)
     elif name in ("su", "runuser"):
         for index, arg in enumerate(args[:-1]):
             if arg in ("-c", "--command"):
@@ -164,61 +199,63 @@ def _find_exec_groups(args: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
         index += 1
 
 
-def _walk(node: Any, depth: int) -> Iterator[Command]:
+def _walk(node: Any, depth: int, text: str) -> Iterator[Command]:
     kind = node.kind
     if kind == "command":
-        yield from _simple(node, depth, ())
+        yield from _simple(node, depth, text, ())
     elif kind == "pipeline":
-        yield from _pipeline(node, depth)
+        yield from _pipeline(node, depth, text)
     elif kind in ("word", "assignment"):
-        yield from _substitutions(node, depth)
+        yield from _substitutions(node, depth, text)
     elif kind == "redirect":
         if hasattr(node.output, "kind"):
-            yield from _substitutions(node.output, depth)
+            yield from _substitutions(node.output, depth, text)
     elif kind in ("commandsubstitution", "processsubstitution"):
-        yield from _walk(node.command, depth)
+        yield from _walk(node.command, depth, text)
     elif kind in ("reservedword", "operator", "pipe", "parameter", "tilde", "heredoc"):
         return
     else:  # list, compound, if, for, while, until, function
         for child in getattr(node, "parts", None) or getattr(node, "list", None) or ():
-            yield from _walk(child, depth)
+            yield from _walk(child, depth, text)
         for redirect in getattr(node, "redirects", None) or ():
-            yield from _walk(redirect, depth)
+            yield from _walk(redirect, depth, text)
 
 
-def _pipeline(node: Any, depth: int) -> Iterator[Command]:
+def _pipeline(node: Any, depth: int, text: str) -> Iterator[Command]:
     stages = [part for part in node.parts if part.kind != "pipe"]
-    names = [_stage_names(stage) for stage in stages]
+    names = [_stage_names(stage, text) for stage in stages]
     for index, stage in enumerate(stages):
         later = tuple(name for names_of in names[index + 1 :] for name in names_of)
         if stage.kind == "command":
-            yield from _simple(stage, depth, later)
+            yield from _simple(stage, depth, text, later)
         else:
-            yield from _walk(stage, depth)
+            yield from _walk(stage, depth, text)
 
 
-def _stage_names(stage: Any) -> list[str]:
+def _stage_names(stage: Any, text: str) -> list[str]:
     try:
-        return [command.name for command in _walk(stage, MAX_DEPTH)]
+        return [command.name for command in _walk(stage, MAX_DEPTH, text)]
     except UnparsableLine:
         return []
 
 
-def _simple(node: Any, depth: int, piped_to: tuple[str, ...]) -> Iterator[Command]:
+def _simple(node: Any, depth: int, text: str, piped_to: tuple[str, ...]) -> Iterator[Command]:
     words: list[str] = []
     redirects: list[str] = []
     dynamic = False
     heredoc: str | None = None
     for part in node.parts:
-        yield from _walk(part, depth)
+        yield from _walk(part, depth, text)
         if part.kind == "word":
             if not words and _is_computed(part):
                 dynamic = True
-            words.append(part.word)
+            words.append(_value(part, text))
+        elif part.kind == "assignment" and not words:
+            refuse_injected_environment([part.word])
         elif part.kind == "redirect":
             output = part.output
             if hasattr(output, "word"):
-                redirects.append(output.word)
+                redirects.append(_value(output, text))
             if getattr(part, "heredoc", None) is not None:
                 heredoc = part.heredoc.value
     if not words:
@@ -232,16 +269,33 @@ def _simple(node: Any, depth: int, piped_to: tuple[str, ...]) -> Iterator[Comman
             dynamic=dynamic,
         )
     )
+    if heredoc is None:
+        commands[0] = reading_stdin(commands[0])
     yield from commands
     if heredoc is not None and commands[0].name in SHELLS:
         body = heredoc.rsplit("\n", 1)[0] if "\n" in heredoc else ""
         yield from parse_line(body, depth=depth + 1)
 
 
-def _substitutions(node: Any, depth: int) -> Iterator[Command]:
+def _value(word: Any, text: str) -> str:
+    """The word's value as bash passes it: bashlex leaves some quotes in (`""'ssh'` is
+    `'ssh'` to it), so quotes are removed by the fallback's word reader instead."""
+    start, end = word.pos
+    raw = text[start:end]
+    if not any(char in raw for char in "'\"\\"):
+        return str(word.word)
+    from hgate.guard.shell_words import word_value
+
+    try:
+        return word_value(raw)
+    except UnparsableLine as exc:
+        raise _BashlexGap(exc.reason) from None
+
+
+def _substitutions(node: Any, depth: int, text: str) -> Iterator[Command]:
     for part in getattr(node, "parts", None) or ():
         if part.kind in ("commandsubstitution", "processsubstitution"):
-            yield from _walk(part.command, depth)
+            yield from _walk(part.command, depth, text)
         elif part.kind == "parameter" and ("$(" in part.value or "`" in part.value):
             raise _BashlexGap("a command substitution inside ${…} cannot be checked")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from hgate.guard.command import Command, unwrap
 from hgate.guard.shell_args import SHELLS
-from hgate.guard.shell_line import expand_argv, parse_line
+from hgate.guard.shell_line import expand_argv, parse_line, reading_stdin
 from hgate.guard.shell_words import Line, scan_expansions
 
 
@@ -110,6 +110,8 @@ class Records:
                     dynamic=record.dynamic,
                 )
             )
+            if record.stdin is None:
+                commands[0] = reading_stdin(commands[0])
             found.extend(commands)
             if record.stdin is not None and commands[0].name in SHELLS:
                 found.extend(parse_line(record.stdin, depth=self.depth + 1))

@@ -234,6 +234,20 @@ class WordReader:
         return end + 1
 
 
+def word_value(raw: str) -> str:
+    """The value of `raw`, one whole shell word: quotes removed, `$'…'` decoded,
+    expansions as written (what `parse_line`'s bashlex reading takes a word to be)."""
+    reader = WordReader(raw, _sub_lists(raw, _unchecked), _unchecked)
+    word = reader.word(0)
+    if word.end != len(raw):
+        raise UnparsableLine(f"shell syntax hgate cannot parse: {raw!r} is not one word")
+    return word.value
+
+
+def _unchecked(_body: str) -> tuple[Command, ...]:
+    return ()  # only the word's value is wanted: the caller checks its commands
+
+
 def scan_expansions(text: str, line: Line) -> tuple[Command, ...]:
     """The commands a "…"-like body runs: an unquoted heredoc, a '…' where it does not quote."""
     if "$" not in text and "`" not in text:

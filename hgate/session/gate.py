@@ -282,9 +282,12 @@ class CommandGate:
         return False
 
     def _mask(self, text: str) -> str:
-        if len(text) > MAX_RECORDED_TEXT:
-            text = text[:MAX_RECORDED_TEXT] + "…"
-        return self._masker.mask(text).text
+        """Masked, then cut: cutting first would leave most of a secret that lies on the cut
+        (no longer whole, so no longer masked) in the record."""
+        masked = self._masker.mask(text).text
+        if len(masked) > MAX_RECORDED_TEXT:
+            masked = masked[:MAX_RECORDED_TEXT] + "…"
+        return masked
 
     def _mask_all(self, argv: tuple[str, ...]) -> list[str]:
         return [self._mask(arg) for arg in argv]

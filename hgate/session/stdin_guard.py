@@ -7,7 +7,8 @@ allowed line is forwarded whole (the local echo is erased first: the agent echoe
 itself); a refused one is dropped and the developer sees why. Ctrl-C, Ctrl-D, Ctrl-Z
 and Ctrl-\\ drop the held line and go through at once. Keys that edit the agent's own
 line (arrows, history, completion) pass through only while nothing is held, and lines
-built that way are not seen here: the shell shim and the process recorder still are.
+built that way are not seen here: the shell shim and the process recorder still are. A
+line ending in a `\\` continuation is held with the next, and the joined line is checked.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ class StdinGuard:
         self._check = check
         self._echo = echo
         self._held = bytearray()
+        # earlier lines that ended in a `\` continuation: held, as typed, until one does not
+        self._continued = bytearray()
+        self._continued_text = ""
 
     def feed(self, data: bytes) -> bytes:
         for marker in _PASTE_MARKERS:
             data = data.replace(marker, b"")
-        if not self._held and data[:1] == b"\x1b":
+        if not self._held and not self._continued and data[:1] == b"\x1b":
             return data  # an escape sequence for the agent (arrows, function keys)
         forward = bytearray()
         for byte in data:
@@ -50,19 +54,32 @@ class StdinGuard:
                 self._erase(len(text) - (trimmed.rfind(" ") + 1))  # as readline: keep the space
             elif byte in _SIGNALS:
                 self._erase(len(self._chars()))
+                self._continued.clear()
+                self._continued_text = ""
                 forward.append(byte)
             elif byte >= 0x20 or byte == 0x09:
                 self._held.append(byte)
                 self._echo(bytes([byte]))
-            elif not self._held:
+            elif not self._held and not self._continued:
                 forward.append(byte)
         return bytes(forward)
 
     def _enter(self, byte: int) -> bytes:
-        if not self._held:
+        if not self._held and not self._continued:
             return bytes([byte])
         held, line = bytes(self._held), self._chars()
+        if _continues(line):
+            # `s\` Enter `sh -V`: a shell joins the two into `ssh -V`, so the line is
+            # held until it ends, then checked whole
+            self._continued += held + bytes([byte])
+            self._continued_text += line[:-1]
+            self._held.clear()
+            self._echo(b"\r\n")
+            return b""
         self._erase(len(line))
+        held, line = bytes(self._continued) + held, self._continued_text + line
+        self._continued.clear()
+        self._continued_text = ""
         verdict = self._check(line)
         if verdict.allowed:
             return held + bytes([byte])
@@ -81,3 +98,8 @@ class StdinGuard:
         removed = len(text) - len(kept)
         self._held[:] = kept.encode("utf-8")
         self._echo(b"\b \b" * removed)
+
+
+def _continues(line: str) -> bool:
+    """Whether `line` ends in an unescaped backslash: the shell reads on past the newline."""
+    return (len(line) - len(line.rstrip("\\"))) % 2 == 1

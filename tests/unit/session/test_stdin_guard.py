@@ -41,3 +41,20 @@ def test_control_keys_and_escapes_pass_when_nothing_is_held() -> None:
     assert guard.feed(b"rm -rf /\x03") == b"\x03"  # Ctrl-C drops the held line
     assert guard.feed(b"\r") == b"\r"
     assert guard.feed(b"\x1b[200~rm x\x1b[201~\r") == b""  # bracketed paste is still checked
+
+
+def test_a_backslash_continuation_is_checked_joined_with_the_next_line() -> None:
+    guard, echoed = make()
+    assert guard.feed(b"r\\\r") == b""  # held: the shell would read on
+    assert guard.feed(b"m -rf x\r") == b""  # `rm -rf x` when joined: refused, both dropped
+    assert b"not sent to the agent: blocked by rule no-rm" in b"".join(echoed)
+    assert guard.feed(b"ls \\\r") == b""
+    assert guard.feed(b"-l\r") == b"ls \\\r-l\r"  # allowed: forwarded whole, as typed
+    assert guard.feed(b"echo a\\\\\r") == b"echo a\\\\\r"  # `\\` is no continuation
+
+
+def test_ctrl_c_drops_the_held_continuation() -> None:
+    guard, _ = make()
+    assert guard.feed(b"r\\\r") == b""
+    assert guard.feed(b"\x03") == b"\x03"
+    assert guard.feed(b"m -rf x\r") == b"m -rf x\r"  # a new line: `m` is not `rm`
