@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from hgate.creds.interface import CredentialBackendError, RevocationError, SessionTerms
+from hgate.creds.interface import (
+    CredentialBackendError,
+    IssuedCredential,
+    RevocationError,
+    SessionTerms,
+)
 from hgate.creds.postgres import PostgresBackend
 from hgate.creds.postgres_roles import drop_role
 from hgate.policy.grants import DatabaseGrant, TableGrant
@@ -249,12 +254,8 @@ def issuer(postgres_server: PostgresServer, postgres_db: str) -> Iterator[str]:
         postgres_server.psql("DROP ROLE hgate_issuer")
 
 
-def test_revocation_runs_nothing_the_session_role_planted(
-    postgres_server: PostgresServer, postgres_db: str, issuer: str
-) -> None:
-    """A session role plants an overload of a function revocation calls, where the
-    admin's default search_path would find it, and keeps a connection open so that
-    revocation calls it; it must not run with the admin's rights (CVE-2018-1058)."""
+def _read_visits(postgres_db: str, issuer: str) -> tuple[PostgresBackend, IssuedCredential]:
+    """A session role that may read `visits`, issued by `issuer`."""
     grant = DatabaseGrant(
         name=postgres_db,
         schemas=("public",),
@@ -262,7 +263,16 @@ def test_revocation_runs_nothing_the_session_role_planted(
         read_only=True,
     )
     backend = PostgresBackend(grant, issuer)
-    issued = backend.issue(_terms(minutes=5))
+    return backend, backend.issue(_terms(minutes=5))
+
+
+def test_revocation_runs_nothing_the_session_role_planted(
+    postgres_server: PostgresServer, postgres_db: str, issuer: str
+) -> None:
+    """A session role plants an overload of a function revocation calls, where the
+    admin's default search_path would find it, and keeps a connection open so that
+    revocation calls it; it must not run with the admin's rights (CVE-2018-1058)."""
+    backend, issued = _read_visits(postgres_db, issuer)
     env = issued.environment
     as_agent = postgres_server.dsn("postgres", user=env["PGUSER"], password=env["PGPASSWORD"])
     with psycopg.connect(as_agent, autocommit=True) as conn:
@@ -284,14 +294,7 @@ def test_what_the_session_role_made_is_dropped_not_handed_to_the_admin(
 ) -> None:
     """A SECURITY DEFINER function or a large object the session made would outlive it,
     owned by the admin, if revocation reassigned them; they are dropped with the role."""
-    grant = DatabaseGrant(
-        name=postgres_db,
-        schemas=("public",),
-        tables=(TableGrant(schema="public", table="visits", privileges=("SELECT",)),),
-        read_only=True,
-    )
-    backend = PostgresBackend(grant, issuer)
-    issued = backend.issue(_terms(minutes=5))
+    backend, issued = _read_visits(postgres_db, issuer)
     env = issued.environment
     as_agent = postgres_server.dsn(postgres_db, user=env["PGUSER"], password=env["PGPASSWORD"])
     with psycopg.connect(as_agent, autocommit=True) as conn:

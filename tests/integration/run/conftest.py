@@ -81,6 +81,20 @@ class Gate:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "hgate", *args]
 
+    def start(self, script: str, *, policy: Path | None = None) -> subprocess.Popen[bytes]:
+        """`hgate run -- bash -c script` in the background, its output on pipes."""
+        argv = self.command(
+            "run", "--policy", str(policy or self.policy()), "--out", str(self.tmp_path / "runs"),
+            "--", "bash", "-c", script,
+        )  # fmt: skip
+        return subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=self.env(),
+        )
+
     def run(
         self,
         agent: list[str],

@@ -33,23 +33,8 @@ def start(gate: Gate, script: str, *, kill_grace: str) -> subprocess.Popen[bytes
 
     The agent writes its pid (its process group: the PTY makes it a session leader) so a
     failing test can still kill it."""
-    argv = gate.command(
-        "run",
-        "--policy",
-        str(gate.policy(kill_grace=kill_grace)),
-        "--out",
-        str(gate.tmp_path / "runs"),
-        "--",
-        "bash",
-        "-c",
-        f"echo $$ > {agent_pid_file(gate)}; {script}",
-    )
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=gate.env(),
+    proc = gate.start(
+        f"echo $$ > {agent_pid_file(gate)}; {script}", policy=gate.policy(kill_grace=kill_grace)
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 30

@@ -96,24 +96,7 @@ def test_sigterm_to_hgate_is_forwarded(gate: Gate, tmp_path: Path) -> None:
     script = (
         f"trap 'echo got-term > {marker}; exit 7' TERM; echo ready; while :; do sleep 0.1; done"
     )
-    argv = gate.command(
-        "run",
-        "--policy",
-        str(gate.policy()),
-        "--out",
-        str(tmp_path / "runs"),
-        "--",
-        "bash",
-        "-c",
-        script,
-    )
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=gate.env(),
-    )
+    proc = gate.start(script)
     assert proc.stdout is not None
     assert b"ready" in proc.stdout.readline()
     proc.send_signal(signal.SIGTERM)

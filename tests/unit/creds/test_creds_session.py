@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,17 +26,9 @@ from hgate.mask import Masker
 from hgate.policy.grants import DatabaseGrant, TableGrant
 from hgate.policy.identities import Grants
 from hgate.session.credentials import SessionCredentials
+from tests.journal import Journal
 
 SECRET = "s3cret-value-for-the-agent"
-
-
-class Journal:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def append(self, event_type: str, data: Mapping[str, Any]) -> int:
-        self.events.append((event_type, dict(data)))
-        return len(self.events)
 
 
 class MemoryBackend(CredentialBackend):

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import cast
 
 from hgate.audit import TranscriptWriter
 from hgate.guard import Matcher, NoApprovals, Rule
 from hgate.mask import Masker
 from hgate.policy.commands import CommandPolicy
 from hgate.session.gate import MAX_RECORDED_TEXT, CommandGate
+from tests.journal import Journal
 
 SECRET = "Zq8vN3xKp0Lm7RtY2wB9cD4fH6jS1uEa"
-
-
-class Journal:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def append(self, event_type: str, data: Mapping[str, Any]) -> int:
-        self.events.append((event_type, dict(data)))
-        return len(self.events)
 
 
 def make() -> tuple[CommandGate, Journal]:
