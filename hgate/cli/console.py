@@ -35,7 +35,7 @@ _PLAIN_STYLES = frozenset({None, "dim"})  # no visible effect when not a termina
 _gone: set[int] = set()  # id() of the streams whose reader has gone away
 
 
-def _reader_gone(stream: IO[str]) -> None:
+def reader_gone(stream: IO[str]) -> None:
     """The pipe behind `stream` is broken: drop everything still to be written to it."""
     _gone.add(id(stream))
     try:
@@ -60,7 +60,7 @@ def write_out(text: str, *, flush: bool = True) -> None:
         if flush:
             stream.flush()
     except BrokenPipeError:
-        _reader_gone(stream)
+        reader_gone(stream)
 
 
 def settle_output() -> None:
@@ -72,7 +72,7 @@ def settle_output() -> None:
         try:
             stream.flush()
         except BrokenPipeError:
-            _reader_gone(stream)
+            reader_gone(stream)
         except (OSError, ValueError):
             pass  # closed or unusable: nothing more can be said on it
 
@@ -83,7 +83,7 @@ def _make(stream: IO[str], stream_is_stderr: bool, no_color: bool) -> Console:
     class _Console(Console):
         def on_broken_pipe(self) -> None:  # rich's own raises SystemExit(1)
             self.quiet = True
-            _reader_gone(self.file)
+            reader_gone(self.file)
 
     return _Console(
         file=stream,
@@ -148,7 +148,7 @@ class _LazyConsole:
                     self._lazy_stream.write(line)
                     self._lazy_stream.flush()
                 except BrokenPipeError:
-                    _reader_gone(self._lazy_stream)
+                    reader_gone(self._lazy_stream)
                 return
         self._lazy_real().print(*objects, **options)
 

@@ -13,7 +13,7 @@ from typing import Annotated, BinaryIO
 
 import typer
 
-from hgate.cli.console import console, err_console
+from hgate.cli.console import console, err_console, reader_gone
 from hgate.errors import ConfigError, UsageError
 
 CHUNK = 1 << 20
@@ -61,13 +61,17 @@ def mask(
         raise UsageError(f"cannot read {file}: {exc.strerror}") from None
     out = sys.stdout.buffer
     total = 0
-    with source, _progress(source) as advance:
-        while chunk := source.read(CHUNK):
-            total += len(chunk)
-            out.write(stream.feed_display(chunk))
-            advance(len(chunk))
-        out.write(stream.close_display())
-    out.flush()
+    try:
+        with source, _progress(source) as advance:
+            while chunk := source.read(CHUNK):
+                total += len(chunk)
+                out.write(stream.feed_display(chunk))
+                advance(len(chunk))
+            out.write(stream.close_display())
+        out.flush()
+    except BrokenPipeError:  # `hgate mask big.log | head`: the reader has what it wanted
+        reader_gone(sys.stdout)
+        return
     if not quiet:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(stream.kinds_seen.items())) or "none"
         err_console.print(

@@ -77,3 +77,12 @@ def test_write_out_and_console_drop_output_after_a_broken_pipe(
     assert id(broken) in console_module._gone
     console_module.write_out("more")  # dropped, no exception either
     console_module.settle_output()
+
+
+def test_mask_stops_quietly_when_the_reader_is_gone(tmp_path: Path) -> None:
+    """`hgate mask big.log | head`: no traceback, exit 0, nothing said on stderr."""
+    log = tmp_path / "big.log"
+    log.write_text("build step ok, synthetic line\n" * 50_000)
+    policy = Path(__file__).resolve().parents[3] / "policies" / "local.yaml"
+    code, stderr = closed_stdout("mask", "--policy", str(policy), "--quiet", str(log))
+    assert (code, stderr) == (0, "")
