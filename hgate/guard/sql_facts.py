@@ -60,8 +60,11 @@ class Facts:
     node_types: set[str] = field(default_factory=set)
     hazards: list[tuple[str, str]] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
-    ctes: set[str] = field(default_factory=set)
     exposed: set[tuple[str, str, bool]] = field(default_factory=set)  # qualifier, col, derived
+    # columns referenced anywhere but as a plain column of the output (WHERE, JOIN, ORDER
+    # BY, SET, VALUES, function arguments…): a masked one there is an oracle or a copy
+    used: set[ColumnRef] = field(default_factory=set)
+    merged: set[str] = field(default_factory=set)  # JOIN … USING names; "*" for NATURAL
     copied: bool = False  # rows leave through COPY, without column origins
     prepares: list[tuple[str, Facts]] = field(default_factory=list)
     executes: list[str] = field(default_factory=list)
@@ -76,7 +79,6 @@ class Facts:
 def facts_of(stmt: dict[str, Any], masks: tuple[ColumnMask, ...]) -> Facts:
     facts = Facts()
     _Walker(facts).walk(stmt, EXEC)
-    facts.tables = {t for t in facts.tables if t[0] or t[1] not in facts.ctes}
     if masks:
         _check_masks(facts, masks)
     return facts
@@ -94,15 +96,39 @@ def _check_masks(facts: Facts, masks: tuple[ColumnMask, ...]) -> None:
         return
     rows = {t[1] for t in masked}
     rows |= {a for a, t in facts.aliases.items() if _alias_masked(t, masked)}
+
+    def is_masked(ref: ColumnRef) -> bool:
+        return any(
+            column_matches(ref, f"{m.table}.{m.column}", facts.aliases, tables) for m in masks
+        )
+
+    merged = [m.column for m in masks if "*" in facts.merged or m.column in facts.merged]
+    if merged:
+        facts.hazards.append(
+            (
+                "database.masked_expression",
+                f"a join merging column {merged[0]!r} of a table with masked columns (USING or "
+                "NATURAL: PostgreSQL reports no origin for the merged column)",
+            )
+        )
+        return
+    for ref in sorted(facts.used):
+        if ref[1] != "*" and is_masked(ref):
+            facts.hazards.append(
+                (
+                    "database.masked_expression",
+                    f"masked column {ref[1]!r} used outside the output list (in WHERE, JOIN, "
+                    "ORDER BY, SET, VALUES or a function call): its value could be probed or "
+                    "copied",
+                )
+            )
+            return
     for qualifier, column, derived in facts.exposed:
         if not qualifier and column in rows:
             reason = f"whole-row reference {column!r} to a table with masked columns"
         elif derived and column == "*":
             reason = "a star over a table with masked columns inside a subquery or expression"
-        elif derived and any(
-            column_matches((qualifier, column), f"{m.table}.{m.column}", facts.aliases, tables)
-            for m in masks
-        ):
+        elif derived and is_masked((qualifier, column)):
             reason = f"masked column {column!r} inside an expression, subquery or RETURNING"
         else:
             continue
@@ -119,10 +145,12 @@ def _alias_masked(target: str, masked: set[TableRef]) -> bool:
 
 
 class _Walker:
-    __slots__ = ("facts",)
+    __slots__ = ("ctes", "facts")
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
+        # the names a bare table reference means as a WITH query here, not as a table
+        self.ctes: frozenset[str] = frozenset()
 
     def walk(self, obj: Any, flags: int) -> None:
         if type(obj) is list:
@@ -162,9 +190,12 @@ class _Walker:
                 self.walk(value, flags if bare else flags | EXPR | NESTED)
         elif kind.endswith("Stmt"):
             self.statement(kind, body, flags)
-        elif kind == "CommonTableExpr":
-            facts.ctes.add(body.get("ctename", ""))
-            self.walk(body, (flags | NESTED) & ~OUTPUT)
+        elif kind == "JoinExpr":
+            if body.get("isNatural"):
+                facts.merged.add("*")
+            for name in body.get("usingClause", []):
+                facts.merged.add(name.get("String", {}).get("sval", ""))
+            self.walk(body, flags)
         elif kind == "RangeFunction":
             self.walk(body, flags | NESTED | OUTPUT | EXPR)
         else:
@@ -173,18 +204,41 @@ class _Walker:
     def select(self, body: dict[str, Any], flags: int) -> None:
         if flags & EXEC and "valuesLists" not in body:
             self.facts.kinds.add("select")
+        output = OUTPUT
         if "intoClause" in body:
             self.facts.kinds.add("ddl")
+            output |= NESTED  # SELECT … INTO copies its output into a table: not shown
         inner = flags & ~(OUTPUT | EXPR)
+        outer = self.with_clause(body, flags)
         for key, value in body.items():
-            if type(value) is not dict and type(value) is not list:
+            if (type(value) is not dict and type(value) is not list) or key == "withClause":
                 continue
             if key == "targetList":
-                self.walk(value, inner | OUTPUT)
+                self.walk(value, inner | output)
             elif (key == "larg" or key == "rarg") and type(value) is dict:
                 self.select(value, inner | NESTED)
             else:
                 self.walk(value, inner | NESTED)
+        self.ctes = outer
+
+    def with_clause(self, body: dict[str, Any], flags: int) -> frozenset[str]:
+        """Walk a WITH list, each query seeing only the names defined before it (all of
+        them under RECURSIVE), so `WITH patients AS (… FROM patients)` still reads the
+        table; then leave every name visible for the statement. Returns the scope to
+        restore after it."""
+        outer = self.ctes
+        clause = body.get("withClause")
+        if type(clause) is not dict:
+            return outer
+        ctes = [c.get("CommonTableExpr", {}) for c in clause.get("ctes", [])]
+        names = [str(c.get("ctename", "")) for c in ctes]
+        for index, cte in enumerate(ctes):
+            self.facts.node_types.add("CommonTableExpr")
+            seen = names if clause.get("recursive") else names[:index]
+            self.ctes = outer | frozenset(seen)
+            self.walk(cte, (flags | NESTED) & ~OUTPUT)
+        self.ctes = outer | frozenset(names)
+        return outer
 
     def statement(self, kind: str, body: dict[str, Any], flags: int) -> None:
         facts = self.facts
@@ -236,9 +290,11 @@ class _Walker:
             self.walk(body, flags & ~NESTED)
             return
         rest = (flags | NESTED) & ~(OUTPUT | EXPR)
+        outer = self.with_clause(body, flags)
         for key, value in body.items():
-            if type(value) is dict or type(value) is list:
+            if (type(value) is dict or type(value) is list) and key != "withClause":
                 self.walk(value, rest | OUTPUT | EXPR if key == "returningList" else rest)
+        self.ctes = outer
 
     def copy(self, body: dict[str, Any]) -> None:
         facts = self.facts
@@ -282,6 +338,8 @@ class _Walker:
         self.facts.columns.add(ref)
         if flags & OUTPUT:
             self.facts.exposed.add((ref[0], ref[1], bool(flags & (NESTED | EXPR))))
+        else:
+            self.facts.used.add(ref)
 
     def function(self, body: dict[str, Any], flags: int) -> None:
         names = [n["String"]["sval"].lower() for n in body.get("funcname", []) if "String" in n]
@@ -314,6 +372,8 @@ class _Walker:
 
     def range_var(self, body: dict[str, Any]) -> None:
         ref = (body.get("schemaname", ""), body.get("relname", ""))
+        if not ref[0] and ref[1] in self.ctes:
+            return  # a WITH query of this statement, not a table
         self.facts.tables.add(ref)
         alias = body.get("alias", {}).get("aliasname")
         if alias:

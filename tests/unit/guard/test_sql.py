@@ -63,6 +63,19 @@ BLOCKED = [
     ("UPDATE patients SET ssn = ssn WHERE id = 1 RETURNING ssn", "database.masked_expression"),
     ("INSERT INTO t SELECT ssn FROM patients", "database.masked_expression"),
     ("COPY patients TO STDOUT", "database.masked_copy"),
+    # found in an adversarial review: each returned or leaked plain masked values
+    ("WITH patients AS (SELECT upper(ssn) AS s FROM patients) SELECT s FROM patients", ""),
+    ("WITH patients AS (SELECT ssn FROM patients) SELECT * FROM patients", ""),
+    ("SELECT ssn INTO leak_copy FROM patients", "database.masked_expression"),
+    ("UPDATE patients SET note = ssn WHERE id = 1", "database.masked_expression"),
+    ("MERGE INTO s USING patients p ON false WHEN NOT MATCHED THEN INSERT VALUES (p.ssn)", ""),
+    ("SELECT ssn FROM patients FULL JOIN (VALUES ('x')) v(ssn) USING (ssn)", ""),
+    ("SELECT ssn FROM patients NATURAL JOIN visits", "database.masked_expression"),
+    ("SELECT id FROM patients WHERE ssn::int = 0", "database.masked_expression"),
+    ("SELECT id, ssn FROM patients WHERE ssn LIKE '1%'", "database.masked_expression"),
+    ("SELECT id FROM patients WHERE pg_notify('c', ssn)::text = ''", ""),
+    ("SELECT id FROM patients WHERE set_config('my.x', ssn, false) <> ''", ""),
+    ("SELECT id FROM patients ORDER BY substr(ssn, 1, 1)", "database.masked_expression"),
 ]
 
 
@@ -78,7 +91,7 @@ def test_pitfalls_are_blocked(sql: str, rule: str) -> None:
     "sql",
     [
         "SELECT 1",
-        "SELECT id, ssn FROM patients WHERE ssn LIKE '1%'",
+        "SELECT id, ssn FROM patients WHERE id > 3 ORDER BY 1",
         "SELECT * FROM patients",
         "EXPLAIN DELETE FROM t WHERE id = 1",
         "DELETE FROM t WHERE id = $1",
