@@ -30,9 +30,18 @@ ALWAYS_REMOVED = (
     "CI_JOB_JWT_V1",
     "CI_JOB_JWT_V2",
 )
-# Removed too, but not secret: where hgate keeps its key, not the key. Masking a path
-# would only garble ordinary output.
-REMOVED_NOT_SECRET = ("HGATE_HOME",)
+# Removed too, but not secret: where hgate keeps its key, not the key; and GitHub's
+# workflow command files, through which a step sets the environment (`BASH_ENV`), PATH
+# and outputs of every later step: code the agent wrote there would run outside hgate.
+# Masking a path would only garble ordinary output.
+REMOVED_NOT_SECRET = (
+    "HGATE_HOME",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_OUTPUT",
+    "GITHUB_STATE",
+    "GITHUB_STEP_SUMMARY",
+)
 MIN_MASKED_LENGTH = 6  # shorter values ("1", "true") would mask ordinary text
 
 

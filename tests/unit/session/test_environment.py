@@ -47,3 +47,14 @@ def test_key_location_is_removed_but_not_masked() -> None:
     env = agent_environment({"HGATE_HOME": "/home/dev/.config/hgate"}, EnvironmentPolicy())
     assert "HGATE_HOME" not in env.variables
     assert env.secret_values == (), "a path is not a secret; masking it garbles output"
+
+
+def test_githubs_workflow_command_files_are_not_the_agents() -> None:
+    """Through $GITHUB_ENV a step sets BASH_ENV for every later step: agent code would
+    run outside hgate, after it, with the job's secrets."""
+    files = {name: f"/runner/_temp/_runner_file_commands/{name.lower()}" for name in (
+        "GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"
+    )}  # fmt: skip
+    env = agent_environment({**files, "GITHUB_SHA": "abc"}, EnvironmentPolicy())
+    assert env.variables == {"GITHUB_SHA": "abc"}
+    assert set(files) <= set(env.removed)
