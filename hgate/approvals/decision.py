@@ -86,7 +86,7 @@ class SignedDecision:
     def from_json(cls, raw: bytes) -> SignedDecision:
         try:
             return cls.from_dict(json.loads(raw))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ApprovalError("the decision is not JSON") from exc
 
 

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -143,6 +144,10 @@ def _read_decisions(folder: Path) -> list[Received]:
 
 
 def _read_small(path: Path) -> bytes:
+    """A regular file of at most MAX_DOCUMENT bytes: anyone who can write the shared
+    folder could leave a FIFO (opening it waits for a writer) or a link to a device."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ApprovalError(f"{path.name} is not a regular file")
     with path.open("rb") as handle:
         data = handle.read(MAX_DOCUMENT + 1)
     if len(data) > MAX_DOCUMENT:

@@ -181,5 +181,5 @@ class HttpChannel(Channel, Inbox):
             return None
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ApprovalError(f"{method} {where}: the response is not JSON") from exc

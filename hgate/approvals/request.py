@@ -153,7 +153,7 @@ class ApprovalRequest:
     def from_json(cls, raw: bytes) -> ApprovalRequest:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ApprovalError("the approval request is not JSON") from exc
         return cls.from_dict(data)
 

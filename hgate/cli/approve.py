@@ -129,12 +129,20 @@ def _inbox(channel_dir: Path | None, url: str | None) -> Inbox:
 
 
 def _show(request: ApprovalRequest) -> None:
+    """The request as the approver must see it: every character the agent chose shown,
+    none obeyed (an escape sequence in the action could paint a harmless command over
+    the one that runs)."""
     from rich.markup import escape
 
-    console.print(f"request   {escape(request.id)}  (session {escape(request.session_id)})")
-    console.print(f"  who     {escape(request.subject)} ({escape(request.issuer)})")
-    console.print(f"  action  {escape(request.action)}")
+    from hgate.audit.report import printable
+
+    def shown(text: str) -> str:
+        return escape(printable(text))
+
+    console.print(f"request   {shown(request.id)}  (session {shown(request.session_id)})")
+    console.print(f"  who     {shown(request.subject)} ({shown(request.issuer)})")
+    console.print(f"  action  {shown(request.action)}", emoji=False)
     reason = f" ({request.reason})" if request.reason else ""
-    console.print(f"  rule    {escape(request.rule)}{escape(reason)}")
-    console.print(f"  needs   {request.required} approval(s) before {escape(request.expires_at)}")
+    console.print(f"  rule    {shown(request.rule)}{shown(reason)}", emoji=False)
+    console.print(f"  needs   {request.required} approval(s) before {shown(request.expires_at)}")
     console.print(f"  sha256  {request.sha256}")

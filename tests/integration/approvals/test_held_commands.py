@@ -109,3 +109,21 @@ def test_the_cli_refuses_a_key_the_request_does_not_list(approvals: Approvals) -
     approvals.finish(held)
     assert result.returncode == 67
     assert "is not an approver for request" in result.stderr
+
+
+def test_the_approver_sees_escape_sequences_in_the_action_not_their_effect(
+    approvals: Approvals,
+) -> None:
+    """An agent that paints `echo harmless` over its real command with ESC[2K ESC[G: the
+    approver's listing shows the escapes as text, so the real command stays in view."""
+    agent = approvals.tmp_path / "agent.sh"
+    painted = f"touch {approvals.marker} #\\033[2K\\033[G  action  echo harmless"
+    agent.write_text(f"#!/bin/bash\nbash -c \"$(printf '{painted}')\"\n")
+    agent.chmod(0o755)
+    held = approvals.start(approvals.policy(timeout="4s"), agent=agent)
+    approvals.wait_for_request(held)
+    shown = approvals.hgate("approvals", "list", "--channel-dir", str(approvals.channel_dir))
+    approvals.finish(held)
+    (line,) = [line for line in shown.stdout.splitlines() if line.startswith("  action")]
+    assert "\x1b" not in shown.stdout
+    assert f"touch {approvals.marker} #\\x1b[2K\\x1b[G  action  echo harmless" in line

@@ -143,3 +143,22 @@ def _read_until(fd: int, marker: bytes) -> bytes:
     while marker not in data and time.monotonic() < deadline:
         data += os.read(fd, 4096)
     return data
+
+
+@pytest.mark.parametrize("planted", ["fifo", "deep"])
+def test_a_hostile_decision_file_is_a_problem_not_a_hang_or_a_crash(
+    tmp_path: Path, alice: Person, planted: str
+) -> None:
+    """Anyone who can write the shared folder (the agent, as the same user) may leave a
+    FIFO (opening it waits for a writer) or JSON nested past Python's recursion limit:
+    each is reported as a problem with that decision, and the wait goes on."""
+    channel = DirectoryChannel(tmp_path, interval=0.01)
+    request = make_request([alice.approver])
+    channel.publish(request)
+    decisions = tmp_path / request.id / "decisions"
+    if planted == "fifo":
+        os.mkfifo(decisions / "planted.json")
+    else:
+        (decisions / "planted.json").write_text("[" * 60_000)
+    (received,) = channel.received(request, wait=0)
+    assert received.decision is None and received.problem
