@@ -113,6 +113,7 @@ def test_the_template_script_runs_a_verified_session(
     transcript = Path(dotenv["HGATE_TRANSCRIPT"])
     assert transcript.parent == project / ".hgate/run"  # inside the artifact path
     assert (project / ".hgate/run/hgate.pub").is_file()
+    assert not list(project.rglob("hgate.key")), "the signing key is in the project directory"
     assert_absent(
         {**PHI, "id_token": token}, log=log, transcript=transcript.read_text(), dotenv=str(dotenv)
     )
