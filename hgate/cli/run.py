@@ -91,7 +91,8 @@ def run(
         typer.Option(
             "--github-masks/--no-github-masks",
             help="Print `::add-mask::` for each secret hgate holds (CI token, issued "
-            "credentials). Default: on when GITHUB_ACTIONS=true.",
+            "credentials), and stop the runner from taking workflow commands from the "
+            "agent's output. Default: on when GITHUB_ACTIONS=true.",
         ),
     ] = None,
 ) -> None:
@@ -148,6 +149,7 @@ def _run(
         if not quiet:
             err_console.print(f"hgate: {message}", markup=False, style="dim")
 
+    github = github_masks if github_masks is not None else in_github_actions()
     result = run_session(
         SessionRequest(
             policy=loaded,
@@ -157,11 +159,10 @@ def _run(
             sink_dir=out,
             env=dict(os.environ),
             agent_user=agent_user,
+            pause_workflow_commands=github,
         ),
         notify=notify,
-        on_secret=mask_announcer()
-        if (github_masks if github_masks is not None else in_github_actions())
-        else None,
+        on_secret=mask_announcer() if github else None,
     )
     outputs.update(
         {

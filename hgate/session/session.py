@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +60,9 @@ class SessionRequest:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     cwd: str | None = None
     agent_user: str | None = None  # run the agent as this OS user (hgate must be root)
+    # GitHub Actions reads workflow commands (`::error::`, `::set-output …`, `::stop-
+    # commands::`) from a step's output: while the agent's output passes, they are off
+    pause_workflow_commands: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,11 +216,12 @@ def run_session(
         pump.on_budget_exceeded = commands.on_stop = guard.stop_agent = runner.request_stop
         if live.approvals is not None:  # a held stdin line waits off the PTY loop
             live.approvals.deliver_stdin(runner.send_input)
-        try:
-            outcome = runner.run()
-        finally:
-            live.close()
-        pump.close()
+        with paused_workflow_commands(output_fd, request.pause_workflow_commands):
+            try:
+                outcome = runner.run()
+            finally:
+                live.close()
+            pump.close()
     except SinkError:
         live.close()
         notify(
@@ -271,6 +276,23 @@ def run_session(
         key_created=key_created,
         public_key=public_key,
     )
+
+
+@contextmanager
+def paused_workflow_commands(fd: int, enabled: bool) -> Iterator[None]:
+    """The agent's output cannot be a GitHub workflow command: the runner is told to take
+    none until a token the agent never sees (GitHub's own `::stop-commands::`). Without
+    it, an agent could forge annotations, set step outputs or switch commands off for
+    the lines hgate prints after it."""
+    if not enabled:
+        yield
+        return
+    token = secrets.token_hex(16)
+    write_all(fd, f"::stop-commands::{token}\n".encode())
+    try:
+        yield
+    finally:
+        write_all(fd, f"::{token}::\n".encode())
 
 
 class _AnnouncedMasks:

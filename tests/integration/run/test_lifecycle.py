@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -294,3 +295,20 @@ def test_a_signing_key_file_is_used_and_a_missing_one_fails_closed(
     )
     assert missing.returncode == 67 and not marker.exists(), missing.stderr
     assert "nope.key does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_agents_output_cannot_be_a_github_workflow_command(gate: Gate) -> None:
+    """In GitHub Actions the runner takes `::command::` lines from a step's output: an
+    agent could forge annotations, set outputs or switch commands off for hgate's own
+    lines after it. The runner is told to take none until a token the agent never sees."""
+    agent = "echo '::error::forged annotation'; echo '::stop-commands::agents-own'; echo done"
+    policy = gate.policy()
+    run = gate.run(["bash", "-c", agent], policy=policy, env=gate.env(GITHUB_ACTIONS="true"))
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.decode()
+    stop = re.search(r"^::stop-commands::([0-9a-f]{32})\r?$", out, flags=re.MULTILINE)
+    assert stop is not None, out
+    token = stop.group(1)
+    resume = out.index(f"::{token}::")
+    assert stop.start() < out.index("::error::forged") < out.index("done") < resume
+    assert token not in run.transcript.read_text()
