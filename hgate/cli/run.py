@@ -171,8 +171,6 @@ def _run(
             "transcript": str(result.transcript),
         }
     )
-    if result.key_created:
-        notify(f"created a new signing key (fingerprint {result.key_fingerprint})")
     findings = sum(result.findings.values())
     notify(
         f"session {result.session_id} ended: {result.reason}, exit {result.exit_code}; "

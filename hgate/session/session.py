@@ -141,6 +141,8 @@ def run_session(
     writer.start(
         _header(session_id, policy, identity, command, engine, request.env, agent_env.removed, user)
     )
+    if key_created:  # said first, where a reader looks for the key's fingerprint
+        notify(f"created a new signing key (fingerprint {signer.key_id})")
     notify(
         f"session {session_id} started · policy {policy.name} "
         f"(sha256 {policy.source.sha256[:12]}) · identity {identity.describe()} · "

@@ -312,3 +312,11 @@ def test_the_agents_output_cannot_be_a_github_workflow_command(gate: Gate) -> No
     resume = out.index(f"::{token}::")
     assert stop.start() < out.index("::error::forged") < out.index("done") < resume
     assert token not in run.transcript.read_text()
+
+
+def test_a_new_signing_key_is_announced_before_the_session_starts(gate: Gate) -> None:
+    run = gate.run(["true"])
+    assert run.returncode == 0, run.stderr
+    first, second = run.stderr.splitlines()[:2]
+    assert first.startswith("hgate: created a new signing key (fingerprint SHA256:"), first
+    assert " started · policy " in second
