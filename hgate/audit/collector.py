@@ -72,7 +72,7 @@ class CollectorServer(ThreadingHTTPServer):
                 last = before.read_bytes().split(b"\n")[-2] + b"\n"
                 if hashlib.sha256(last).hexdigest() != segment.prev:
                     return 409, f"segment {segment.number} does not chain to the one before"
-                if _sealed(directory):
+                if _sealed(directory, _numbers(directory)):
                     return 409, "the transcript is already sealed"
             directory.mkdir(exist_ok=True)
             _write_once(path, segment.data)
@@ -82,11 +82,9 @@ class CollectorServer(ThreadingHTTPServer):
         directory = self.root / session_id
         if not fmt.SESSION_ID_RE.match(session_id) or not directory.is_dir():
             return None
-        return {
-            "session_id": session_id,
-            "segments": _numbers(directory),
-            "sealed": _sealed(directory),
-        }
+        numbers = _numbers(directory)
+        sealed = _sealed(directory, numbers)
+        return {"session_id": session_id, "segments": numbers, "sealed": sealed}
 
 
 def _numbers(directory: Path) -> list[int]:
@@ -95,8 +93,7 @@ def _numbers(directory: Path) -> list[int]:
     return sorted(n for n in numbers if n is not None)
 
 
-def _sealed(directory: Path) -> bool:
-    numbers = _numbers(directory)
+def _sealed(directory: Path, numbers: list[int]) -> bool:
     if not numbers:
         return False
     last = (directory / segment_name(numbers[-1])).read_bytes().split(b"\n")[-2]

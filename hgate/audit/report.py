@@ -146,6 +146,11 @@ class VerificationReport:
     def exit_code(self) -> int:
         return self.verdict.exit_code
 
+    @property
+    def header_attested(self) -> bool:
+        """Whether a signature covers the header (the signed start checkpoint, line 2)."""
+        return self.attested_through >= 2
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for `hgate verify --json`)."""
         return {

@@ -47,10 +47,7 @@ def segment_number(name: str) -> int | None:
     match = SEGMENT_NAME_RE.match(name)
     if match is None:
         return None
-    digits = match.group(1)
-    if len(digits) > 6 and digits.startswith("0"):
-        return None
-    number = int(digits)
+    number = int(match.group(1))
     if number < 1 or segment_name(number) != name:
         return None
     return number

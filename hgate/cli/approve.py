@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hgate.cli.console import console
+from hgate.cli.console import console, untrusted_markup
 from hgate.errors import UsageError
 
 if TYPE_CHECKING:
@@ -132,13 +132,7 @@ def _show(request: ApprovalRequest) -> None:
     """The request as the approver must see it: every character the agent chose shown,
     none obeyed (an escape sequence in the action could paint a harmless command over
     the one that runs)."""
-    from rich.markup import escape
-
-    from hgate.audit.report import printable
-
-    def shown(text: str) -> str:
-        return escape(printable(text))
-
+    shown = untrusted_markup
     console.print(f"request   {shown(request.id)}  (session {shown(request.session_id)})")
     console.print(f"  who     {shown(request.subject)} ({shown(request.issuer)})")
     console.print(f"  action  {shown(request.action)}", emoji=False)

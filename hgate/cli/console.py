@@ -49,6 +49,18 @@ def reader_gone(stream: IO[str]) -> None:
         os.close(devnull)
 
 
+def untrusted_markup(text: str) -> str:
+    """Text someone else chose (from a transcript, a store, an approval request) ready for
+    rich markup: non-printable characters (ESC, CR, LF, other C0/C1 controls, DEL, bidi
+    overrides, lone surrogates) shown as `\\xNN`-style escapes, so none is obeyed by the
+    terminal, and markup escaped. Print it with emoji replacement off."""
+    from rich.markup import escape
+
+    from hgate.audit.report import printable
+
+    return escape(printable(text))
+
+
 def write_out(text: str, *, flush: bool = True) -> None:
     """Write text to stdout as is (JSON, a rendered summary, replayed output); a broken
     pipe ends the output, not the command."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hgate.cli.console import console
+from hgate.cli.console import console, untrusted_markup
 
 if TYPE_CHECKING:
     from hgate.audit import VerificationReport
@@ -143,7 +143,7 @@ def _render(report: VerificationReport, transcript: str) -> None:
     if report.seal is not None:
         seal = report.seal
         _row("sealed", f"exit code {seal.exit_code}, {seal.reason}, at {seal.ended_at}")
-    unsigned_header = report.attested_through < 2
+    unsigned_header = not report.header_attested
     for check in report.checks:
         mark = {"pass": "ok", "fail": "FAIL", "skip": "skip"}[check.status]
         if check.status == "pass" and unsigned_header and _from_header(check.name):
@@ -162,7 +162,7 @@ def _identity(report: VerificationReport) -> str:
         return "unknown"
     text = f"{_text(identity.get('subject'))} (issuer {_text(identity.get('issuer'))}"
     text += ", token verified)" if identity.get("verified") is True else ", token NOT verified)"
-    if report.attested_through < 2:
+    if not report.header_attested:
         text += " [unattested header]"
     return text
 
@@ -171,7 +171,7 @@ def _binding(report: VerificationReport) -> list[tuple[str, str]]:
     """What binds this transcript to one job: the rule, the token id, the CI run, the policy
     (each marked when the header carrying it is not attested)."""
     rows = _binding_rows(report)
-    if report.attested_through < 2:
+    if not report.header_attested:
         rows = [(label, value + " [unattested header]") for label, value in rows]
     return rows
 
@@ -208,16 +208,7 @@ def _text(value: Any) -> str:
         return f"<a {type(value).__name__} that cannot be shown>"
 
 
-def _safe(text: str) -> str:
-    """Untrusted text (from the transcript, a store or a collector) ready for `_print`:
-    non-printable characters (ESC, CR, LF, other C0/C1 controls, DEL, bidi overrides,
-    lone surrogates) shown as `\\xNN`-style escapes, and rich markup escaped. `:emoji:`
-    codes are left as typed because `_print` turns emoji replacement off."""
-    from rich.markup import escape
-
-    from hgate.audit.report import printable
-
-    return escape(printable(text))
+_safe = untrusted_markup  # `_print` turns emoji replacement off, so `:x:` stays as typed
 
 
 def _print(markup: str) -> None:

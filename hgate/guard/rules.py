@@ -145,7 +145,6 @@ class _Shape:
 
     flags: frozenset[str]
     options: tuple[tuple[str, str | None], ...]
-    positionals: tuple[str, ...]
     operands: tuple[str, ...]  # positionals + redirection targets + --opt=value values
     subject: tuple[str, ...]  # positionals but the values of the program's global options
 
@@ -179,9 +178,7 @@ class _Shape:
                 options.append((arg[:2], arg[2:] or following))
         operands = [*positionals, *extra, *command.redirects]
         operands += [_normal(value) for value in operands if value.startswith("/")]
-        return cls(
-            frozenset(flags), tuple(options), tuple(positionals), tuple(operands), tuple(subject)
-        )
+        return cls(frozenset(flags), tuple(options), tuple(operands), tuple(subject))
 
 
 def _global_values(name: str, args: tuple[str, ...]) -> set[int]:

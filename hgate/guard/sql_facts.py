@@ -102,13 +102,15 @@ def _check_masks(facts: Facts, masks: tuple[ColumnMask, ...]) -> None:
             column_matches(ref, f"{m.table}.{m.column}", facts.aliases, tables) for m in masks
         )
 
-    merged = [m.column for m in masks if "*" in facts.merged or m.column in facts.merged]
+    # the mask's own matcher (globs, tables in the statement); NATURAL ("*") merges any
+    merged = [name for name in sorted(facts.merged) if name == "*" or is_masked(("", name))]
     if merged:
+        what = "a NATURAL join" if merged[0] == "*" else f"a join merging column {merged[0]!r}"
         facts.hazards.append(
             (
                 "database.masked_expression",
-                f"a join merging column {merged[0]!r} of a table with masked columns (USING or "
-                "NATURAL: PostgreSQL reports no origin for the merged column)",
+                f"{what} of a table with masked columns (PostgreSQL reports no origin for a "
+                "merged column)",
             )
         )
         return

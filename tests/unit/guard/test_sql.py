@@ -145,3 +145,14 @@ def test_extra_node_types_extend_the_allow_list() -> None:
     ddl = SqlRule(name="ddl", action="allow", kinds=("ddl",))
     assert SqlGuard([ddl]).check(sql).rule == "database.node_type"
     assert SqlGuard([ddl], extra_node_types=["CreateExtensionStmt"]).check(sql).action == "allow"
+
+
+def test_a_join_merging_a_column_a_glob_mask_names_is_blocked() -> None:
+    """Masks are globs: `ssn*` covers `ssn_full`, also in a `USING` list."""
+    guard = SqlGuard(
+        [SqlRule(name="read", action="allow", kinds=("select",))],
+        masks=[ColumnMask(table="patients", column="ssn*", kind="SSN")],
+    )
+    verdict = guard.check("SELECT ssn_full FROM patients FULL JOIN v USING (ssn_full)")
+    assert (verdict.action, verdict.rule) == ("block", "database.masked_expression")
+    assert guard.check("SELECT id FROM patients JOIN visits USING (id)").action == "allow"
