@@ -90,8 +90,7 @@ class Matcher:
         """With `abbreviations`, a command's `--recu` is taken for a rule's `--recursive`
         (getopt_long reads any unambiguous prefix so): the safe side for a rule that
         blocks or holds. An `unless:` exception is read the other way round."""
-        shape = _Shape.of(command)
-        return self._matches(command, shape, abbreviations)
+        return self._matches(command, _shape(command), abbreviations)
 
     def _matches(self, command: Command, shape: _Shape, loose: bool) -> bool:
         if self.programs and not any(_program_matches(p, command) for p in self.programs):
@@ -137,6 +136,12 @@ class Rule:
     matcher: Matcher
     reason: str = ""
     location: str = ""  # file:line:col of the rule in its policy
+
+
+@lru_cache(maxsize=256)
+def _shape(command: Command) -> _Shape:
+    """Sorted once per command, not once per rule the command is matched against."""
+    return _Shape.of(command)
 
 
 @dataclass(frozen=True, slots=True)
