@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,7 +42,10 @@ def gc(
 
     Roles of sessions still running are left alone. Exit 68 if a role could not be dropped.
     """
-    admin_dsn = admin_dsn or _dsn_from_file(os.environ.get(ADMIN_DSN_FILE_ENV, ""))
+    if not admin_dsn:  # --admin-dsn, else $HGATE_ADMIN_DSN, else the file it names
+        from hgate.session.credentials import env_secret
+
+        admin_dsn = env_secret(os.environ, "HGATE_ADMIN_DSN").strip()
     if not admin_dsn:
         raise ConfigError(
             "no admin DSN",
@@ -82,17 +84,3 @@ def gc(
         )
     if report.failed:
         raise CredentialError(f"{len(report.failed)} session role(s) could not be dropped")
-
-
-def _dsn_from_file(path: str) -> str:
-    """The DSN in the file `$HGATE_ADMIN_DSN_FILE` names (stripped); "" when unset."""
-    if not path:
-        return ""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise ConfigError(f"cannot read ${ADMIN_DSN_FILE_ENV} ({path}): {reason}") from None
-    if not text.strip():
-        raise ConfigError(f"${ADMIN_DSN_FILE_ENV} ({path}) is empty")
-    return text.strip()

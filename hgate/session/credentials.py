@@ -152,12 +152,7 @@ class SessionCredentials:
 
     def _secret(self, name: str, kind: str, why: str) -> str:
         """hgate's own secret from `$NAME` or the file `$NAME_FILE`; masked from now on."""
-        value = self._env.get(name, "")
-        if not value and (path := self._env.get(f"{name}_FILE")):
-            try:
-                value = Path(path).read_text()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read ${name}_FILE ({type(exc).__name__})") from exc
+        value = env_secret(self._env, name)
         if not value.strip():
             raise ConfigError(
                 f"{why}, but ${name} is not set",
@@ -195,6 +190,24 @@ class SessionCredentials:
         if self._revoking:
             return  # the session is ending anyway; let revocation finish
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def env_secret(env: Mapping[str, str], name: str) -> str:
+    """`$NAME`, else the contents of the file `$NAME_FILE` (a CI file variable); "" when
+    neither is set. A file that is named but cannot be read, or is empty, is an error:
+    never a silent fall-back to nothing."""
+    value = env.get(name, "")
+    path = env.get(f"{name}_FILE", "")
+    if value or not path:
+        return value
+    try:
+        value = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"cannot read ${name}_FILE ({path}): {reason}") from None
+    if not value.strip():
+        raise ConfigError(f"${name}_FILE ({path}) is empty")
+    return value
 
 
 def _label(issued: IssuedCredential) -> str:
