@@ -35,40 +35,49 @@ def check_approval_events(
     section = header.get("approvals")
     if not events and section is None:
         return None
-    keys = _header_keys(section)
+    try:
+        keys = _header_keys(section)
+    except Exception as exc:
+        name = type(exc).__name__
+        return ApprovalEvidence(detail=f"the header's approvals cannot be checked ({name})", line=1)
     requests: dict[str, ApprovalRequest] = {}
     approvals: dict[str, set[str]] = {}
     verified = refused = 0
     for line, kind, data in events:
-        if kind == "approval.request":
-            try:
-                request = ApprovalRequest.from_dict(data.get("request"))
-            except ApprovalError as exc:
-                return ApprovalEvidence(detail=f"an unreadable approval request: {exc}", line=line)
-            if request.sha256 != data.get("sha256"):
-                return ApprovalEvidence(detail="a request's recorded hash is wrong", line=line)
-            requests[request.id] = request
-        elif kind == "approval.decision" and data.get("accepted") is True:
-            problem = _accepted_problem(data, requests, keys)
-            if problem is not None:
-                return ApprovalEvidence(detail=problem, line=line)
-            decision = SignedDecision.from_dict(data["decision"])
-            verified += 1
-            if decision.decision == "approve":
-                approvals.setdefault(decision.request_id, set()).add(decision.key_id)
-        elif kind == "approval.decision":
-            refused += 1
-        elif kind == "approval.outcome" and data.get("status") == "approved":
-            rid = str(data.get("request_id"))
-            have, need = (
-                len(approvals.get(rid, ())),
-                requests[rid].required if rid in requests else 1,
-            )
-            if rid not in requests or have < need:
-                what = (
-                    f"request {rid} is recorded approved with {have} of {need} verified approvals"
+        try:  # an event no hgate writes (unsigned lines can be anything): not a crash
+            if kind == "approval.request":
+                try:
+                    request = ApprovalRequest.from_dict(data.get("request"))
+                except ApprovalError as exc:
+                    what = f"an unreadable approval request: {exc}"
+                    return ApprovalEvidence(detail=what, line=line)
+                if request.sha256 != data.get("sha256"):
+                    return ApprovalEvidence(detail="a request's recorded hash is wrong", line=line)
+                requests[request.id] = request
+            elif kind == "approval.decision" and data.get("accepted") is True:
+                problem = _accepted_problem(data, requests, keys)
+                if problem is not None:
+                    return ApprovalEvidence(detail=problem, line=line)
+                decision = SignedDecision.from_dict(data["decision"])
+                verified += 1
+                if decision.decision == "approve":
+                    approvals.setdefault(decision.request_id, set()).add(decision.key_id)
+            elif kind == "approval.decision":
+                refused += 1
+            elif kind == "approval.outcome" and data.get("status") == "approved":
+                rid = str(data.get("request_id"))
+                have, need = (
+                    len(approvals.get(rid, ())),
+                    requests[rid].required if rid in requests else 1,
                 )
-                return ApprovalEvidence(detail=what, line=line)
+                if rid not in requests or have < need:
+                    what = f"request {rid} is recorded approved with {have} of {need} verified"
+                    what += " approvals"
+                    return ApprovalEvidence(detail=what, line=line)
+        except Exception as exc:
+            name = type(exc).__name__
+            what = f"an approval event hgate never writes: it cannot be checked ({name})"
+            return ApprovalEvidence(detail=what, line=line)
     detail = f"{verified} decision(s) verified against {len(keys)} approver key(s)"
     if refused:
         detail += f"; {refused} refused by the session"
