@@ -195,35 +195,33 @@ def _with_scripts(
     for command in commands:
         found.append(command)
         if command.name in SOURCES:
-            found.extend(_sourced(command, read_script or _read_script, depth=depth))
+            args = command.args[1:] if command.args[:1] == ("--",) else command.args
+            if args:  # read into the running shell: a file not checked is not run
+                what = f"`{command.name} {args[0]}` reads"
+                found.extend(_script(args[0], read_script or _read_script, depth, what))
             continue
         if command.name not in SHELLS or read_script is None:
             continue
         invocation = parse_shell_args(command.args)
-        if invocation.mode != "script" or invocation.script is None:
-            continue
-        if depth >= MAX_DEPTH:
-            raise UnparsableLine(f"scripts nested more than {MAX_DEPTH} levels deep")
-        try:
-            text = read_script(invocation.script)
-        except (OSError, UnicodeDecodeError, ValueError):
-            continue  # not readable now: the inner shell's own shim request will say so
-        found.extend(_with_scripts(parse_line(text), read_script, depth=depth + 1))
+        if invocation.mode == "script" and invocation.script is not None:
+            # not readable now: the inner shell's own shim request will say so
+            found.extend(_script(invocation.script, read_script, depth, None))
     return tuple(found)
 
 
-def _sourced(command: Command, read_script: ReadScript, *, depth: int) -> tuple[Command, ...]:
-    """The commands of the file `source FILE` / `. FILE` reads into the running shell."""
-    args = command.args[1:] if command.args[:1] == ("--",) else command.args
-    if not args:
-        return ()
+def _script(
+    name: str, read_script: ReadScript, depth: int, required: str | None
+) -> tuple[Command, ...]:
+    """The commands of the script file `name`; one that cannot be read gives none, or,
+    when `required` says what reads it, makes the line unparsable."""
     if depth >= MAX_DEPTH:
         raise UnparsableLine(f"scripts nested more than {MAX_DEPTH} levels deep")
     try:
-        text = read_script(args[0])
+        text = read_script(name)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = f"`{command.name} {args[0]}` reads a file that cannot be checked: {exc}"
-        raise UnparsableLine(reason) from None
+        if required is None:
+            return ()
+        raise UnparsableLine(f"{required} a file that cannot be checked: {exc}") from None
     return _with_scripts(parse_line(text), read_script, depth=depth + 1)
 
 
