@@ -54,7 +54,15 @@ def encodings(value: str) -> set[str]:
 
 
 class ExactValues:
-    """A set of (value -> kind) found with one automaton over a block.
+    """A set of (value -> kind) found with a few automata over a block.
+
+    The set grows during a session (each value out of a masked column joins it), so one
+    automaton rebuilt whole after each addition costs quadratic time: 5,000 values
+    arriving between lines of output took 80 s. Values are kept instead in levels, each
+    an automaton, whose sizes halve from the oldest to the newest: new values become a
+    level of their own at the next `find`, and a level at least half the size of the one
+    before it is merged into it. Each value is rebuilt into O(log n) automata over the
+    session and `find` runs O(log n) of them. A value whose kind changes rebuilds all.
 
     Thread-safe: the database proxy adds tainted values from its own thread while the
     PTY loop masks; a value added is found by every `find` that starts after `add` returns.
@@ -62,11 +70,17 @@ class ExactValues:
 
     def __init__(self) -> None:
         self._values: dict[str, str] = {}
-        self._automaton: ahocorasick.Automaton | None = None
+        self._pending: dict[str, str] = {}  # added since the last find
+        self._levels: list[tuple[ahocorasick.Automaton, dict[str, str]]] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._values)
+
+    @property
+    def levels(self) -> int:
+        """How many automata a `find` runs (O(log n))."""
+        return len(self._levels) + bool(self._pending)
 
     def add(self, value: str, kind: str) -> None:
         if not _KIND.fullmatch(kind):
@@ -80,22 +94,49 @@ class ExactValues:
         with self._lock:
             for part in parts:  # a multi-line value (a key) is masked line by line
                 for variant in encodings(part):
-                    if self._values.get(variant) != kind:
-                        self._values[variant] = kind
-                        self._automaton = None
+                    known = self._values.get(variant)
+                    if known == kind:
+                        continue
+                    self._values[variant] = kind
+                    if known is None:
+                        self._pending[variant] = kind
+                    else:  # an older level holds it with another kind: start over
+                        self._levels = []
+                        self._pending = dict(self._values)
 
     def find(self, text: str) -> list[Span]:
         if not self._values:
             return []
-        automaton = self._automaton
-        if automaton is None:
+        if self._pending:  # read before the levels: `_settle` publishes them first
             with self._lock:
-                automaton = ahocorasick.Automaton()
-                for value, kind in self._values.items():
-                    automaton.add_word(value, (kind, len(value)))
-                automaton.make_automaton()
-                self._automaton = automaton
-        return [
+                levels = self._settle()
+        else:
+            levels = self._levels
+        spans = [
             Span(start=end - length + 1, end=end + 1, kind=kind, detector=EXACT_DETECTOR)
+            for automaton, _ in levels
             for end, (kind, length) in automaton.iter(text)
         ]
+        if len(levels) > 1:
+            spans.sort(key=lambda span: (span.end, span.start))
+        return spans
+
+    def _settle(self) -> list[tuple[ahocorasick.Automaton, dict[str, str]]]:
+        """Turn the pending values into a level and merge levels of similar size."""
+        levels = list(self._levels)
+        if self._pending:
+            words = self._pending
+            while levels and len(levels[-1][1]) <= 2 * len(words):
+                words = {**levels.pop()[1], **words}
+            levels.append((_automaton(words), words))
+            self._levels = levels  # published whole, before pending is emptied
+            self._pending = {}
+        return levels
+
+
+def _automaton(words: dict[str, str]) -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    for value, kind in words.items():
+        automaton.add_word(value, (kind, len(value)))
+    automaton.make_automaton()
+    return automaton
