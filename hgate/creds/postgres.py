@@ -194,7 +194,8 @@ def _environment(
     grant: DatabaseGrant, role: str, password: str, host: str, port: int, admin_dsn: str
 ) -> dict[str, str]:
     """PG* variables libpq clients read, and/or a DATABASE_URL, as the grant says."""
-    sslmode = conninfo_to_dict(admin_dsn).get("sslmode")
+    admin = conninfo_to_dict(admin_dsn)
+    sslmode, rootcert = admin.get("sslmode"), admin.get("sslrootcert")
     env: dict[str, str] = {}
     if grant.env in ("pg", "both"):
         env |= {
@@ -206,8 +207,12 @@ def _environment(
         }
         if sslmode:
             env["PGSSLMODE"] = str(sslmode)
+        if rootcert:  # the CA the admin connection trusts, so verify-* means the same
+            env["PGSSLROOTCERT"] = str(rootcert)
     if grant.env in ("database_url", "both"):
         params = {"sslmode": str(sslmode)} if sslmode else {}
+        if rootcert:
+            params["sslrootcert"] = str(rootcert)
         netloc = f"{role}:{quote(password, safe='')}@"
         if host.startswith("/"):  # a Unix-socket directory travels as a parameter
             params["host"] = host

@@ -14,9 +14,10 @@ from hgate.proxy.masking import ResultMasker
 from hgate.proxy.messages import ProtocolViolation
 from hgate.proxy.server import ProxyServer
 from hgate.proxy.startup import AgentLogin, StartupRefused
-from hgate.proxy.upstream import SslMode, Upstream, UpstreamError, connect
+from hgate.proxy.upstream import SSL_MODES, SslMode, Upstream, UpstreamError, connect
 
 __all__ = [
+    "SSL_MODES",
     "AgentLogin",
     "Catalog",
     "ProtocolViolation",

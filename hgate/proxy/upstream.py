@@ -11,6 +11,7 @@ import hashlib
 import ssl
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from hgate.errors import HgateError
@@ -19,7 +20,8 @@ from hgate.proxy import messages as msg
 if TYPE_CHECKING:
     from scramp import ScramClient
 
-SslMode = Literal["disable", "prefer", "require", "verify-full"]
+SslMode = Literal["disable", "prefer", "require", "verify-ca", "verify-full"]
+SSL_MODES: tuple[SslMode, ...] = ("disable", "prefer", "require", "verify-ca", "verify-full")
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 CANCEL_CODE = 80877102
 PROTOCOL_3_0 = 196608
@@ -39,6 +41,9 @@ class Upstream:
     user: str
     password: str = field(repr=False)
     sslmode: SslMode = "prefer"
+    # libpq's sslrootcert: a CA file, "system" for the system's store, "" for libpq's
+    # default (~/.postgresql/root.crt); read for verify-ca and verify-full only
+    sslrootcert: str = ""
     connect_timeout: float = 10.0
 
 
@@ -89,8 +94,8 @@ async def _connect(target: Upstream, params: dict[str, str]) -> UpstreamConnecti
             writer.write(SSL_REQUEST)
             answer = await reader.readexactly(1)
             if answer == b"S":
-                await writer.start_tls(_ssl_context(target.sslmode), server_hostname=target.host)
-            elif target.sslmode in ("require", "verify-full"):
+                await writer.start_tls(_ssl_context(target), server_hostname=target.host)
+            elif target.sslmode != "prefer":
                 raise UpstreamError(f"PostgreSQL refused TLS and sslmode is {target.sslmode}")
         body = struct.pack("!i", PROTOCOL_3_0)
         for name, value in {**params, "user": target.user, "database": target.dbname}.items():
@@ -164,12 +169,26 @@ def _answer_auth(
     return scram
 
 
-def _ssl_context(mode: SslMode) -> ssl.SSLContext:
-    if mode == "verify-full":
-        return ssl.create_default_context()
+def _ssl_context(target: Upstream) -> ssl.SSLContext:
+    """TLS as libpq's sslmode means it: verify-ca checks the chain against sslrootcert,
+    verify-full also the host name; prefer and require encrypt without checking."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    if target.sslmode not in ("verify-ca", "verify-full"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    context.check_hostname = target.sslmode == "verify-full"
+    if target.sslrootcert == "system":
+        context.load_default_certs()
+        return context
+    root = Path(target.sslrootcert or Path.home() / ".postgresql" / "root.crt")
+    try:
+        context.load_verify_locations(cafile=root)
+    except (OSError, ssl.SSLError) as exc:
+        raise UpstreamError(
+            f"sslmode {target.sslmode} needs a root certificate and {str(root)!r} cannot be "
+            f"read ({type(exc).__name__}): set sslrootcert in the admin DSN"
+        ) from exc
     return context
 
 

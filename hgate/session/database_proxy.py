@@ -24,6 +24,7 @@ from hgate.guard.verdict import ApprovalChannel
 from hgate.mask import Masker
 from hgate.policy.database import DatabasePolicy
 from hgate.proxy import (
+    SSL_MODES,
     AgentLogin,
     Catalog,
     ProxyContext,
@@ -329,9 +330,15 @@ def upstream_from_environment(env: dict[str, str]) -> Upstream | None:
     """The session role's target, from the PG* variables the credentials step issued."""
     if not env.get("PGHOST") or not env.get("PGUSER"):
         return None
-    modes: dict[str, SslMode] = {"disable": "disable", "require": "require"}
-    modes["verify-full"] = "verify-full"
-    sslmode = modes.get(env.get("PGSSLMODE", ""), "prefer")
+    given = env.get("PGSSLMODE") or "prefer"
+    modes: dict[str, SslMode] = {mode: mode for mode in SSL_MODES}
+    modes["allow"] = "prefer"  # TLS when the server offers it: no weaker than libpq's allow
+    sslmode = modes.get(given)
+    if sslmode is None:  # never fall back to less than the admin DSN asked for
+        raise ConfigError(
+            f"unknown sslmode {given!r} in the admin DSN",
+            remedy="use disable, allow, prefer, require, verify-ca or verify-full",
+        )
     return Upstream(
         host=env["PGHOST"],
         port=int(env.get("PGPORT", "5432")),
@@ -339,6 +346,7 @@ def upstream_from_environment(env: dict[str, str]) -> Upstream | None:
         user=env["PGUSER"],
         password=env.get("PGPASSWORD", ""),
         sslmode=sslmode,
+        sslrootcert=env.get("PGSSLROOTCERT", ""),
     )
 
 
