@@ -16,7 +16,6 @@ HTTPS only, except plain HTTP to a loopback host; no redirects; bounded reads.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import time
@@ -33,10 +32,10 @@ from hgate.approvals.interface import (
     Received,
 )
 from hgate.approvals.request import ApprovalRequest, check_request_id
-from hgate.endpoints import cleartext_problem
+from hgate.endpoints import cleartext_problem, opener_for
 
 if TYPE_CHECKING:
-    import urllib.request
+    pass
 
 MAX_BYTES = 1 << 20
 
@@ -46,18 +45,6 @@ def check_http_url(url: str, what: str) -> str:
     if cleartext_problem(url) is None:
         return url.rstrip("/")
     raise ApprovalError(f"{what} must be an https:// URL (plain http only for loopback hosts)")
-
-
-@functools.cache
-def _opener() -> urllib.request.OpenerDirector:
-    """Made on first request: urllib.request costs ~15 ms, and most sessions never ask."""
-    import urllib.request
-
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    return urllib.request.build_opener(_NoRedirect)
 
 
 class HttpChannel(Channel, Inbox):
@@ -165,7 +152,7 @@ class HttpChannel(Channel, Inbox):
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         where = urlsplit(url).path or "/"
         try:
-            with _opener().open(request, timeout=self.timeout) as response:
+            with opener_for(request.full_url).open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_BYTES + 1)
         except urllib.error.HTTPError as exc:
             exc.close()

@@ -26,6 +26,7 @@ from typing import Any
 
 from hgate.audit.report import printable
 from hgate.audit.segments import segment_name, segment_number
+from hgate.endpoints import opener_for
 from hgate.errors import ConfigError, SinkError
 
 __all__ = ["MAX_SEGMENT_BYTES", "SegmentListing", "StoredSegment", "read_source"]
@@ -295,7 +296,7 @@ def _fetch(url: str, env: Mapping[str, str], limit: int, cancelled: threading.Ev
     chunks: list[bytes] = []
     size = 0
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+        with opener_for(request.full_url).open(request, timeout=_TIMEOUT) as response:
             while size <= limit and not cancelled.is_set():
                 chunk: bytes = response.read1(min(_CHUNK, limit + 1 - size))
                 if not chunk:

@@ -1,24 +1,24 @@
 """Bounded HTTP GETs for discovery documents, JWKS and CI token endpoints.
 
 Identity material is only as trustworthy as the channel it came over, so every fetch is
-HTTPS (plain HTTP only to a loopback host, for tests and local issuers), never follows a
-redirect, reads at most `MAX_BYTES`, and gives up after one overall deadline. Socket and
-HTTP errors become IdentityError here, at the boundary, with no response text in them.
+HTTPS (plain HTTP only to a loopback host, for tests and local issuers, and then never
+through a proxy), never follows a redirect, reads at most `MAX_BYTES`, and gives up
+after one overall deadline. Socket and HTTP errors become IdentityError here, at the
+boundary, with no response text in them.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hgate.endpoints import cleartext_problem
+from hgate.endpoints import cleartext_problem, opener_for
 from hgate.errors import IdentityError
 
 if TYPE_CHECKING:
-    import urllib.request
+    pass
 
 DEFAULT_TIMEOUT = 5.0
 MAX_BYTES = 1 << 20
@@ -29,18 +29,6 @@ def check_url(url: str, what: str) -> None:
     """Refuse anything but HTTPS, except plain HTTP to a loopback address."""
     if cleartext_problem(url) is not None:
         raise IdentityError(f"{what} must be an https:// URL (plain http only for loopback hosts)")
-
-
-@functools.cache
-def _opener() -> urllib.request.OpenerDirector:
-    """Made on first fetch: urllib.request costs ~15 ms, and most sessions never fetch."""
-    import urllib.request
-
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None  # the 3xx then surfaces as an HTTPError
-
-    return urllib.request.build_opener(_NoRedirect)
 
 
 def fetch_json(
@@ -58,7 +46,7 @@ def fetch_json(
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
     try:
-        with _opener().open(request, timeout=timeout) as response:
+        with opener_for(url).open(request, timeout=timeout) as response:
             body = _read_bounded(response, deadline, what)
     except urllib.error.HTTPError as exc:
         exc.close()

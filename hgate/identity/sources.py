@@ -126,6 +126,7 @@ class FileTokenSource:
     """A token in a file, re-read on each fetch (a CI agent may refresh it in place)."""
 
     path: Path
+    variable: str = TOKEN_FILE_ENV  # named the path: kept from the agent, it leads to the token
 
     @property
     def description(self) -> str:
@@ -148,4 +149,9 @@ class FileTokenSource:
                 f"token acquisition failed: {self.path} does not hold a single JWT"
             ) from None
         token = _clean(text, str(self.path))
-        return RawToken(value=token, source=self.description, secrets=(("OIDC_ID_TOKEN", token),))
+        return RawToken(
+            value=token,
+            source=self.description,
+            secrets=(("OIDC_ID_TOKEN", token),),
+            consumed_env=(self.variable,),
+        )

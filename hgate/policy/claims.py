@@ -274,13 +274,30 @@ def risky_rules(
                 )
             if not {"ref", "environment"} & matchers.keys():
                 warn("pins neither `ref` nor `environment`: any branch can run it")
-        elif (
-            (protected := matchers.get("ref_protected")) is None
-            or not protected.check({"ref_protected": "true"}).ok
-            or protected.check({"ref_protected": "false"}).ok
-        ):
-            warn('does not require ref_protected: "true": unprotected branches can run it')
+        else:
+            if (
+                (protected := matchers.get("ref_protected")) is None
+                or not protected.check({"ref_protected": "true"}).ok
+                or protected.check({"ref_protected": "false"}).ok
+            ):
+                warn('does not require ref_protected: "true": unprotected branches can run it')
+            if "ref" in matchers and not _pins_ref_kind(matchers):
+                warn(
+                    "pins `ref` but not `ref_type`: GitLab's `ref` is a bare name, so a tag "
+                    "of that name matches too; add ref_type: branch (or an exact ref_path)"
+                )
     return tuple(warnings)
+
+
+def _pins_ref_kind(matchers: Mapping[str, ClaimMatcher]) -> bool:
+    """Whether a GitLab rule tells a branch from a tag of the same name."""
+    kind = matchers.get("ref_type")
+    if kind is not None and not (
+        kind.check({"ref_type": "branch"}).ok and kind.check({"ref_type": "tag"}).ok
+    ):
+        return True
+    path = matchers.get("ref_path")
+    return path is not None and path.exact
 
 
 def _warner(into: list[RiskWarning], location: str, subject: str) -> Any:

@@ -114,6 +114,34 @@ def test_run_keeps_the_token_from_the_agent_and_the_log(
     assert "token=\n" in done.stdout.replace("\r\n", "\n"), "the token variable is removed"
 
 
+def test_run_keeps_the_token_file_variable_from_the_agent(
+    dev_setup: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """In file mode the variable hgate read is removed too: it leads to the token."""
+    issuer_dir, policy = dev_setup
+    token_file = tmp_path / "token.jwt"
+    token_file.write_text(mint(issuer_dir, tmp_path))
+    done = hgate(
+        "run",
+        "--policy",
+        str(policy),
+        "--identity",
+        "local",
+        "--key-dir",
+        str(tmp_path / "keys"),
+        "--out",
+        str(tmp_path / "runs"),
+        "--",
+        "sh",
+        "-c",
+        'echo "file=${HGATE_ID_TOKEN_FILE:-unset}"',
+        env={"HGATE_ID_TOKEN_FILE": str(token_file)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "verified by the DEVELOPMENT issuer" in done.stderr
+    assert "file=unset\n" in done.stdout.replace("\r\n", "\n"), done.stdout
+
+
 def test_run_records_the_verified_identity(dev_setup: tuple[Path, Path], tmp_path: Path) -> None:
     token, done, text = run_with_dev_token(dev_setup, tmp_path, "true")
     assert "verified by the DEVELOPMENT issuer, rule records-agent" in done.stderr

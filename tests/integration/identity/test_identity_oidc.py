@@ -8,6 +8,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from hgate import endpoints
 from hgate.errors import IdentityError
 from hgate.identity import JwksCache, TrustedIssuer, VerifiedIdentity, verify_token
 from hgate.identity.http import fetch_json
@@ -197,6 +198,27 @@ def test_plain_http_is_only_for_loopback() -> None:
         fetch_json("http://example.com/.well-known/jwks", what="JWKS")
     with pytest.raises(IdentityError, match=r"must be an https:// URL"):
         fetch_json("file:///etc/passwd", what="JWKS")
+
+
+def test_plain_http_to_loopback_never_goes_through_a_proxy(
+    oidc_server: OidcServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`http_proxy` would carry a loopback issuer's cleartext discovery and JWKS to a proxy
+    host, which could answer with its own keys: a forged token would then verify."""
+    proxy = OidcServer()  # answers every proxied GET with its own discovery and keys
+    try:
+        proxy.add_key("RS256")
+        proxy.discovery_issuer = oidc_server.issuer
+        forged = proxy.sign(proxy.claims(iss=oidc_server.issuer, **github_claims()))
+        for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", proxy.issuer)
+        endpoints._opener.cache_clear()
+        refused(oidc_server, forged, r"signature check failed")
+        assert proxy.requests == [] and oidc_server.jwks_requests == 1
+    finally:
+        endpoints._opener.cache_clear()
+        proxy.down()
 
 
 def test_public_key_fixture_material_is_generated_not_committed(oidc_server: OidcServer) -> None:

@@ -227,6 +227,25 @@ def test_risky_gitlab_rules_are_warned_about(tmp_path: Path) -> None:
     assert "`pipeline_source` admits merge_request_event" in found
 
 
+@pytest.mark.parametrize(
+    ("pin", "warned"),
+    [
+        ("      ref: main\n", True),  # a protected tag named `main` matches too
+        ("      ref: main\n      ref_type: [branch, tag]\n", True),
+        ("      ref: main\n      ref_type: branch\n", False),
+        ("      ref: main\n      ref_path: refs/heads/main\n", False),
+        ("      ref_path: refs/heads/main\n", False),
+    ],
+)
+def test_a_gitlab_ref_without_its_type_is_warned_about(
+    tmp_path: Path, pin: str, warned: bool
+) -> None:
+    """GitLab's `ref` is a bare name (`main`) for a branch or a tag alike; GitHub's is not."""
+    text = GITLAB.replace("      pipeline_source: push\n", "      pipeline_source: push\n" + pin)
+    found = " | ".join(warnings_of(load(tmp_path, text)))
+    assert ("a tag of that name" in found) is warned, found
+
+
 def test_local_rules_and_development_issuers_are_warned_about(tmp_path: Path) -> None:
     text = (
         "version: 1\nname: t\nissuers:\n  - {name: dev, development: true, jwks_file: j, "
