@@ -264,6 +264,17 @@ def _local(policy: Policy, env: Mapping[str, str]) -> SessionIdentity:
             remedy="add an identities entry with `local: true`, run in CI with an OIDC token, "
             f"or give a development issuer's token in ${DEFAULT_TOKEN_ENV}",
         )
+    granted = [
+        f"database {rule.grants.database.name}" if rule.grants.database else "",
+        f"ssh as {rule.grants.ssh.user}" if rule.grants.ssh else "",
+    ]
+    if in_ci(env) and any(granted):  # in CI a resource needs the job to prove who it is
+        raise IdentityError(
+            f"the local (unverified) identity is refused inside a CI job: rule {rule.name!r} "
+            f"({rule.location}) grants {', '.join(g for g in granted if g)}",
+            remedy="give the job its OIDC token (GitHub: permissions: id-token: write; "
+            "GitLab: id_tokens) and a rule that matches it",
+        )
     user = env.get("USER") or _login_name()
     return SessionIdentity(
         issuer="local",

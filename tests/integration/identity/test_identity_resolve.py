@@ -275,3 +275,29 @@ def test_local_unverified_only_where_granted(tmp_path: Path, github_policy: Poli
         resolve_identity(github_policy, "local", {})
     with pytest.raises(UsageError, match=r"unknown identity mode 'root'"):
         resolve_identity(github_policy, "root", {})
+
+
+LOCAL_WITH_GRANTS = """version: 1
+name: local-grants
+identities:
+  - name: developer
+    local: true
+    grants:
+      database: {name: clinic, tables: [{table: patients, privileges: [SELECT]}]}
+"""
+
+
+def test_an_unverified_local_identity_gets_no_resource_inside_ci(tmp_path: Path) -> None:
+    """A development issuer's signed token is refused in CI; an unsigned local identity
+    with a database or SSH grant must be too, or a CI job without its OIDC token (or one
+    whose token no rule admits, under `auto`) would hold the developer's access."""
+    policy = policy_file(tmp_path, LOCAL_WITH_GRANTS)
+    assert resolve_identity(policy, "local", {"USER": "alice"}).grants.database is not None
+    for ci in ({"GITHUB_ACTIONS": "true"}, {"GITLAB_CI": "true"}, {"CI": "true"}):
+        with pytest.raises(IdentityError, match=r"refused inside a CI job: rule 'developer'"):
+            resolve_identity(policy, "local", {"USER": "alice", **ci})
+        with pytest.raises(IdentityError, match=r"refused inside a CI job"):
+            resolve_identity(policy, "auto", {"USER": "alice", **ci})
+    masking_only = policy_file(tmp_path, LOCAL_WITH_GRANTS.split("    grants:")[0])
+    identity = resolve_identity(masking_only, "local", {"USER": "alice", "CI": "true"})
+    assert not identity.verified and identity.rule == "developer"  # masks, holds nothing

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.oidc_server import REPOSITORY_ID, OidcServer
 from tests.fixtures.postgres_server import PostgresServer
-from tests.integration.creds.conftest import CLINIC_SQL, DATABASE_GRANT, creds_policy
+from tests.integration.creds.conftest import CLINIC_SQL, DATABASE_GRANT
 from tests.integration.ui.ui_support import HGATE, clean_env
 
 pytestmark = pytest.mark.integration
@@ -20,12 +21,23 @@ echo "password: $PGPASSWORD"
 """
 
 
+def _github_policy(issuer: str, grants: str) -> str:
+    """A database granted to a verified GitHub job (in CI only a verified job gets one)."""
+    return (
+        "version: 1\nname: creds-test\nissuers:\n"
+        f"  - {{name: github, url: '{issuer}', provider: github, audience: a}}\n"
+        "identities:\n  - name: agent\n    issuer: github\n"
+        f"    claims: {{repository_id: '{REPOSITORY_ID}', event_name: push}}\n"
+        f"    grants:\n{grants}session:\n  max_duration: 60s\n  kill_grace: 1s\n"
+    )
+
+
 def test_issued_credentials_are_masked_by_the_runner_too(
-    tmp_path: Path, postgres_server: PostgresServer, postgres_db: str
+    tmp_path: Path, postgres_server: PostgresServer, postgres_db: str, oidc_server: OidcServer
 ) -> None:
     postgres_server.psql(CLINIC_SQL, postgres_db)
     policy = tmp_path / "policy.yaml"
-    policy.write_text(creds_policy(DATABASE_GRANT.format(db=postgres_db)))
+    policy.write_text(_github_policy(oidc_server.issuer, DATABASE_GRANT.format(db=postgres_db)))
     agent = tmp_path / "agent.sh"
     agent.write_text(AGENT)
     agent.chmod(0o755)
@@ -33,8 +45,8 @@ def test_issued_credentials_are_masked_by_the_runner_too(
     env = clean_env(
         HGATE_HOME=str(tmp_path / "home"),
         HGATE_ADMIN_DSN=postgres_server.dsn("postgres"),
-        GITHUB_ACTIONS="true",
         LEAK=str(leak),
+        **oidc_server.github_env(),
     )
     proc = subprocess.run(
         [*HGATE, "run", "--policy", str(policy), "--out", str(tmp_path / "runs"), "--", str(agent)],
