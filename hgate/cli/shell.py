@@ -9,6 +9,9 @@ stderr and exits 126, as a shell does for a command it cannot execute. No sessio
 answer, or a garbled answer: refused (fail closed). A command held for approval is
 answered first with `wait<TAB>notice` lines: the notice goes to stderr and the shim
 waits, with no time-out of its own, for the verdict (the session enforces the expiry).
+An allowed script (`bash job.sh`) comes back as `allow<TAB>` and the arguments to run
+instead: the checked text as the `-c` string, so a file swapped since the check is never
+read.
 
 Speed matters (one of these per tool call), so this module imports only `os`, `sys`
 and `_socket`; the private directory's scripts run it with `python -I -S`, skipping
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 EXIT_REFUSED = 126
 PROTOCOL = b"hgate-shell/1"
 TIMEOUT = 30.0
-MAX_REPLY = 65536
+MAX_REPLY = 4 << 20  # a checked script's text comes back with the verdict
 CONTEXT = {
     "ignore_unknown_options": True,
     "allow_extra_args": True,
@@ -56,15 +59,36 @@ def main(shell: str, real_shell: str, args: list[str] | None = None) -> NoReturn
         reply = _ask(control, b"".join(b"%d:%s," % (len(f), f) for f in fields))
     except OSError as exc:
         _refuse(f"cannot reach the hgate session ({exc.strerror or exc})")
-    action, _, message = reply.decode("utf-8", "replace").rstrip("\n").partition("\t")
-    if action != "allow":
-        _refuse(message or "the session gave no verdict")
+    action, tab, rest = reply.partition(b"\t")
+    if action.rstrip(b"\n") != b"allow":
+        _refuse(rest.decode("utf-8", "replace").rstrip("\n") or "the session gave no verdict")
+    run: list[bytes | str] = list(argv)
+    if tab:  # run what the session checked, not what the arguments would read now
+        try:
+            run = list(_fields(rest))
+        except ValueError:
+            run = []
+        if not run:
+            _refuse("the session's answer is garbled")
     name = sys.argv[0] if args is None else shell
     argv0 = "-" + shell if os.path.basename(name).startswith("-") else shell
     try:
-        os.execv(real_shell, [argv0, *argv])
+        os.execv(real_shell, [argv0, *run])
     except OSError as exc:
         _refuse(f"cannot run {real_shell}: {exc.strerror}")
+
+
+def _fields(data: bytes) -> list[bytes]:
+    """Netstrings (`5:hello,`), as the session writes the arguments to run."""
+    fields: list[bytes] = []
+    while data:
+        length, colon, data = data.partition(b":")
+        size = int(length) if colon and length.isdigit() else -1
+        if size < 0 or data[size : size + 1] != b",":
+            raise ValueError("not a netstring")
+        fields.append(data[:size])
+        data = data[size + 1 :]
+    return fields
 
 
 def _ask(path: str, request: bytes) -> bytes:
@@ -78,7 +102,7 @@ def _ask(path: str, request: bytes) -> bytes:
         sock.shutdown(_socket.SHUT_WR)
         reply = b""
         while len(reply) < MAX_REPLY:
-            chunk = sock.recv(4096)
+            chunk = sock.recv(65536)
             if not chunk:
                 break
             reply += chunk

@@ -10,6 +10,7 @@ import itertools
 import re
 
 MAX_WORDS = 64  # past this the word is kept as written (and bash's own limits apply)
+MAX_NESTING = 32  # braces nested deeper: likewise
 _SEQUENCE = re.compile(r"^(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])(?:\.\.(-?\d+))?$")
 
 
@@ -17,24 +18,30 @@ def expand_braces(word: str) -> list[str]:
     """The words bash's brace expansion makes of `word` (just `[word]` when none apply)."""
     if "{" not in word:
         return [word]
-    results = _expand(word)
-    return results if 0 < len(results) <= MAX_WORDS else [word]
+    results = _expand(word, depth=0)
+    return results if results else [word]
 
 
-def _expand(word: str) -> list[str]:
-    span = _first_brace(word)
-    if span is None:
-        return [word]
-    start, end, parts = span
-    prefix, suffix = word[:start], word[end + 1 :]
-    tails = _expand(suffix)
-    out: list[str] = []
-    for part in parts:
-        for middle in _expand(part):
-            out.extend(prefix + middle + tail for tail in tails)
-            if len(out) > MAX_WORDS:
-                return out
-    return out
+def _expand(word: str, *, depth: int) -> list[str] | None:
+    """None past MAX_WORDS or MAX_NESTING. Brace after brace is a loop, not a recursion: a
+    long word (a script's text as a `-c` string) may hold thousands of them."""
+    if depth > MAX_NESTING:
+        return None
+    heads = [""]
+    rest = word
+    while (span := _first_brace(rest)) is not None:
+        start, end, parts = span
+        middles: list[str] = []
+        for part in parts:
+            expanded = _expand(part, depth=depth + 1)
+            if expanded is None:
+                return None
+            middles.extend(expanded)
+        heads = [head + rest[:start] + middle for head in heads for middle in middles]
+        if len(heads) > MAX_WORDS:
+            return None
+        rest = rest[end + 1 :]
+    return [head + rest for head in heads]
 
 
 def _first_brace(word: str) -> tuple[int, int, list[str]] | None:

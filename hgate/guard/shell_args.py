@@ -25,15 +25,23 @@ class ShellInvocation:
     command: str | None = None  # the -c string
     script: str | None = None  # the script operand, as written
     operands: tuple[str, ...] = ()  # $0 $1 … after the command string or script
+    options: tuple[str, ...] = ()  # the shell's own options before those, without `--`
+
+    def as_command(self, text: str) -> tuple[str, ...]:
+        """A script invocation's arguments with `text` as its `-c` string in place of the
+        file (`$0` still the script's name): the shell runs `text` and never opens the file."""
+        return (*self.options, "-c", "--", text, self.script or "", *self.operands)
 
 
 def parse_shell_args(args: tuple[str, ...] | list[str]) -> ShellInvocation:
     """Interpret the arguments after the shell's name (never raises: odd input is stdin)."""
     command_mode = stdin_mode = interactive = False
     index = 0
+    end = None  # where options end, when `--` or `-` says so
     while index < len(args):
         arg = args[index]
         if arg in ("--", "-"):
+            end = index
             index += 1
             break
         if arg.startswith("--"):
@@ -52,10 +60,17 @@ def parse_shell_args(args: tuple[str, ...] | list[str]) -> ShellInvocation:
             elif letter in "oO":
                 index += 1  # `-o pipefail`: the value is the next argument
     operands = tuple(args[index:])
+    options = tuple(args[: index if end is None else end])
     if command_mode:
         if not operands:
             return ShellInvocation(mode="stdin")  # bash: "-c: option requires an argument"
-        return ShellInvocation(mode="command", command=operands[0], operands=operands[1:])
+        return ShellInvocation(
+            mode="command", command=operands[0], operands=operands[1:], options=options
+        )
     if operands and not stdin_mode:
-        return ShellInvocation(mode="script", script=operands[0], operands=operands[1:])
-    return ShellInvocation(mode="interactive" if interactive else "stdin", operands=operands)
+        return ShellInvocation(
+            mode="script", script=operands[0], operands=operands[1:], options=options
+        )
+    return ShellInvocation(
+        mode="interactive" if interactive else "stdin", operands=operands, options=options
+    )

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import hgate
 from hgate.audit import TranscriptWriter
-from hgate.guard import ApprovalChannel, NoApprovals, Verdict
+from hgate.guard import ApprovalChannel, NoApprovals
 from hgate.mask import Masker
 from hgate.policy.commands import CommandPolicy
-from hgate.session.control import ControlServer, ShellRequest
+from hgate.session.control import ControlServer, ShellAnswer, ShellRequest
 from hgate.session.gate import CommandGate
 from hgate.session.processes import ProcessRecorder
 from hgate.session.stdin_guard import StdinGuard
@@ -163,7 +163,7 @@ class CommandsSession:
         # A recording failure inside the server or recorder thread needs no re-raise here:
         # it left the transcript writer failed, so the session's next write raises it.
 
-    def _answer(self, request: ShellRequest) -> Verdict:
+    def _answer(self, request: ShellRequest) -> ShellAnswer:
         assert self._gate is not None
         return self._gate.shell_request(
             shell=request.shell,

@@ -1,9 +1,12 @@
 """The control socket: `hgate shell` asks, the parent decides and records, then answers.
 
 One request per connection: netstring fields `hgate-shell/1`, shell, cwd, PATH, args...;
-the answer is one line, `allow` or `block<TAB>message`. The caller is identified by
-SO_PEERCRED (the kernel's word, not the caller's). Anything malformed, and any failure
-to decide or record, is answered `block`: the shim then refuses (fail closed).
+the answer is one line, `allow` or `block<TAB>message`, or `allow<TAB>` followed by
+netstring fields: the arguments the shell runs with instead of its own (a checked
+script's text as its `-c` string, so the file, which may have changed since the check,
+is not read again). The caller is identified by SO_PEERCRED (the kernel's word, not the
+caller's). Anything malformed, and any failure to decide or record, is answered
+`block`: the shim then refuses (fail closed).
 
 The server runs in a daemon thread rather than in the PTY loop: a shim is waiting with
 a tool call in flight, and the PTY loop can sit in a blocking write to a slow CI log;
@@ -47,7 +50,16 @@ class ShellRequest:
     pid: int | None
 
 
-Handler = Callable[[ShellRequest], Verdict]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShellAnswer:
+    """The verdict, and the arguments an allowed shell runs with instead of the request's
+    (None: its own)."""
+
+    verdict: Verdict
+    args: tuple[str, ...] | None = None
+
+
+Handler = Callable[[ShellRequest], ShellAnswer]
 
 
 class ControlServer:
@@ -119,17 +131,21 @@ class ControlServer:
             return
         token = NOTICE.set(lambda text: _reply(connection, f"wait\t{text}"))
         try:
-            verdict = self._handler(request)
+            answer = self._handler(request)
         except Exception as exc:
             self.error = exc
             _reply(connection, "block\tthe hgate session could not record this command")
             return
         finally:
             NOTICE.reset(token)
-        if verdict.allowed:
+        if not answer.verdict.allowed:
+            _reply(connection, f"block\t{answer.verdict.message()}")
+        elif answer.args is None:
             _reply(connection, "allow")
         else:
-            _reply(connection, f"block\t{verdict.message()}")
+            fields = [os.fsencode(arg) for arg in answer.args]
+            with contextlib.suppress(OSError):
+                connection.sendall(b"allow\t" + b"".join(b"%d:%s," % (len(f), f) for f in fields))
 
 
 def _receive(connection: socket.socket) -> bytes:

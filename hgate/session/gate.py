@@ -22,12 +22,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hgate.audit import TranscriptWriter
 from hgate.guard import (
     DEFAULT_RULE,
+    SEVERITY,
     UNPARSABLE_RULE,
     ApprovalChannel,
     CommandGuard,
@@ -37,8 +38,12 @@ from hgate.guard import (
 )
 from hgate.mask import Masker
 from hgate.policy.commands import CommandPolicy
+from hgate.session.control import ShellAnswer
 
 MAX_RECORDED_TEXT = 4096
+# A checked script runs as its shell's `-c` string, and Linux caps one argument at
+# 128 KiB (MAX_ARG_STRLEN, with its terminating NUL).
+MAX_PINNED_SCRIPT = 128 * 1024 - 1
 # How long after a typed line is approved its held commands may start: the interactive
 # shell that reads the line runs them itself, not through the shim, and the recorder
 # must not take them for violations. Each approved command covers its own execs (one per
@@ -86,8 +91,13 @@ class CommandGate:
 
     def shell_request(
         self, *, shell: str, args: tuple[str, ...], cwd: str, path: str, pid: int | None
-    ) -> Verdict:
-        """A request from `hgate shell`; an allowed shell's exit status is recorded later."""
+    ) -> ShellAnswer:
+        """A request from `hgate shell`; an allowed shell's exit status is recorded later.
+
+        An approved `bash FILE` runs the text the approver was shown, as its `-c` string:
+        the shell never reads FILE, which the agent may have changed while it was held.
+        Other scripts run from their file, so `BASH_SOURCE` (empty under `-c`) keeps
+        working; one swapped between its check and its start is a documented limit."""
 
         def read_script(name: str) -> str:
             from hgate.guard.checker import MAX_SCRIPT_BYTES
@@ -100,6 +110,14 @@ class CommandGate:
             return data.decode("utf-8")
 
         check = self.guard.check_shell(shell, args, path=path, read_script=read_script)
+        held = check.invocation.mode == "script" and check.verdict.action == "approve"
+        unpinnable = _unpinnable(check.text) if held else None
+        if unpinnable is not None:  # an approval of it could not hold: it would be read again
+            reason = f"script {check.invocation.script!r} cannot be run as checked: {unpinnable}"
+            verdict = Verdict(action=self.guard.unparsable, rule=UNPARSABLE_RULE, reason=reason)
+            if SEVERITY[check.verdict.action] > SEVERITY[verdict.action]:
+                verdict = check.verdict
+            check = replace(check, verdict=verdict, text=None)
         event: dict[str, Any] = {
             "source": "shell",
             "shell": shell,
@@ -117,7 +135,9 @@ class CommandGate:
                 self._by_pid[pid] = command_id
                 if verdict.approval == "approved":
                     self._approved.add(pid)
-        return verdict
+        if held and verdict.approval == "approved" and check.text is not None:
+            return ShellAnswer(verdict=verdict, args=check.invocation.as_command(check.text))
+        return ShellAnswer(verdict=verdict)
 
     def stdin_line(self, text: str) -> Verdict:
         """A line typed on the agent's stdin, before it is forwarded."""
@@ -291,6 +311,17 @@ class CommandGate:
 
     def _mask_all(self, argv: tuple[str, ...]) -> list[str]:
         return [self._mask(arg) for arg in argv]
+
+
+def _unpinnable(text: str | None) -> str | None:
+    """Why a checked script's text cannot be its shell's `-c` string, if it cannot."""
+    if text is None:
+        return None
+    if "\0" in text:
+        return "it holds a NUL byte"
+    if len(text.encode()) > MAX_PINNED_SCRIPT:
+        return f"larger than {MAX_PINNED_SCRIPT} bytes"
+    return None
 
 
 def _parent(pid: int) -> int | None:

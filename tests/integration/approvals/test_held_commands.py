@@ -127,3 +127,24 @@ def test_the_approver_sees_escape_sequences_in_the_action_not_their_effect(
     (line,) = [line for line in shown.stdout.splitlines() if line.startswith("  action")]
     assert "\x1b" not in shown.stdout
     assert f"touch {approvals.marker} #\\x1b[2K\\x1b[G  action  echo harmless" in line
+
+
+def test_a_script_swapped_while_held_runs_as_approved(approvals: Approvals) -> None:
+    """The agent asks for `bash job.sh`, then rewrites job.sh while the approver reads the
+    request: what runs is what the approver was shown, not what the file now holds."""
+    script = approvals.tmp_path / "job.sh"
+    swapped = approvals.tmp_path / "swapped"
+    script.write_text(f"touch {approvals.marker}\necho approved-script-ran\n")
+    agent = approvals.tmp_path / "agent.sh"
+    agent.write_text('#!/bin/bash\nbash job.sh; echo "deploy-rc=$?"\n')
+    agent.chmod(0o755)
+    held = approvals.start(approvals.policy(), agent=agent)
+    request_id = approvals.wait_for_request(held)
+    script.write_text(f"touch {swapped}\necho swapped-script-ran\n")
+    approvals.decide("approve", request_id, "alice")
+    approvals.finish(held)
+    assert "deploy-rc=0" in held.output and "approved-script-ran" in held.output
+    assert "swapped-script-ran" not in held.output and not swapped.exists()
+    assert approvals.marker.exists()
+    (request,) = [c for c in held.of("command") if c.get("phase") == "request"]
+    assert request["mode"] == "script" and "script_sha256" in request

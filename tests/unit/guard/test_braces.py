@@ -32,3 +32,12 @@ def test_explosions_are_kept_as_written() -> None:
     word = "{a,b}" * 8  # 256 words
     assert expand_braces(word) == [word]
     assert len(expand_braces("{1..64}")) == MAX_WORDS
+
+
+def test_a_long_word_with_thousands_of_braces_is_expanded_without_recursion() -> None:
+    """A script's text, run as a `-c` string, is one argv word the recorder checks."""
+    script = 'echo "${x}" | grep -E "y{1,3}" && f() { :; }\n' * 3000
+    assert expand_braces(script) == [script]
+    assert expand_braces("{1..1}" * 3000 + "/{,}") == ["1" * 3000 + "/", "1" * 3000 + "/"]
+    nested = "{a," * 100 + "b" + "}" * 100
+    assert expand_braces(nested) == [nested]

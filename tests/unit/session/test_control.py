@@ -12,7 +12,7 @@ import pytest
 
 from hgate.guard import Verdict
 from hgate.session.commands import ShimDirectory, create_shim_directory
-from hgate.session.control import ControlServer, ShellRequest
+from hgate.session.control import ControlServer, ShellAnswer, ShellRequest
 
 
 @pytest.fixture
@@ -23,9 +23,9 @@ def shim() -> Iterator[ShimDirectory]:
 
 
 def serve(shim: ShimDirectory, answer: Verdict, seen: list[ShellRequest]) -> ControlServer:
-    def handler(request: ShellRequest) -> Verdict:
+    def handler(request: ShellRequest) -> ShellAnswer:
         seen.append(request)
-        return answer
+        return ShellAnswer(verdict=answer)
 
     server = ControlServer(shim.socket_path, handler)
     server.start()
@@ -96,3 +96,37 @@ def test_a_malformed_request_is_answered_block(shim: ShimDirectory) -> None:
 def test_no_server_means_refusal(shim: ShimDirectory, tmp_path: Path) -> None:
     done = run(shim, "bash", "-c", "echo ran")
     assert done.returncode == 126 and "cannot reach the hgate session" in done.stderr
+
+
+def test_allow_with_arguments_runs_those_instead(shim: ShimDirectory) -> None:
+    server = ControlServer(
+        shim.socket_path,
+        lambda _request: ShellAnswer(
+            verdict=Verdict(action="allow", rule="r"),
+            args=("-c", "--", 'printf "%s|" "$0" "$@" "$(printf "a\\tb\\nc")"', "job.sh", "1"),
+        ),
+    )
+    server.start()
+    try:
+        done = run(shim, "bash", "job.sh", "1")
+    finally:
+        server.close()
+    assert (done.returncode, done.stdout) == (0, "job.sh|1|a\tb\nc|")
+
+
+def test_a_garbled_list_of_arguments_is_refused(shim: ShimDirectory) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(shim.socket_path))
+        listener.listen(1)
+        done = subprocess.Popen(
+            [str(shim.path / "bash"), "job.sh"],
+            env={**os.environ, **shim.environment(os.environ)},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"allow\t9:-c,")
+        _, stderr = done.communicate(timeout=30)
+    assert (done.returncode, stderr) == (126, "hgate: the session's answer is garbled\n")

@@ -34,7 +34,7 @@ def test_a_secret_lying_on_the_cut_leaves_nothing_of_itself_in_the_record() -> N
     gate, journal = make()
     pad = "A" * (MAX_RECORDED_TEXT - len("ssh host ") - 8)  # the cut falls 8 chars in
     line = f"ssh host {pad}{SECRET}"
-    verdict = gate.shell_request(shell="bash", args=("-c", line), cwd="", path="", pid=None)
+    verdict = gate.shell_request(shell="bash", args=("-c", line), cwd="", path="", pid=None).verdict
     assert verdict.action == "block"
     recorded = json.dumps(journal.events)
     for shown in (recorded, verdict.message()):
