@@ -3,7 +3,7 @@
 One Aho-Corasick automaton finds them all in one pass, rebuilt lazily when the set
 changes. Each value is also looked for in the encodings a value commonly travels in
 (base64 at any alignment, URL-encoding, JSON escaping, hex), which is where plain
-log masking stops.
+log masking stops; a long secret also in any piece of 12 characters of those.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ __all__ = ["EXACT_DETECTOR", "MIN_EXACT_LENGTH", "ExactValues", "encodings"]
 EXACT_DETECTOR = "exact"
 MIN_EXACT_LENGTH = 4
 _MIN_ENCODED = 6
+# A secret this long is also masked in pieces: any FRAGMENT characters of it or of one of
+# its encodings, wherever they show. A key printed wrapped at another width (`base64
+# FILE`, `xxd -p`) or cut (`cut -c1-35`) never contains a whole encoded line.
+FRAGMENTED = 24
+FRAGMENT = 12
 _KIND = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
@@ -82,7 +87,9 @@ class ExactValues:
         """How many automata a `find` runs (O(log n))."""
         return len(self._levels) + bool(self._pending)
 
-    def add(self, value: str, kind: str) -> None:
+    def add(self, value: str, kind: str, *, fragments: bool = True) -> None:
+        """Mask `value`; `fragments=False` for values that come in numbers (a column's
+        rows), whose pieces would cost memory and mask ordinary text."""
         if not _KIND.fullmatch(kind):
             raise ValueError(f"kind {kind!r} must be upper-case letters, digits and _")
         parts = [p for p in value.splitlines() if len(p) >= MIN_EXACT_LENGTH] or [value]
@@ -93,7 +100,12 @@ class ExactValues:
             )
         with self._lock:
             for part in parts:  # a multi-line value (a key) is masked line by line
-                for variant in encodings(part):
+                variants = encodings(part)
+                if fragments and len(part) >= FRAGMENTED:
+                    variants |= {
+                        v[i : i + FRAGMENT] for v in variants for i in range(len(v) - FRAGMENT + 1)
+                    }
+                for variant in variants:
                     known = self._values.get(variant)
                     if known == kind:
                         continue

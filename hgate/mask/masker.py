@@ -121,9 +121,10 @@ class Masker:
         for kind, value in exact:
             self.add_exact(value, kind)
 
-    def add_exact(self, value: str, kind: str = "SECRET") -> None:
-        """Mask `value` (and its encodings) wherever it appears from now on."""
-        self._exact.add(value, kind)
+    def add_exact(self, value: str, kind: str = "SECRET", *, fragments: bool = True) -> None:
+        """Mask `value` (and its encodings, and a long one's pieces: see ExactValues.add)
+        wherever it appears from now on."""
+        self._exact.add(value, kind, fragments=fragments)
 
     @property
     def exact_count(self) -> int:

@@ -97,9 +97,9 @@ class DatabaseProxy:
             scanner.add_exact(self.login.password, "SECRET")
 
         def taint(value: str, kind: str) -> None:
-            masker.add_exact(value, kind)
+            masker.add_exact(value, kind, fragments=False)
             if scanner is not masker:
-                scanner.add_exact(value, kind)
+                scanner.add_exact(value, kind, fragments=False)
 
         policy = self.policy
         recorder = self._recorder = SqlRecorder(append) if append is not None else None

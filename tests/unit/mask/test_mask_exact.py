@@ -5,17 +5,22 @@ All values are synthetic.
 
 from __future__ import annotations
 
+import base64
+import re
 import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import ahocorasick
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hgate.mask import exact
-from hgate.mask.exact import ExactValues, encodings
+from hgate.mask.exact import FRAGMENT, ExactValues, encodings
+from hgate.mask.masker import Masker
 
 
 def _naive(values: dict[str, str], text: str) -> set[tuple[int, int, str]]:
@@ -126,3 +131,55 @@ def test_a_value_added_in_another_thread_is_found_by_the_next_find() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def _longest_clear_runs(masker: Masker, lines: list[str]) -> tuple[int, int]:
+    """(longest run of characters left in clear between tokens, all characters in clear)."""
+    longest = total = 0
+    for line in lines:
+        for part in _TOKEN.split(masker.mask(line).text):
+            longest, total = max(longest, len(part)), total + len(part)
+    return longest, total
+
+
+_TOKEN = re.compile(r"\[[A-Z_]+:[0-9a-f]{6}\]")
+
+
+def test_a_key_dumped_in_other_widths_is_masked_in_pieces() -> None:
+    """`base64 id_ed25519` (76 columns), `xxd -p` and `cut -c1-35` never print a whole
+    encoded line of the key: without pieces, 5 of 7 base64 lines (enough to rebuild the
+    seed) reached the log. A generated key, never printed by the test."""
+    key = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    masker = Masker(key=b"synthetic-test-key-0123456789abc")
+    masker.add_exact(key, "SSH_KEY")
+    raw = key.encode()
+    wrapped = base64.b64encode(raw).decode()
+    dumps = {
+        "base64": [wrapped[i : i + 76] for i in range(0, len(wrapped), 76)],
+        "base64 -w 64": [wrapped[i : i + 64] for i in range(0, len(wrapped), 64)],
+        "xxd -p": [raw.hex()[i : i + 60] for i in range(0, 2 * len(raw), 60)],
+        "cut -c1-35": [line[:35] for line in key.splitlines()],
+    }
+    for name, lines in dumps.items():
+        longest, total = _longest_clear_runs(masker, lines)
+        size = sum(map(len, lines))
+        assert longest <= FRAGMENT and total < size // 10, name
+
+
+def test_pieces_are_for_secrets_not_for_a_columns_values() -> None:
+    """Tainted values come by the thousand and may be prose: whole values only."""
+    values = ExactValues()
+    values.add("Synthetic note about a synthetic patient visit", "NOTE", fragments=False)
+    values.add("synthetic-secret-0123456789-abcdefghij", "SECRET")
+    assert values.find("about a synthetic patient") == []
+    pieces = values.find("x 0123456789-abcdefgh y")  # 19 characters of the secret
+    assert {s.kind for s in pieces} == {"SECRET"}
+    assert (min(s.start for s in pieces), max(s.end for s in pieces)) == (2, 21)
