@@ -13,6 +13,7 @@ import contextlib
 import os
 import shlex
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -57,11 +58,15 @@ class SshBackend(CredentialBackend):
         *,
         clock: Callable[[], float] = time.time,
         parent: Path | None = None,
+        owner: int | None = None,
     ) -> None:
+        """`owner`: the uid the agent runs as when it is not hgate's (`--agent-user`); the
+        directory and its files become that user's, or ssh could not read them."""
         self._grant = grant
         self._ca_key = ca_key
         self._clock = clock
         self._parent = parent
+        self._owner = owner
 
     def issue(self, terms: SessionTerms) -> IssuedCredential:
         key = ed25519.Ed25519PrivateKey.generate()
@@ -92,6 +97,9 @@ class SshBackend(CredentialBackend):
             _write(directory / CERTIFICATE, cert_line, 0o644)
             _write(directory / KNOWN_HOSTS, known_hosts(self._grant), 0o644)
             _write(directory / SSH_CONFIG, ssh_config(self._grant, directory, terms), 0o644)
+            if self._owner is not None:
+                for path in (directory, *directory.iterdir()):
+                    os.chown(path, self._owner, -1, follow_symlinks=False)
         except BaseException as exc:
             shutil.rmtree(directory, ignore_errors=True)
             if isinstance(exc, OSError):
@@ -121,20 +129,45 @@ class SshBackend(CredentialBackend):
         directory = Path(issued.handle)
         if not directory.exists():
             return Revocation(backend=self.name, handle=issued.handle, record={"state": "absent"})
-        with contextlib.suppress(OSError):  # overwrite the key before unlinking it
-            size = (directory / IDENTITY).stat().st_size
-            (directory / IDENTITY).write_bytes(b"\0" * size)
+        _scrub_identity(directory)
         try:
             shutil.rmtree(directory)
         except OSError as exc:
             raise RevocationError(
-                f"cannot delete the SSH credential directory {directory}: {exc.strerror}"
+                f"cannot delete the SSH credential directory {directory}: {exc.strerror or exc}"
             ) from exc
         return Revocation(
             backend=self.name,
             handle=issued.handle,
             record={"state": "deleted", "directory": str(directory)},
         )
+
+
+def _scrub_identity(directory: Path) -> None:
+    """Overwrite the private key in place before the directory is deleted.
+
+    The agent can write to the directory, so what is there now is untrusted: the key may
+    have been swapped for a symlink (hgate would zero the file it points to), a FIFO
+    (opening it would block revocation for good) or a hard link to another file. Only
+    the regular, singly-linked file named IDENTITY inside the real directory is touched;
+    anything else is left for rmtree, which unlinks without following links.
+    """
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | flags)
+    except OSError:
+        return
+    try:
+        fd = os.open(IDENTITY, os.O_WRONLY | os.O_NONBLOCK | flags, dir_fd=dir_fd)
+    except OSError:
+        return
+    finally:
+        os.close(dir_fd)
+    with contextlib.suppress(OSError), os.fdopen(fd, "wb", buffering=0) as handle:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+            handle.write(b"\0" * info.st_size)
+            os.fsync(fd)
 
 
 def _write(path: Path, text: str, mode: int) -> None:

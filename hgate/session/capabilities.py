@@ -52,7 +52,7 @@ class LiveCapabilities:
         if self.database is not None:
             steps.append(self.database.close)
         if self.credentials is not None:
-            steps.append(self.credentials.revoke)  # also armed on atexit and SIGTERM/SIGHUP
+            steps.append(self.credentials.revoke)  # also armed on atexit and on signals
         steps.append(self.commands.close)
         first: BaseException | None = None
         for step in steps:

@@ -3,8 +3,9 @@
 Order is the guarantee. Each secret joins the mask set the moment its backend returns,
 before anything is printed or recorded; the transcript gets what was issued, never
 the secret. Revocation runs from the session's `finally`, and, for the ways out that
-skip it, from two nets armed at issue time: SIGTERM/SIGHUP become KeyboardInterrupt
-(so the stack unwinds instead of dying), and an `atexit` hook revokes whatever is left.
+skip it, from two nets armed at issue time: every signal that would end hgate (SIGTERM,
+SIGHUP, SIGUSR1, SIGALRM, … see `signals`) raises SignalStop, a KeyboardInterrupt, so the
+stack unwinds instead of dying, and an `atexit` hook revokes whatever is left.
 Only SIGKILL escapes; then `VALID UNTIL`, the certificate's expiry and `hgate creds gc`
 end the credentials.
 """
@@ -25,12 +26,12 @@ from typing import Any, Protocol
 from hgate.creds.interface import CredentialBackend, IssuedCredential, SessionTerms
 from hgate.errors import ConfigError, HgateError
 from hgate.policy.identities import Grants
+from hgate.session.signals import FORWARDED_SIGNALS, SignalStop, stop_signals
 
 ADMIN_DSN_ENV = "HGATE_ADMIN_DSN"
 SSH_CA_KEY_ENV = "HGATE_SSH_CA_KEY"
 CREDENTIAL_ENV = (ADMIN_DSN_ENV, f"{ADMIN_DSN_ENV}_FILE", SSH_CA_KEY_ENV, f"{SSH_CA_KEY_ENV}_FILE")
 REVOKE_MARGIN = 60.0  # seconds past max_duration + kill_grace that a credential may outlive
-_GUARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class MaskSet(Protocol):
@@ -58,6 +59,7 @@ class SessionCredentials:
         notify: Callable[[str], None],
         clock: Callable[[], float] = time.time,
         backends: Sequence[CredentialBackend] | None = None,  # default: from the grants
+        agent_uid: int | None = None,  # `--agent-user`: who must be able to use the files
     ) -> None:
         now = datetime.fromtimestamp(clock(), UTC)
         self._terms = SessionTerms(
@@ -71,6 +73,7 @@ class SessionCredentials:
         self._writer, self._notify = writer, notify
         self._issued: list[tuple[CredentialBackend, IssuedCredential]] = []
         self._given = None if backends is None else list(backends)
+        self._agent_uid = agent_uid
         self._previous: dict[int, Any] = {}
         self._armed = self._revoking = False
         self.environment: dict[str, str] = {}
@@ -147,7 +150,9 @@ class SessionCredentials:
             parent = Path(runner_temp) if runner_temp and Path(runner_temp).is_dir() else None
             # GitHub's per-job temp dir, emptied after each job even on a persistent
             # runner: a key left by a SIGKILLed hgate does not wait in /tmp
-            backends.append(SshBackend(ssh, load_ca_key(text), parent=parent))
+            backends.append(
+                SshBackend(ssh, load_ca_key(text), parent=parent, owner=self._agent_uid)
+            )
         return backends
 
     def _secret(self, name: str, kind: str, why: str) -> str:
@@ -173,7 +178,7 @@ class SessionCredentials:
         self._armed = True
         atexit.register(self.revoke)
         if threading.current_thread() is threading.main_thread():
-            for sig in _GUARDED_SIGNALS:
+            for sig in (*FORWARDED_SIGNALS, *stop_signals()):
                 self._previous[sig] = signal.signal(sig, self._on_signal)
 
     def _disarm(self) -> None:
@@ -189,7 +194,7 @@ class SessionCredentials:
         """Unwind through the session's `finally` blocks; never interrupt a revocation."""
         if self._revoking:
             return  # the session is ending anyway; let revocation finish
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+        raise SignalStop(signum)
 
 
 def env_secret(env: Mapping[str, str], name: str) -> str:

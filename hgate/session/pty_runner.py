@@ -10,7 +10,9 @@ SIGINT to hgate escalates, as someone pressing Ctrl-C again and again expects: t
 is forwarded to the agent's process group; a second one, or the first once `kill_grace`
 has passed with the agent still running, takes the stop path the time limit takes
 (SIGTERM, then SIGKILL after `kill_grace`); a third kills at once. An agent hgate had to
-stop this way ends the session with 130, like a shell interrupted by Ctrl-C.
+stop this way ends the session with 130, like a shell interrupted by Ctrl-C. A signal
+that would otherwise have killed hgate (SIGUSR1, SIGALRM, … see `signals`) takes the same
+stop path at once, and the session ends with 128+N for it, as if it had killed hgate.
 """
 
 from __future__ import annotations
@@ -40,16 +42,17 @@ from hgate.errors import (
     CommandNotFound,
     UsageError,
 )
+from hgate.session.signals import FORWARDED_SIGNALS, signal_name, stop_signals
 
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 READ_SIZE = 65536
 COALESCE_MAX = 256 * 1024  # join reads already waiting, up to this much, into one feed
 DEFAULT_SIZE = (50, 200)  # rows, columns when hgate itself has no terminal (CI logs)
 DRAIN_QUIET = 0.05  # after the agent exits, stop reading once output is quiet this long
+EXIT_SETTLE = 0.5  # after the terminal closed, how long the agent may take to exit
 
 EXIT_INTERRUPTED = EXIT_SIGNAL_BASE + signal.SIGINT  # 130: hgate itself was interrupted
 
-ExitReason = Literal["exited", "signaled", "time_limit", "stopped", "interrupted"]
+ExitReason = Literal["exited", "signaled", "time_limit", "stopped", "interrupted", "terminated"]
 _TtyAttrs = list[Any]  # termios.tcgetattr's list, kept opaque
 
 
@@ -59,8 +62,9 @@ class AgentExit:
 
     exit_code: int
     reason: ExitReason
-    signal: int | None = None
+    signal: int | None = None  # the signal that killed the agent
     duration: float = 0.0
+    stopped_by: int | None = None  # reason "terminated": the signal hgate received
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +117,8 @@ class PtyRunner:
         self._stdin_is_tty = _isatty(stdin_fd)
         self._pending_signals: list[int] = []
         self._stop_reason: ExitReason | None = None
+        self._stopped_by: int | None = None  # the stop signal behind reason "terminated"
+        self._stop_signals: tuple[int, ...] = ()  # taken by run(): those not ignored
         self._kill_at: float | None = None
         self._terminated = False  # SIGTERM sent to the agent's group (by hgate's own decision)
         self._interrupts = 0  # SIGINTs hgate received while the agent ran
@@ -155,8 +161,10 @@ class PtyRunner:
             os.set_blocking(fd, False)
         # Handlers first: a signal that lands while the agent starts is forwarded, not lost.
         previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        self._stop_signals = stop_signals()
         previous_handlers = {
-            sig: signal.signal(sig, self._remember) for sig in (*FORWARDED_SIGNALS, signal.SIGWINCH)
+            sig: signal.signal(sig, self._remember)
+            for sig in (*FORWARDED_SIGNALS, *self._stop_signals, signal.SIGWINCH)
         }
         # A file-size limit on hgate must fail the sink's write (SinkError), not kill hgate.
         previous_handlers[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -257,6 +265,9 @@ class PtyRunner:
             if sig == signal.SIGINT:
                 self._interrupt()
                 continue
+            if sig in self._stop_signals:
+                self._stop_on(sig)
+                continue
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, sig)
             if sig in (signal.SIGTERM, signal.SIGHUP) and self._kill_at is None:
@@ -273,6 +284,17 @@ class PtyRunner:
             os.killpg(self._proc.pid, signal.SIGINT)
         if not self._terminated:
             self._escalate_at = time.monotonic() + self._settings.kill_grace
+
+    def _stop_on(self, sig: int) -> None:
+        """A signal that would have killed hgate: stop the agent as the time limit does."""
+        if self._stop_reason is None:
+            self._stop_reason, self._stopped_by = "terminated", sig
+        if not self._terminated:
+            self._notice(
+                f"{signal_name(sig)}: stopping the agent (SIGTERM, then SIGKILL in "
+                f"{_seconds(self._settings.kill_grace)})"
+            )
+            self._terminate()
 
     def _escalate(self) -> None:
         """One step up the stop path: SIGTERM (SIGKILL after the grace), or SIGKILL now."""
@@ -385,6 +407,11 @@ class PtyRunner:
     def _result(self, started: float) -> AgentExit:
         assert self._proc is not None
         proc = self._proc
+        # The terminal closes a moment before the process is gone: give an agent that is
+        # exiting by itself that moment, or it is reported as killed by the SIGHUP below.
+        settle = time.monotonic() + min(EXIT_SETTLE, self._settings.kill_grace)
+        while proc.isalive() and time.monotonic() < settle:
+            time.sleep(0.005)
         if proc.isalive():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGHUP)
@@ -397,19 +424,25 @@ class PtyRunner:
         duration = time.monotonic() - started
         if proc.signalstatus is not None:
             sig = int(proc.signalstatus)
-            code = _STOP_CODES.get(self._stop_reason or "", EXIT_SIGNAL_BASE + sig)
             return AgentExit(
-                exit_code=code,
+                exit_code=self._exit_code(EXIT_SIGNAL_BASE + sig),
                 reason=self._stop_reason or "signaled",
                 signal=sig,
                 duration=duration,
+                stopped_by=self._stopped_by,
             )
-        status = int(proc.exitstatus or 0)
         return AgentExit(
-            exit_code=_STOP_CODES.get(self._stop_reason or "", status),
+            exit_code=self._exit_code(int(proc.exitstatus or 0)),
             reason=self._stop_reason or "exited",
             duration=duration,
+            stopped_by=self._stopped_by,
         )
+
+    def _exit_code(self, agent_code: int) -> int:
+        """How the agent ended does not matter once hgate decided to stop it."""
+        if self._stopped_by is not None:
+            return EXIT_SIGNAL_BASE + self._stopped_by
+        return _STOP_CODES.get(self._stop_reason or "", agent_code)
 
     # -- terminal handling --------------------------------------------------------
 

@@ -8,6 +8,7 @@ agent prints reaches stdout without passing the masker first.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -41,6 +42,7 @@ from hgate.session.identity import SessionIdentity, resolve_identity
 from hgate.session.masking import build_masker, compiled_cache
 from hgate.session.output_pump import OutputPump
 from hgate.session.pty_runner import AgentExit, PtyRunner, RunnerSettings, write_all
+from hgate.session.signals import SignalStop, signal_name
 from hgate.session.sinks import SinkGuard, build_sink, sink_variables
 
 if TYPE_CHECKING:
@@ -164,6 +166,7 @@ def run_session(
             masker=masker if on_secret is None else _AnnouncedMasks(masker, on_secret),
             writer=writer,
             notify=notify,
+            agent_uid=user.uid if user else None,
         )
         live.credentials.issue()  # each secret joins the mask set as it is made
         pump = OutputPump(MaskingStream(masker), writer, output_fd, policy.mask.max_findings)
@@ -235,6 +238,11 @@ def run_session(
     except HgateError as exc:
         live.close()
         _seal_after_error(writer, exc)
+        guard.shutdown()
+        raise
+    except SignalStop as exc:  # outside the PTY loop, while credentials were live
+        live.close()
+        _seal_after_stop(writer, exc)
         guard.shutdown()
         raise
     except BaseException:
@@ -352,6 +360,8 @@ def _final_status(outcome: AgentExit, pump: OutputPump) -> tuple[int, str]:
         return outcome.exit_code, "stopped: session time limit reached"
     if outcome.reason == "interrupted":
         return outcome.exit_code, "stopped: hgate was interrupted"
+    if outcome.reason == "terminated" and outcome.stopped_by is not None:
+        return outcome.exit_code, f"stopped: hgate received {signal_name(outcome.stopped_by)}"
     if outcome.reason == "signaled":
         return outcome.exit_code, f"agent killed by signal {outcome.signal}"
     return outcome.exit_code, "agent exited"
@@ -364,6 +374,13 @@ def _seal_after_error(writer: TranscriptWriter, exc: HgateError) -> None:
         writer.seal(exit_code=exc.exit_code, reason=f"hgate error: {type(exc).__name__}")
     except HgateError:
         pass
+
+
+def _seal_after_stop(writer: TranscriptWriter, stop: SignalStop) -> None:
+    """A signal ended the session outside the agent's run: sealed, so the transcript says
+    so instead of ending as a killed run would (INCOMPLETE)."""
+    with contextlib.suppress(HgateError):  # the sink failed too: INCOMPLETE it stays
+        writer.seal(exit_code=stop.exit_code, reason=f"stopped: hgate received {stop.name}")
 
 
 def _signer(request: SessionRequest) -> tuple[Signer, bool, str]:

@@ -30,7 +30,11 @@ def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30) -> None
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGALRM],
+    ids=lambda sig: sig.name,
+)
 def test_role_is_dropped_when_hgate_is_interrupted(
     creds_gate: CredsGate, agent: Callable[[str], list[str]], sig: signal.Signals
 ) -> None:

@@ -3,7 +3,10 @@ when expired or for another principal, and carrying exactly the policy's options
 
 from __future__ import annotations
 
+import os
+import pwd
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -170,3 +173,95 @@ def test_by_default_only_permit_pty_and_a_foreign_source_is_refused(
         assert _log_mentions(sshd_server, "not from a permitted source address", "foreign-source")
     finally:
         backend.revoke(issued)
+
+
+def test_an_agent_that_swaps_its_key_for_a_symlink_cannot_make_hgate_zero_the_target(
+    creds_gate: CredsGate,
+    agent: Callable[[str], list[str]],
+    sshd_server: SshdServer,
+    tmp_path: Path,
+) -> None:
+    """Revocation overwrites the key before deleting it; it must not follow a link the
+    agent put in its place (with --agent-user, hgate is root and the agent owns nothing)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not the agent's to destroy\n")
+    script = agent(f'ln -sf {victim} "$HGATE_SSH_DIR/id_ed25519"\necho swapped\n')
+    run = creds_gate.run(script, creds_gate.ssh_grant(sshd_server), sshd=sshd_server)
+    assert run.returncode == 0, run.stderr
+    assert b"swapped" in run.stdout
+    assert victim.read_text() == "not the agent's to destroy\n"
+    issued = events(run.transcript, "credential.issued")[0]
+    assert not Path(issued["directory"]).exists()
+    assert events(run.transcript, "credential.revoked")[0]["state"] == "deleted"
+    assert creds_gate.gate.verify(run.transcript).returncode == 0
+
+
+def test_a_fifo_in_place_of_the_key_does_not_hang_revocation(sshd_server: SshdServer) -> None:
+    backend, issued = _issue(sshd_server, _grant(sshd_server), "fifo-session")
+    key = Path(issued.handle) / "id_ed25519"
+    key.unlink()
+    os.mkfifo(key)
+    done: list[str] = []
+    worker = threading.Thread(
+        target=lambda: done.append(backend.revoke(issued).record["state"]), daemon=True
+    )
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # unblock the writer so the thread can end, then fail
+        os.close(os.open(key, os.O_RDONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail("revoke() blocked opening a FIFO the agent left in place of its key")
+    assert done == ["deleted"]
+    assert not Path(issued.handle).exists()
+
+
+def test_a_hard_link_in_place_of_the_key_is_unlinked_not_overwritten(
+    sshd_server: SshdServer, tmp_path: Path
+) -> None:
+    backend, issued = _issue(sshd_server, _grant(sshd_server), "hardlink-session", parent=tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("kept\n")
+    key = Path(issued.handle) / "id_ed25519"
+    key.unlink()
+    os.link(victim, key)
+    assert backend.revoke(issued).record["state"] == "deleted"
+    assert victim.read_text() == "kept\n"
+
+
+AGENT_USER = "hgate-agent"  # the account tests/integration/run/test_agent_user.py uses
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_an_agent_user_owns_its_credential_directory_and_can_log_in(
+    sshd_server: SshdServer,
+) -> None:
+    """With --agent-user, hgate is root: a 0700 directory of root's is closed to the agent
+    (`Can't open user config file ...: Permission denied`). Given the owner, it is theirs."""
+    try:
+        agent = pwd.getpwnam(AGENT_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--create-home", "--shell", "/bin/sh", AGENT_USER],
+            check=True,
+            capture_output=True,
+        )
+        agent = pwd.getpwnam(AGENT_USER)
+    backend, issued = _issue(
+        sshd_server, _grant(sshd_server), "agent-user-session", owner=agent.pw_uid
+    )
+    try:
+        as_agent = ["setpriv", f"--reuid={agent.pw_uid}", f"--regid={agent.pw_gid}"]
+        config = issued.environment["HGATE_SSH_CONFIG"]
+        result = subprocess.run(
+            [*as_agent, "--init-groups", "ssh", "-F", config, "127.0.0.1", "echo in-as-$(whoami)"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+            env={"HOME": agent.pw_dir, "PATH": os.environ["PATH"]},
+        )
+        assert result.stdout.strip() == f"in-as-{sshd_server.user}", result.stderr
+        assert Path(issued.handle).stat().st_mode & 0o777 == 0o700
+    finally:
+        assert backend.revoke(issued).record["state"] == "deleted"  # root still deletes it
+    assert not Path(issued.handle).exists()

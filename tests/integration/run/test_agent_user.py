@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.sshd_server import SshdServer
+from tests.integration.creds.conftest import SSH_GRANT, creds_policy
 from tests.integration.run.conftest import Gate
 
 AGENT_USER = "hgate-agent"
@@ -128,3 +130,32 @@ def test_agent_user_needs_root_and_a_real_user(gate: Gate) -> None:
     )
     assert unprivileged.returncode == 2
     assert "needs hgate to run as root" in unprivileged.stderr
+
+
+def test_an_agent_user_logs_in_with_its_session_certificate(
+    gate: Gate, shared_dir: Path, agent_user: pwd.struct_passwd, sshd_server: SshdServer
+) -> None:
+    """The session's key and certificate directory is the agent user's (hgate's would be
+    0700 and unreadable to it): before, `--agent-user` with an SSH grant could not log in."""
+    grant = SSH_GRANT.format(
+        principal=sshd_server.principal,
+        user=sshd_server.user,
+        port=sshd_server.port,
+        host_key=sshd_server.host_public_key,
+    )
+    agent = shared_dir / "agent.sh"
+    agent.write_text('#!/bin/sh\nssh -F "$HGATE_SSH_CONFIG" 127.0.0.1 "echo logged-in"\n')
+    agent.chmod(0o755)
+    argv = gate.command(
+        "run", "--agent-user", AGENT_USER, "--policy", str(gate.policy(text=creds_policy(grant))),
+        "--out", str(shared_dir / "runs"),
+    )  # fmt: skip
+    proc = subprocess.run(
+        _launcher([*argv, "--", str(agent)], shared_dir / ".python"),
+        capture_output=True,
+        timeout=60,
+        env=gate.env(HGATE_SSH_CA_KEY=sshd_server.ca_private_key),
+        cwd=shared_dir,
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    assert b"logged-in" in proc.stdout

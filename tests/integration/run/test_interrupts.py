@@ -150,3 +150,30 @@ def test_sigint_that_kills_the_agent_is_130(gate: Gate) -> None:
     assert ended.returncode == 130, ended.stderr
     assert "interrupt:" not in ended.stderr
     assert gate.verify(transcript(gate)).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM], ids=lambda sig: sig.name
+)
+def test_a_signal_that_would_kill_hgate_stops_the_agent_and_seals(
+    gate: Gate, sig: signal.Signals
+) -> None:
+    """Before: hgate died of the signal itself, leaving the agent running, its credentials
+    live and the transcript without a seal (INCOMPLETE)."""
+    proc = start(gate, STUBBORN, kill_grace="300ms")
+    proc.send_signal(sig)
+    try:
+        _, stderr = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        kill_all(gate, proc)
+        pytest.fail(f"hgate kept running after {sig.name}")
+    assert proc.returncode == 128 + sig, stderr.decode(errors="replace")
+    assert f"hgate: {sig.name}: stopping the agent (SIGTERM" in stderr.decode()
+    with pytest.raises(ProcessLookupError):  # SIGKILLed after the grace: it ignores TERM
+        os.kill(int(agent_pid_file(gate).read_text()), 0)
+    path = transcript(gate)
+    verified = gate.verify(path)
+    assert verified.returncode == 0, verified.stdout
+    sealed = seal(path)
+    assert sealed["exit_code"] == 128 + sig
+    assert sealed["reason"] == f"stopped: hgate received {sig.name}"

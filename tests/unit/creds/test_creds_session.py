@@ -26,6 +26,7 @@ from hgate.mask import Masker
 from hgate.policy.grants import DatabaseGrant, TableGrant
 from hgate.policy.identities import Grants
 from hgate.session.credentials import SessionCredentials
+from hgate.session.signals import SignalStop
 from tests.journal import Journal
 
 SECRET = "s3cret-value-for-the-agent"
@@ -121,14 +122,47 @@ def test_a_failed_revocation_is_reported_not_raised() -> None:
     assert any("REVOKE FAILED" in note for note in notes)
 
 
-def test_signals_unwind_while_credentials_live_and_are_restored_after() -> None:
-    before = signal.getsignal(signal.SIGTERM)
-    creds, _, _, _ = session([MemoryBackend()])
+@pytest.mark.parametrize(
+    "sig",
+    [
+        signal.SIGTERM,
+        signal.SIGHUP,
+        signal.SIGQUIT,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGALRM,
+        signal.SIGXCPU,
+    ],
+    ids=lambda sig: sig.name,
+)
+def test_signals_unwind_while_credentials_live_and_are_restored_after(
+    sig: signal.Signals,
+) -> None:
+    """Before: SIGQUIT, SIGUSR1/2, SIGALRM and SIGXCPU kept their default and killed hgate
+    with the credentials live (checked before raising, so the old code fails, not dies)."""
+    before = signal.getsignal(sig)
+    backend = MemoryBackend()
+    creds, _, _, _ = session([backend])
     creds.issue()
-    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
-        signal.raise_signal(signal.SIGTERM)
+    assert callable(signal.getsignal(sig)), f"{sig.name} would kill hgate, credentials live"
+    with pytest.raises(SignalStop, match=sig.name) as info:
+        signal.raise_signal(sig)
+    assert isinstance(info.value, KeyboardInterrupt) and info.value.exit_code == 128 + sig
     creds.revoke()
-    assert signal.getsignal(signal.SIGTERM) is before
+    assert backend.live == set()
+    assert signal.getsignal(sig) is before
+
+
+def test_a_signal_hgate_was_started_with_ignored_stays_ignored() -> None:
+    before = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    try:
+        creds, _, _, _ = session([MemoryBackend()])
+        creds.issue()
+        assert signal.getsignal(signal.SIGUSR2) is signal.SIG_IGN
+        assert callable(signal.getsignal(signal.SIGUSR1))
+        creds.revoke()
+    finally:
+        signal.signal(signal.SIGUSR2, before)
 
 
 def test_no_grants_no_credentials_no_handlers() -> None:
