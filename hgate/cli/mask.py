@@ -128,7 +128,8 @@ def test(
 
     Fixture lines: `+ Patient SSN {{536-22-1234}}` must be masked ({{KIND:value}} also
     checks the kind); `= build 1.2.3 in 45 ms` must pass unchanged; `#` starts a comment.
-    A fixture that cannot be read or is not in this format exits 67; the policy, 65.
+    A fixture that cannot be read or is not in this format (also a {{KIND:value}} whose
+    kind no detector or value reports) exits 67 at fixture:line; the policy, 65.
     """
     import secrets
 
@@ -140,7 +141,7 @@ def test(
     masker, engine = build_masker(loaded.mask, key=secrets.token_bytes(32), env={}, check=False)
     lines = _fixture_lines(fixture)
     try:
-        report = run_fixture(masker, lines)
+        report = run_fixture(masker, lines, exact_kinds=(v.kind for v in loaded.mask.values))
     except FixtureError as exc:
         problem = str(exc).removeprefix(f"line {exc.line}: ")  # the location says the line
         raise ConfigError(f"{fixture}:{exc.line}: {problem}") from None

@@ -10,8 +10,15 @@ from typing import Annotated
 import typer
 
 from hgate.cli.console import err_console
-from hgate.cli.workflow_commands import in_github_actions, mask_announcer
-from hgate.errors import EXIT_SIGNAL_BASE, HgateError, UsageError
+from hgate.cli.workflow_commands import (
+    append_text,
+    check_appendable,
+    in_github_actions,
+    mask_announcer,
+)
+from hgate.errors import EXIT_SIGNAL_BASE, ConfigError, HgateError, UsageError
+
+EXIT_INTERRUPTED = EXIT_SIGNAL_BASE + signal.SIGINT
 
 
 def run(
@@ -72,7 +79,9 @@ def run(
             "--outputs-to",
             help="Append `exit-code`, `session-id` and `transcript` as name=value lines "
             "(the $GITHUB_OUTPUT format) when hgate ends, also when no session started: "
-            "lets a CI step `exec hgate run` and still hand on the exit code.",
+            "lets a CI step `exec hgate run` and still hand on the exit code. A file that "
+            "cannot be written stops hgate before the agent starts (exit 67); if it cannot "
+            "be written at the end, a run that would exit 0 exits 67.",
             dir_okay=False,
         ),
     ] = None,
@@ -101,27 +110,73 @@ def run(
     The agent's exit code becomes hgate's; a signal N gives 128+N, the time limit 124,
     an agent command not found 127 (not executable: 126). SIGINT is forwarded to the
     agent; a second one (or the agent still running after `kill_grace`) stops it
-    (SIGTERM, then SIGKILL) and hgate exits 130.
+    (SIGTERM, then SIGKILL) and hgate exits 130. Any other signal that would kill hgate
+    (SIGUSR1, SIGALRM, …) stops the agent the same way, and hgate exits 128+N for it.
     """
+    try:
+        if outputs_to is not None:  # before anything runs whose exit code it must hold
+            check_appendable(outputs_to, "--outputs-to")
+    except HgateError as exc:
+        _append(log, f"hgate: error: {exc}")
+        raise
     outputs: dict[str, str] = {}
+    ended = False  # the session ran to its own exit code (no exception)
     try:
         code = _run(
             command, policy, identity, key_dir, out, quiet, log, github_masks, agent_user, outputs
         )
+        ended = True
     except HgateError as exc:
         _append(log, f"hgate: error: {exc}")
         outputs["exit-code"] = str(exc.exit_code)
         raise
-    except KeyboardInterrupt:
-        outputs["exit-code"] = str(EXIT_SIGNAL_BASE + signal.SIGINT)
-        raise
+    except KeyboardInterrupt as exc:
+        code = _interrupted(exc, log)
+        outputs["exit-code"] = str(code)
+        if code == EXIT_INTERRUPTED:
+            raise
+        raise typer.Exit(code) from None
     except Exception:
         outputs["exit-code"] = str(HgateError.exit_code)
         raise
     finally:
-        if outputs_to is not None:
-            _append(outputs_to, *(f"{name}={value}" for name, value in outputs.items()))
+        lost = _hand_on(outputs_to, outputs, log, failing=not ended)
+    if lost is not None and code == 0:  # the outputs are how an `exec`ed step says success
+        raise lost
     raise typer.Exit(code)
+
+
+def _interrupted(exc: KeyboardInterrupt, log: Path | None) -> int:
+    """128+N for the signal that unwound hgate outside the PTY loop (130 for Ctrl-C)."""
+    from hgate.session.signals import SignalStop
+
+    if not isinstance(exc, SignalStop):
+        return EXIT_INTERRUPTED
+    message = f"hgate: stopped by {exc.name}"
+    _append(log, message)
+    err_console.print(message, markup=False)
+    return exc.exit_code
+
+
+def _hand_on(
+    path: Path | None, outputs: dict[str, str], log: Path | None, *, failing: bool
+) -> ConfigError | None:
+    """Append the outputs to `path`; the error if they could not be, said in one line
+    when hgate is failing anyway (its own error stays the one raised)."""
+    if path is None:
+        return None
+    try:
+        append_text(
+            path, "".join(f"{name}={value}\n" for name, value in outputs.items()), "--outputs-to"
+        )
+    except ConfigError as exc:
+        code = outputs.get("exit-code", "")
+        lost = ConfigError(f"{exc.message}; the session's exit code {code} was not handed on")
+        _append(log, f"hgate: error: {lost}")
+        if failing or code != "0":
+            err_console.print(f"hgate: error: {lost}", markup=False)
+        return lost
+    return None
 
 
 def _run(

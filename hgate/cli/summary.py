@@ -15,7 +15,12 @@ import typer
 
 from hgate.cli.console import write_out
 from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, exit_for_verdict, load_report
-from hgate.cli.workflow_commands import annotation, in_github_actions
+from hgate.cli.workflow_commands import (
+    annotation,
+    append_text,
+    check_appendable,
+    in_github_actions,
+)
 from hgate.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -79,6 +84,10 @@ def summary(
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", remedy="use github, gitlab or text")
     style: SummaryFormat = "github" if fmt == "github" else "gitlab" if fmt == "gitlab" else "text"
+    files = {"--append-to": append_to, "--outputs-to": outputs_to, "--dotenv": dotenv}
+    for option, file in files.items():  # all or nothing: no summary without its outputs
+        if file is not None:
+            check_appendable(file, option)
     path = _find(transcript)
     report = load_report(path, key)[1] if path is not None else None
     values = {
@@ -96,13 +105,15 @@ def summary(
         hint = f"hgate verify {path} --key {key}" if key is not None else ""
         text = render_summary(report, style, verify_hint=hint)
     if append_to is not None:
-        _append(append_to, text + "\n")
+        append_text(append_to, text + "\n", "--append-to")
     if outputs_to is not None:
-        _append(outputs_to, "".join(f"{k}={_one_line(v)}\n" for k, v in values.items()))
+        lines = "".join(f"{k}={_one_line(v)}\n" for k, v in values.items())
+        append_text(outputs_to, lines, "--outputs-to")
     if dotenv is not None:
         names = {"session-id": "HGATE_SESSION_ID", "transcript": "HGATE_TRANSCRIPT"}
         names["verdict"] = "HGATE_VERDICT"
-        _append(dotenv, "".join(f"{names[k]}={_one_line(values[k])}\n" for k in names))
+        lines = "".join(f"{names[k]}={_one_line(values[k])}\n" for k in names)
+        append_text(dotenv, lines, "--dotenv")
     if not json_output and not quiet:
         shown = text if append_to is None or style != "github" else _plain(report, exit_code, log)
         write_out(shown)
@@ -169,14 +180,6 @@ def _annotate(report: SessionReport) -> None:
 
 def _auto(style: SummaryFormat) -> bool:
     return style == "github" and in_github_actions()
-
-
-def _append(path: Path, text: str) -> None:
-    try:
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from exc
 
 
 def _one_line(value: str) -> str:

@@ -4,6 +4,10 @@ The runner reads these from a step's stdout. `::add-mask::` makes it hide a valu
 every later log line of the job, so a credential hgate issued stays hidden even if some
 other step prints it; annotations put a policy mistake on the policy file's line in the
 pull request. Nothing is printed outside GitHub Actions.
+
+The CI's own files (`$GITHUB_OUTPUT`, `$GITHUB_ENV`, a GitLab dotenv report) are how a
+step hands its results on; one that cannot be written is an error, checked before the
+work starts so that nothing runs whose outcome would be lost.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from hgate.errors import HgateError, PolicyError
+from hgate.errors import ConfigError, HgateError, PolicyError
 
 MIN_MASK_LENGTH = 4
 
@@ -95,6 +99,29 @@ def split_location(location: str) -> tuple[str, int | None, int | None]:
     if head and tail.isdigit():
         return head, int(tail), None
     return location, None, None
+
+
+def check_appendable(path: Path, option: str) -> None:
+    """Raise ConfigError (exit 67) unless `path` can be appended to (it is created if
+    missing, as the append would); said before the work whose results it is to hold."""
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{option} {path} cannot be written: {_reason(exc)}") from None
+
+
+def append_text(path: Path, text: str, option: str) -> None:
+    """Append `text` to a CI file; ConfigError (exit 67) with the reason if it cannot."""
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path} could not be written: {_reason(exc)}") from None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def annotate_error(exc: HgateError) -> None:

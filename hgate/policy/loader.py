@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -170,11 +171,22 @@ def _session(node: Node | None) -> SessionSettings:
         return SessionSettings()
     fields = node.mapping(("max_duration", "kill_grace", "idle_flush"))
     default = SessionSettings()
-    return SessionSettings(
+    settings = SessionSettings(
         max_duration=_get_duration(fields.get("max_duration"), default.max_duration),
         kill_grace=_get_duration(fields.get("kill_grace"), default.kill_grace),
         idle_flush=_get_duration(fields.get("idle_flush"), default.idle_flush),
     )
+    grace_node = fields.get("kill_grace")
+    if settings.kill_grace > settings.max_duration:
+        if grace_node is None:  # the default grace of a short session: as long as the session
+            return replace(settings, kill_grace=settings.max_duration)
+        # a grace longer than the whole session is a unit slip (5m for 5s), and would let a
+        # stopped agent outlive its time limit by more than the limit itself
+        grace_node.fail(
+            f"{settings.kill_grace:g}s is longer than max_duration ({settings.max_duration:g}s)",
+            remedy="kill_grace must be at most max_duration",
+        )
+    return settings
 
 
 def _get_duration(node: Node | None, default: float) -> float:

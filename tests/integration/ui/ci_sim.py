@@ -7,8 +7,9 @@ env plus the runner's files: a fresh GITHUB_OUTPUT, GITHUB_ENV and GITHUB_STEP_S
 per step, whose contents are read back afterwards (outputs, the job environment for later
 steps, the job summary). `uses:` steps are recorded with their resolved `with:`.
 
-GitLab: `$[[ inputs.x ]]` is interpolated, and the script lines run in one bash, as the
-runner's generated script does.
+GitLab: `$[[ inputs.x ]]` is interpolated, the script lines run in one bash, as the
+runner's generated script does, and the after_script lines in another one afterwards,
+whatever the script's outcome, with the job's variables but none the script exported.
 """
 
 from __future__ import annotations
@@ -189,7 +190,12 @@ class ActionRunner:
 
 
 def gitlab_job(template: Path, inputs: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """The template's one job, its `$[[ inputs.x ]]` interpolated like GitLab does."""
+    """The template's first job (the agent's), `$[[ inputs.x ]]` interpolated like GitLab."""
+    return next(iter(gitlab_jobs(template, inputs).items()))
+
+
+def gitlab_jobs(template: Path, inputs: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Every job of the template, in order, its `$[[ inputs.x ]]` interpolated."""
     spec, jobs = list(yaml.safe_load_all(template.read_text()))
     declared = spec["spec"]["inputs"]
     unknown = set(inputs) - set(declared)
@@ -208,21 +214,36 @@ def gitlab_job(template: Path, inputs: dict[str, str]) -> tuple[str, dict[str, A
             return {interpolate(k): interpolate(v) for k, v in node.items()}
         return node
 
-    ((name, job),) = interpolate(jobs).items()
-    return name, job
+    interpolated: dict[str, dict[str, Any]] = interpolate(jobs)
+    return interpolated
 
 
 def run_gitlab_script(
     job: dict[str, Any], env: dict[str, str], cwd: Path
 ) -> subprocess.CompletedProcess[str]:
-    """The script lines in one bash with `set -eo pipefail`, the job's variables exported."""
-    script = cwd.parent / "gitlab-job.sh"
-    script.write_text("set -eo pipefail\n" + "\n".join(job["script"]) + "\n")
+    """The script lines in one bash with `set -eo pipefail`, the job's variables exported,
+    then the after_script lines in a new bash; the exit status is the script's alone
+    (GitLab ignores after_script's), the output both of theirs."""
     variables = {k: str(v) for k, v in job.get("variables", {}).items()}
+    done = _bash(cwd.parent / "gitlab-job.sh", job["script"], {**env, **variables}, cwd)
+    if not job.get("after_script"):
+        return done
+    status = "success" if done.returncode == 0 else "failed"
+    after_env = {**env, **variables, "CI_JOB_STATUS": status}
+    after = _bash(cwd.parent / "gitlab-after.sh", job["after_script"], after_env, cwd)
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout + after.stdout, done.stderr + after.stderr
+    )
+
+
+def _bash(
+    path: Path, lines: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    path.write_text("set -eo pipefail\n" + "\n".join(lines) + "\n")
     return subprocess.run(
-        ["bash", "--noprofile", "--norc", str(script)],
+        ["bash", "--noprofile", "--norc", str(path)],
         cwd=cwd,
-        env={**env, **variables},
+        env=env,
         capture_output=True,
         text=True,
         timeout=180,

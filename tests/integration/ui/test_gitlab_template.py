@@ -7,6 +7,8 @@ issuer with GitLab's claims), CI variables set, the script lines in one bash.
 
 from __future__ import annotations
 
+import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.oidc_server import OidcServer, gitlab_claims
-from tests.integration.ui.ci_sim import gitlab_job, run_gitlab_script
+from tests.integration.ui.ci_sim import gitlab_job, gitlab_jobs, run_gitlab_script
 from tests.integration.ui.ui_support import PHI, REPO, clean_env, expect_in, write_agent
 from tests.secrecy import assert_absent
 
@@ -43,6 +45,16 @@ session:
   max_duration: 60s
   kill_grace: 1s
 """
+# Which processes of this job (JOB_MARK: not those of tests running beside it) hold the
+# job's id token in an environment this user can read.
+HOLDERS = r"""#!/usr/bin/env bash
+for environ in /proc/[0-9]*/environ; do
+  vars="$(tr '\0' '\n' < "$environ" 2>/dev/null)" || continue
+  if grep -qx "JOB_MARK=$JOB_MARK" <<< "$vars" && grep -q '^HGATE_ID_TOKEN=' <<< "$vars"; then
+    echo "token holder: $(cat "${environ%/environ}/comm")"
+  fi
+done
+"""
 
 
 def test_the_template_declares_the_token_inputs_and_artifacts() -> None:
@@ -58,6 +70,16 @@ def test_the_template_declares_the_token_inputs_and_artifacts() -> None:
     assert all(isinstance(line, str) for line in job["script"])
     assert not any("$[[" in line for line in job["script"]), "inputs interpolated into script"
     assert job["variables"]["HGATE_RUN"] == "./agent.sh"
+    # hgate replaces the job's shell: nothing of the script runs after it, the rest of the
+    # job is in after_script (its own shell) and a job that needs this one
+    assert job["script"][-1].startswith("exec hgate run ")
+    assert "--outputs-to" in job["script"][-1]
+    assert any(line.startswith("hgate summary ") for line in job["after_script"])
+    verdict = gitlab_jobs(
+        REPO / ".gitlab-ci-template.yml",
+        {"policy": "p.yaml", "run": "./agent.sh", "audience": AUDIENCE},
+    )["hgate-agent-verdict"]
+    assert verdict["needs"] == [{"job": "hgate-agent", "artifacts": True}]
 
 
 def test_the_template_script_runs_a_verified_session(
@@ -66,6 +88,8 @@ def test_the_template_script_runs_a_verified_session(
     project = tmp_path / "project"
     project.mkdir()
     write_agent(project)
+    (project / "holders.sh").write_text(HOLDERS)
+    (project / "holders.sh").chmod(0o755)
     (project / "policy.yaml").write_text(
         POLICY.format(issuer=oidc_server.issuer, audience=AUDIENCE)
     )
@@ -76,7 +100,7 @@ def test_the_template_script_runs_a_verified_session(
         REPO / ".gitlab-ci-template.yml",
         {
             "policy": "policy.yaml",
-            "run": './agent.sh "$TASK"',
+            "run": './holders.sh; ./agent.sh "$TASK"',
             "audience": AUDIENCE,
             "hgate-package": f"{REPO}[fast]",
         },
@@ -97,6 +121,7 @@ def test_the_template_script_runs_a_verified_session(
         "HGATE_ID_TOKEN": token,
         "TASK": "triage",
         "AGENT_EXIT": "0",
+        "JOB_MARK": secrets.token_hex(8),
     }
     proc = run_gitlab_script(job, env, project)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -117,3 +142,13 @@ def test_the_template_script_runs_a_verified_session(
     assert_absent(
         {**PHI, "id_token": token}, log=log, transcript=transcript.read_text(), dotenv=str(dotenv)
     )
+    # Before: the job's bash, which started hgate and waited for it, held the token too.
+    holders = sorted(set(re.findall(r"token holder: (\S+)", proc.stdout)))
+    assert holders == ["hgate"], f"processes holding the id token: {holders}"
+    # The verdict job, with the dotenv report's variables, passes; a bad verdict fails it.
+    inputs = {"policy": "policy.yaml", "run": "true", "audience": AUDIENCE}
+    verdict_job = gitlab_jobs(REPO / ".gitlab-ci-template.yml", inputs)["hgate-agent-verdict"]
+    for verdict, status in (("VALID", 0), ("INVALID", 1), ("MISMATCH", 1), ("", 1)):
+        variables = {**base, **dotenv, "HGATE_VERDICT": verdict}
+        ran = run_gitlab_script(verdict_job, variables, project)
+        assert ran.returncode == status, (verdict, ran.stderr)

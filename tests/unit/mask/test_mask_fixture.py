@@ -66,6 +66,29 @@ def test_malformed_lines(masker: Masker, line: str, message: str) -> None:
     assert info.value.line == 2
 
 
+def test_an_unknown_kind_is_a_fixture_error_at_its_line(masker: Masker) -> None:
+    """Before: accepted, and the case failed as "masked, but as SSN" (or, had the value
+    not been masked, as "not masked"): the typo itself was never named."""
+    with pytest.raises(FixtureError, match=r"unknown kind 'SNN' .*did you mean SSN\?") as info:
+        run_fixture(masker, ["+ ssn {{SSN:536-22-1234}}", "", "+ typo {{SNN:536-22-1234}}"])
+    assert info.value.line == 3
+    assert "536-22-1234" not in str(info.value)
+
+
+def test_kinds_of_built_in_detectors_and_exact_values_are_known(masker: Masker) -> None:
+    report = run_fixture(
+        masker,
+        ["+ {{EMAIL:536-22-1234}}", "+ {{PATIENT_ID:536-22-1234}}"],
+        exact_kinds=["PATIENT_ID"],
+    )
+    assert [c.problem for c in report.cases] == [
+        "value 1 (EMAIL) was masked, but as SSN",
+        "value 1 (PATIENT_ID) was masked, but as SSN",
+    ]
+    with pytest.raises(FixtureError, match="unknown kind 'PATIENT_ID'"):
+        run_fixture(masker, ["+ {{PATIENT_ID:536-22-1234}}"])
+
+
 def test_a_prose_label_names_one_identifier_not_the_rest_of_the_line() -> None:
     from hgate.mask import build_default_detectors
 

@@ -95,6 +95,16 @@ def test_sha256_is_of_the_exact_file_bytes(tmp_path: Path) -> None:
         ),
         ("version: 1\nname: t\ninclude: [missing.yaml]\n", ":3:11", r"'missing.yaml' not found"),
         ("- a\n- b\n", ":1:1", r"expected a mapping"),
+        (
+            "version: 1\nname: t\nsession:\n  max_duration: 10s\n  kill_grace: 1m\n",
+            ":5:15",
+            r"session\.kill_grace: 60s is longer than max_duration \(10s\)",
+        ),
+        (
+            "version: 1\nname: t\nsession: {kill_grace: 2h}\n",
+            ":3:23",
+            r"session\.kill_grace: 7200s is longer than max_duration \(3600s\)",
+        ),
     ],
 )
 def test_errors_name_the_place_and_the_problem(
@@ -331,3 +341,12 @@ def test_only_a_regular_file_of_sane_size_is_read(tmp_path: Path) -> None:
     big.write_text("# synthetic filler\n" * 60_000)
     with pytest.raises(PolicyError, match="larger than 1024 KiB"):
         load_policy(big)
+
+
+def test_the_default_grace_of_a_short_session_is_the_session(tmp_path: Path) -> None:
+    """Only a kill_grace written longer than max_duration is an error; the 5s default is
+    cut to a shorter session's length (a 2s session stays valid)."""
+    path = tmp_path / "short.yaml"
+    path.write_text("version: 1\nname: t\nsession: {max_duration: 2s}\n")
+    session = load_policy(path).session
+    assert (session.max_duration, session.kill_grace) == (2.0, 2.0)

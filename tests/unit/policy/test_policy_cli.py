@@ -125,6 +125,10 @@ def test_an_unreadable_policy_is_the_loaders_error_not_a_usage_error(
         (b"+ Patient SSN {{536-22-1234\n", ":1: a '+' case needs at least one {{value}}"),
         (b"garbage\n", ":1: a case starts with '+ ' (must mask) or '= ' (must keep)"),
         (b"+ ok {{536-22-1234}}\n= caf\xe9\n", ":2:6: fixture is not valid UTF-8"),
+        (
+            b"+ ok {{SSN:536-22-1234}}\n+ typo {{SNN:536-22-1234}}\n",
+            ":2: unknown kind 'SNN' in {{SNN:\u2026}}: did you mean SSN?",
+        ),
     ],
 )
 def test_a_malformed_fixture_is_one_clean_line_exit_67(
@@ -138,6 +142,7 @@ def test_a_malformed_fixture_is_one_clean_line_exit_67(
     line = one_error_line(done)
     assert line.startswith(f"hgate: error: {fixture}{expected}")
     assert "line 1:" not in line and "codec" not in line
+    assert "536-22-1234" not in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("name", ["nope.fx", "."])

@@ -104,6 +104,24 @@ def test_report_html_into_a_directory_exits_67(tmp_path: Path) -> None:
     assert "No such file or directory" in one_error_line(missing)
 
 
+def test_summary_writes_no_ci_file_when_one_of_them_cannot_be_written(tmp_path: Path) -> None:
+    """Before: the step summary and outputs were appended, then the dotenv failed (67) with
+    half of the hand-on done; now every file is checked before anything is written."""
+    path, key = signed_transcript(tmp_path)
+    step_summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    dotenv = tmp_path / "no-such-dir" / "hgate.env"
+    done = hgate("summary", str(path), "--key", str(key), "--format", "github",
+                 "--append-to", str(step_summary), "--outputs-to", str(outputs),
+                 "--dotenv", str(dotenv))  # fmt: skip
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert step_summary.read_text() == "" and outputs.read_text() == "", "nothing handed on"
+    assert (
+        one_error_line(done)
+        == f"hgate: error: --dotenv {dotenv} cannot be written: No such file or directory"
+    )
+    assert done.stdout == ""
+
+
 def test_report_html_on_a_read_only_file_system_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
