@@ -88,6 +88,13 @@ class FanoutSink(Sink):
             remote.wait_idle(max(0.0, deadline - time.monotonic()))
         return self.statuses()
 
+    def give_up_unstarted(self, why: str) -> None:
+        """Fail every remote that has not stored segment 1 yet (`why` says for how long)."""
+        for remote in self._started:
+            status = remote.status()
+            if not status.failed and status.shipped < 1:
+                remote.give_up(f"{remote.location} did not store the first segment {why}")
+
     def shutdown(self, timeout: float) -> tuple[ShipperStatus, ...]:
         """Ship what is queued (bounded by `timeout` per store), then stop every thread.
         Idempotent; returns the final statuses."""

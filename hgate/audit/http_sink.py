@@ -2,8 +2,10 @@
 
 The collector contract makes retries safe: posting a segment it already holds, byte for
 byte, is a no-op (200); a different segment under the same number is refused (409),
-which the shipper treats as final. Connection errors, timeouts, 429 and 5xx are retried
-with back-off by the shipper. Only the standard library is used.
+which the shipper treats as final. Connection errors, timeouts, 408, 425, 429 and every
+5xx are retried with back-off by the shipper. A redirect is never followed: urllib would
+turn the POST into a bodiless GET carrying the bearer token (to any host, even over plain
+http) and take its 200 for "stored". Only the standard library is used.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from hgate.audit.segments import Segment, SegmentRejected, SegmentStore
-from hgate.endpoints import cleartext_problem
+from hgate.endpoints import cleartext_problem, opener_for
 from hgate.errors import SinkError
 
 if TYPE_CHECKING:
@@ -20,13 +22,17 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpSegmentStore", "check_collector_url"]
 
-_RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+_RETRYABLE = frozenset({408, 425, 429})  # and every 5xx
 _MAX_ERROR_TEXT = 200
 
 
 def check_collector_url(url: str) -> str | None:
     """Why `url` cannot take a bearer token (None if it can): https, or http to loopback."""
     return cleartext_problem(url)
+
+
+def _retryable(status: int) -> bool:
+    return status in _RETRYABLE or 500 <= status <= 599
 
 
 class HttpSegmentStore(SegmentStore):
@@ -66,14 +72,14 @@ class HttpSegmentStore(SegmentStore):
         )
         where = self._url  # the shipper adds the segment number and the attempts
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with opener_for(request.full_url).open(request, timeout=self._timeout) as response:
                 status = response.status
                 response.read()
         except urllib.error.HTTPError as exc:
             with exc:
                 detail = _error_text(exc)
             message = f"collector {where} answered {exc.code}: {detail}"
-            if exc.code in _RETRYABLE:
+            if _retryable(exc.code):
                 raise SinkError(message) from exc
             raise SegmentRejected(message) from exc
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:

@@ -130,6 +130,11 @@ class SegmentShipper:
                 lambda: self._error is not None or not (self._queue or self._busy), timeout
             )
 
+    def give_up(self, reason: str) -> None:
+        """Fail the store from outside (it did not ship in time): it ships nothing more."""
+        with self._cond:
+            self._fail_locked(reason)
+
     def close(self, timeout: float) -> ShipperStatus:
         """Ship what is queued (within `timeout` seconds), stop the thread, release the store."""
         with self._cond:

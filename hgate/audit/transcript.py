@@ -63,6 +63,7 @@ class TranscriptWriter:
         self._since_checkpoint = 0
         self._last_checkpoint_at = 0.0
         self._known_types: set[str] = set()
+        self._failure = ""  # why the sink failed: every later refusal repeats it
 
     @property
     def session_id(self) -> str:
@@ -183,8 +184,8 @@ class TranscriptWriter:
             try:
                 self._sink.sync()
                 self._sink.close()
-            except BaseException:
-                self._state = _FAILED
+            except BaseException as exc:
+                self._fail(exc)
                 raise
             self._state = _SEALED
 
@@ -200,8 +201,8 @@ class TranscriptWriter:
         self._write(seq, fmt.sign_line(unsigned, self._signer.sign))
         try:
             self._sink.sync()
-        except BaseException:
-            self._state = _FAILED
+        except BaseException as exc:
+            self._fail(exc)
             raise
         self._checkpoints += 1
         self._since_checkpoint = 0
@@ -216,12 +217,13 @@ class TranscriptWriter:
     def _write(self, seq: int, line: bytes) -> None:
         try:
             self._sink.write(line)
-        except SinkError:
-            self._state = _FAILED
+        except SinkError as exc:
+            self._fail(exc)
             raise
         except Exception as exc:
-            self._state = _FAILED
-            raise SinkError(f"transcript sink {self.location} failed: {exc}") from exc
+            error = SinkError(f"transcript sink {self.location} failed: {exc}")
+            self._fail(error)
+            raise error from exc
         self._seq = seq
         self._prev = hashlib.sha256(line).hexdigest()
 
@@ -238,7 +240,16 @@ class TranscriptWriter:
             raise HgateError("transcript not started: call start(header) first")
         if self._state == _SEALED:
             raise HgateError(f"transcript {self.location} is sealed; nothing more can be added")
-        raise SinkError(f"transcript {self.location} stopped after a write failure")
+        raise SinkError(
+            f"transcript {self.location} stopped after a write failure: {self._failure}"
+        )
+
+    def _fail(self, exc: BaseException) -> None:
+        """Stop the writer, keeping the first failure's reason: the thread that hits it
+        (process recorder, control socket) may not be the one whose error reaches the user."""
+        if self._state != _FAILED:
+            self._state = _FAILED
+            self._failure = str(exc) or type(exc).__name__
 
 
 _WRITER_HEADER_KEYS = frozenset(

@@ -129,7 +129,11 @@ class SinkGuard:
         if not self._sink.remote_locations:
             return
         self._notify("transcript also streamed to " + ", ".join(self._sink.remote_locations))
-        self.settle()
+        self._sink.wait_idle(self._patience)
+        # A store still busy with segment 1 (an answer that trickles in, each read inside
+        # its time-out) has not stored it: failed, before the agent starts, not after.
+        self._sink.give_up_unstarted(f"within {self._patience:g}s")
+        self.poll()
         if self.stopped is not None:
             self.seal(exit_code=SinkError.exit_code, reason="hgate error: SinkError")
             self.finish()

@@ -33,6 +33,14 @@ def test_death_by_signal_is_128_plus_n(gate: Gate) -> None:
     assert seal["type"] == "seal" and seal["exit_code"] == 143
 
 
+def test_an_agent_that_closes_its_terminal_then_exits_keeps_its_status(gate: Gate) -> None:
+    """The terminal closes a moment before the process is gone (always, briefly, when a
+    short agent exits; here on purpose): hgate waits for that moment before sending the
+    hang-up, instead of reporting the agent as killed by SIGHUP (exit 129)."""
+    run = gate.run(["bash", "-c", "exec >&- 2>&- <&-; sleep 0.2; exit 3"])
+    assert run.returncode == 3, run.stderr
+
+
 def test_command_not_found_is_127_with_one_line(gate: Gate) -> None:
     run = gate.run(["/nonexistent/agent-binary"])
     assert run.returncode == 127
@@ -250,6 +258,21 @@ def test_sink_failure_mid_session_stops_the_agent(gate: Gate, tmp_path: Path) ->
     assert result.returncode in (3, 4), result.stdout  # attested prefix, never VALID
 
 
+def test_a_failed_transcript_says_why_in_its_last_line(gate: Gate, tmp_path: Path) -> None:
+    """The process recorder appends from its own thread and may hit the full disk first;
+    the error the user reads must still name the cause, not only that a write failed."""
+    agent = "for i in $(seq 1 400); do echo line $i padding padding; sleep 0.01; done"
+    argv = gate.command(
+        "run", "--policy", str(gate.policy(every=10)), "--out", str(tmp_path / "runs"),
+        "--", "bash", "-c", agent,
+    )  # fmt: skip
+    limited = ["bash", "-c", 'ulimit -f 24; exec "$@"', "limit", *argv]  # 24 KiB files
+    proc = subprocess.run(limited, capture_output=True, text=True, timeout=60, env=gate.env())
+    assert proc.returncode == 73, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("hgate: error: ") and "File too large" in last, proc.stderr
+
+
 def test_outputs_and_log_files_on_success_and_on_refusal(gate: Gate, tmp_path: Path) -> None:
     """What a CI step that `exec`s hgate relies on: the exit code and hgate's own lines in
     files, whether the session ran or was refused before it started."""
@@ -270,6 +293,44 @@ def test_outputs_and_log_files_on_success_and_on_refusal(gate: Gate, tmp_path: P
     assert refused.returncode == 65
     assert outputs.read_text() == "exit-code=65\n"
     assert log.read_text().splitlines()[-1].startswith(f"hgate: error: {bad}:")
+
+
+def test_outputs_that_cannot_be_written_stop_hgate_before_the_agent_starts(
+    gate: Gate, tmp_path: Path
+) -> None:
+    """Before: a warning, and the agent ran; its exit code was then lost, and a step that
+    `exec`s hgate could not tell success from failure."""
+    marker, log = tmp_path / "agent-ran", tmp_path / "hgate.log"
+    outputs = tmp_path / "no-such-dir" / "outputs"
+    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
+                        "--outputs-to", str(outputs), "--log", str(log),
+                        "--", "touch", str(marker))  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=gate.env())
+    assert proc.returncode == 67, proc.stderr
+    assert not marker.exists(), "the agent must not start when its outcome cannot be handed on"
+    assert not (tmp_path / "runs").exists(), "checked before the session starts"
+    assert proc.stderr.strip().splitlines() == [
+        f"hgate: error: --outputs-to {outputs} cannot be written: No such file or directory"
+    ]
+    assert log.read_text().splitlines()[-1] == proc.stderr.strip()
+
+
+def test_outputs_lost_at_the_end_turn_success_into_67(gate: Gate, tmp_path: Path) -> None:
+    """The agent (same user) replaces the outputs file with a directory and exits 0.
+    Before: a warning and exit 0, with no exit-code for the next step."""
+    outputs, log = tmp_path / "outputs", tmp_path / "hgate.log"
+    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
+                        "--outputs-to", str(outputs), "--log", str(log),
+                        "--", "sh", "-c", f"rm -f {outputs}; mkdir {outputs}")  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=gate.env())
+    assert proc.returncode == 67, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"hgate: error: --outputs-to {outputs} could not be written: Is a directory; "
+        "the session's exit code 0 was not handed on"
+    )
+    assert "Traceback" not in proc.stderr
+    assert log.read_text().splitlines()[-1] == last
 
 
 def test_a_signing_key_file_is_used_and_a_missing_one_fails_closed(

@@ -3,11 +3,20 @@ the collector is killed mid-session and we check what was kept where."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
+import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.integration.sinks.conftest import COLLECTOR_TOKEN, Collector, Hgate
 
@@ -146,3 +155,171 @@ def test_verify_reports_missing_and_extra_segments(
         f"segment(s) 2 missing before segment {int(sealed.stem)}"
     )
     assert isinstance(report["segments"], dict) and report["segments"]["missing"] == [2]
+
+
+@dataclass
+class ScriptedCollector:
+    """A real HTTP server in this process that answers each POST with the next status of
+    `answers` (then 201), and records every request it gets: method, path, bearer token."""
+
+    url: str
+    answers: list[int]
+    seen: list[tuple[str, str, bool]] = field(default_factory=list)
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedCollector]:
+    collector = ScriptedCollector(url="", answers=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _record(self) -> None:
+            token = self.headers.get("Authorization", "").endswith(COLLECTOR_TOKEN)
+            collector.seen.append((self.command, self.path, token))
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._record()
+            status = collector.answers.pop(0) if collector.answers else 201
+            self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "/login")
+            self._finish(b'{"error": "scripted"}' if status >= 300 else b"{}")
+
+        def do_GET(self) -> None:
+            self._record()
+            if self.path.startswith("/v1/sessions/"):  # moved: "look over there"
+                self.send_response(302)
+                self.send_header("Location", "/login")
+                self._finish(b"")
+                return
+            self.send_response(200)
+            self._finish(b"<html>sign in</html>")
+
+        def _finish(self, body: bytes) -> None:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    collector.url = f"http://127.0.0.1:{server.server_address[1]}/v1/segments"
+    try:
+        yield collector
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _scripted_policy(hgate: Hgate, collector: ScriptedCollector) -> Path:
+    hgate.extra_env = {"HGATE_COLLECTOR_TOKEN": COLLECTOR_TOKEN}
+    return hgate.policy(f"{{type: http, url: '{collector.url}', {FAST}}}")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_redirect_is_a_refusal_never_a_stored_segment(
+    hgate: Hgate, scripted: ScriptedCollector, agent: Callable[[str], list[str]], status: int
+) -> None:
+    """urllib follows a 30x to a POST with a bodiless GET that keeps the bearer token; a
+    200 from there is not a stored segment, and the token goes nowhere else."""
+    scripted.answers = [status]
+    marker = hgate.tmp_path / "agent-ran"
+    result = hgate.run(_scripted_policy(hgate, scripted), agent(f"touch {marker}\n"))
+    assert result.returncode == 73, result.stderr
+    assert f"answered {status}" in result.stderr
+    assert not marker.exists()  # the first segment was not stored: the agent never ran
+    assert [(method, path) for method, path, _ in scripted.seen] == [("POST", "/v1/segments")]
+    code, report = hgate.verify(hgate.transcript())
+    assert code == 0, report["reason"]
+    seal = json.loads(hgate.transcript().read_text().splitlines()[-1])
+    (remote,) = seal["extra"]["sinks"][1:]
+    assert remote["status"] == "failed" and remote["shipped_segments"] == 0
+
+
+@pytest.mark.parametrize("status", [500, 501, 507, 520])
+def test_every_5xx_is_retried(
+    hgate: Hgate, scripted: ScriptedCollector, agent: Callable[[str], list[str]], status: int
+) -> None:
+    """docs/sinks.md: 408, 425, 429 and 5xx are transient; one such answer, then 201."""
+    scripted.answers = [status]
+    result = hgate.run(_scripted_policy(hgate, scripted), agent("echo ran\n"))
+    assert result.returncode == 0, result.stderr
+    posts = [path for method, path, token in scripted.seen if method == "POST" and token]
+    assert len(posts) >= 3  # segment 1 twice, then the rest
+    code, _ = hgate.verify(hgate.transcript())
+    assert code == 0
+
+
+def test_verify_does_not_follow_a_redirect_with_its_token(
+    hgate: Hgate, scripted: ScriptedCollector
+) -> None:
+    """`hgate verify URL` sends $HGATE_VERIFY_TOKEN; a redirect must not carry it on."""
+    hgate.extra_env = {"HGATE_VERIFY_TOKEN": COLLECTOR_TOKEN}
+    session_url = scripted.url.replace("/v1/segments", "/v1/sessions/20240501T120000Z-1a2b3c4d")
+    key = hgate.tmp_path / "auditor.pub"
+    public = Ed25519PrivateKey.generate().public_key()
+    key.write_bytes(public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH))
+    proc = subprocess.run(
+        [*hgate.hgate_cmd("verify", session_url), "--key", str(key)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=hgate.env(),
+    )
+    assert proc.returncode == 67, proc.stderr
+    assert "HTTP 302" in proc.stderr
+    assert [path for _, path, _ in scripted.seen] == ["/v1/sessions/20240501T120000Z-1a2b3c4d"]
+
+
+@pytest.fixture
+def trickling() -> Iterator[str]:
+    """A collector URL whose answer comes one byte every 0.5 s: no read ever times out,
+    yet nothing is stored for tens of seconds."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(1 << 16)
+            reply = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-Pad: " + b"a" * 60
+            for byte in reply:
+                if stop.wait(0.5):
+                    return
+                with contextlib.suppress(OSError):
+                    conn.send(bytes([byte]))
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/v1/segments"
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_the_agent_waits_for_segment_one_however_slowly_the_collector_answers(
+    hgate: Hgate, trickling: str, agent: Callable[[str], list[str]]
+) -> None:
+    """docs/sinks.md: the first segment must be stored before the agent starts. A store
+    still busy with it when hgate stops waiting has failed; it had been let through."""
+    hgate.extra_env = {"HGATE_COLLECTOR_TOKEN": COLLECTOR_TOKEN}
+    policy = hgate.policy(f"{{type: http, url: '{trickling}', retries: 0, timeout: 1s}}")
+    marker = hgate.tmp_path / "agent-ran"
+    result = hgate.run(policy, agent(f"touch {marker}\n"))
+    assert result.returncode == 73, result.stderr
+    assert not marker.exists(), "the agent ran before segment 1 was stored"
+    assert "did not store the first segment within 6s" in result.stderr
+    code, report = hgate.verify(hgate.transcript())
+    assert code == 0, report["reason"]

@@ -102,6 +102,22 @@ def test_close_gives_up_on_a_hanging_store(segments: list[Segment]) -> None:
     store.gate.set()
 
 
+def test_give_up_fails_a_store_stuck_on_a_segment(segments: list[Segment]) -> None:
+    """What the session does when segment 1 is still not stored as the agent is due."""
+    store = MemoryStore()
+    store.gate.clear()
+    shipper = _ship(store, segments[:3])
+    shipper.give_up("did not store the first segment within 6s")
+    status = shipper.status()
+    assert status.failed and status.error == "did not store the first segment within 6s"
+    assert status.pending <= 1  # only the one in flight may still land
+    shipper.submit(segments[3])
+    assert shipper.status().dropped >= 3
+    store.gate.set()
+    shipper.close(1.0)
+    assert sorted(store.segments) in ([], [segments[0].number])
+
+
 def test_a_store_that_refuses_the_session_is_closed() -> None:
     store = MemoryStore()
     store.refuse_prepare = True

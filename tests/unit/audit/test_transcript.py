@@ -191,6 +191,27 @@ def test_sink_failure_stops_the_writer(signer: Signer) -> None:
         writer.seal(exit_code=1, reason="error")
 
 
+def test_every_later_refusal_repeats_why_the_sink_failed(signer: Signer) -> None:
+    """The thread that hits the failure (the process recorder, say) is often not the one
+    whose error reaches the user: the reason must survive in every later refusal."""
+
+    class Full(MemorySink):
+        def write(self, line: bytes) -> None:
+            if self.lines:
+                raise OSError(27, "File too large")
+            super().write(line)
+
+    writer = _writer(signer, Full())
+    with pytest.raises(SinkError, match=r"File too large"):
+        writer.start(HEADER)
+    for later in (
+        lambda: writer.append("output", {}),
+        lambda: writer.seal(exit_code=1, reason="x"),
+    ):
+        with pytest.raises(SinkError, match=r"stopped after a write failure: .*File too large"):
+            later()
+
+
 def test_foreign_sink_exceptions_become_sink_errors(signer: Signer) -> None:
     class Broken(MemorySink):
         def write(self, line: bytes) -> None:
