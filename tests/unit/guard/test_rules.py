@@ -135,6 +135,7 @@ def test_approve_is_refused_until_approvals_exist(baseline: CommandGuard) -> Non
         ("psql 'host=db.prod dbname=x'", "psql-dsn-outside-the-session"),
         ("ssh deploy@prod.example uptime", "ssh-outside-the-grant"),
         ("scp secrets.txt x:", "ssh-outside-the-grant"),
+        ("ssh -F /tmp/own.conf deploy@prod.example", "ssh-outside-the-grant"),
         ("kubectl -n prod delete deploy web", "kubectl-delete"),
         ("git push --force origin main", "git-push-force"),
         ("git -C repo push -f", "git-push-force"),
@@ -172,6 +173,9 @@ def test_every_baseline_rule(baseline: CommandGuard, line: str, rule: str) -> No
         "chmod -R 755 ./dist",
         "cat /proc/cpuinfo",
         "pytest -q && ruff check .",
+        'ssh -F "$HGATE_SSH_CONFIG" reports.internal uptime',  # the session's grant
+        "ssh -F /home/runner/work/_temp/hgate-ssh-x1y2/ssh_config reports.internal",
+        "scp -F /tmp/hgate-ssh-a1b2/ssh_config out.csv reports.internal:",
     ],
 )
 def test_ordinary_work_is_allowed(baseline: CommandGuard, line: str) -> None:
