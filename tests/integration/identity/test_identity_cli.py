@@ -80,10 +80,17 @@ def mint(issuer_dir: Path, tmp_path: Path, **claims: str) -> str:
 
 
 def run_with_dev_token(
-    dev_setup: tuple[Path, Path], tmp_path: Path, *agent: str
+    dev_setup: tuple[Path, Path], tmp_path: Path, *agent: str, in_file: bool = False
 ) -> tuple[str, subprocess.CompletedProcess[str], str]:
+    """`hgate run --identity local` with a development token in $HGATE_ID_TOKEN, or in the
+    file $HGATE_ID_TOKEN_FILE names."""
     issuer_dir, policy = dev_setup
     token = mint(issuer_dir, tmp_path)
+    env = {"HGATE_ID_TOKEN": token}
+    if in_file:
+        token_file = tmp_path / "token.jwt"
+        token_file.write_text(token)
+        env = {"HGATE_ID_TOKEN_FILE": str(token_file)}
     out = tmp_path / "runs"
     done = hgate(
         "run",
@@ -97,7 +104,7 @@ def run_with_dev_token(
         str(out),
         "--",
         *agent,
-        env={"HGATE_ID_TOKEN": token},
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     (transcript,) = out.glob("*.jsonl")
@@ -118,26 +125,9 @@ def test_run_keeps_the_token_file_variable_from_the_agent(
     dev_setup: tuple[Path, Path], tmp_path: Path
 ) -> None:
     """In file mode the variable hgate read is removed too: it leads to the token."""
-    issuer_dir, policy = dev_setup
-    token_file = tmp_path / "token.jwt"
-    token_file.write_text(mint(issuer_dir, tmp_path))
-    done = hgate(
-        "run",
-        "--policy",
-        str(policy),
-        "--identity",
-        "local",
-        "--key-dir",
-        str(tmp_path / "keys"),
-        "--out",
-        str(tmp_path / "runs"),
-        "--",
-        "sh",
-        "-c",
-        'echo "file=${HGATE_ID_TOKEN_FILE:-unset}"',
-        env={"HGATE_ID_TOKEN_FILE": str(token_file)},
+    _, done, _ = run_with_dev_token(
+        dev_setup, tmp_path, "sh", "-c", 'echo "file=${HGATE_ID_TOKEN_FILE:-unset}"', in_file=True
     )
-    assert done.returncode == 0, done.stderr
     assert "verified by the DEVELOPMENT issuer" in done.stderr
     assert "file=unset\n" in done.stdout.replace("\r\n", "\n"), done.stdout
 
