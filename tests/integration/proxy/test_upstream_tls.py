@@ -80,7 +80,7 @@ def test_verify_ca_refuses_a_server_another_ca_signed(
 ) -> None:
     """It was turned into `prefer`: encrypted, but to whoever answered."""
     server, _, stranger = tls_cluster
-    with pytest.raises(UpstreamError, match="CERTIFICATE_VERIFY_FAILED|certificate verify"):
+    with pytest.raises(UpstreamError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
         _encrypted(_upstream(server, "verify-ca", stranger.cert_file))
 
 
@@ -88,7 +88,7 @@ def test_verify_full_refuses_a_certificate_for_another_host(
     tls_cluster: tuple[PostgresServer, Authority, Authority],
 ) -> None:
     server, trusted, _ = tls_cluster  # the certificate names db.test, not 127.0.0.1
-    with pytest.raises(UpstreamError, match="CERTIFICATE_VERIFY_FAILED|match"):
+    with pytest.raises(UpstreamError, match=r"CERTIFICATE_VERIFY_FAILED|match"):
         _encrypted(_upstream(server, "verify-full", trusted.cert_file))
 
 
@@ -97,7 +97,7 @@ def test_verify_modes_without_a_readable_root_stop_with_a_clear_line(
 ) -> None:
     server, _, _ = tls_cluster
     missing = tmp_path / "no-such-root.crt"
-    with pytest.raises(UpstreamError, match="needs a root certificate .*sslrootcert"):
+    with pytest.raises(UpstreamError, match=r"needs a root certificate .*sslrootcert"):
         _encrypted(_upstream(server, "verify-ca", missing))
 
 
