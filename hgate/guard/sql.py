@@ -45,13 +45,26 @@ class Classification:
     prepares: tuple[tuple[str, Verdict], ...] = ()
     executes: tuple[str, ...] = ()
     deallocates: tuple[str, ...] = ()  # "*" for DEALLOCATE ALL
+    cursors: tuple[str, ...] = ()  # names of the cursors it DECLAREs
+    copy_in: bool = False  # it holds a COPY FROM STDIN (at most one: see _classify)
 
 
 @dataclass(slots=True)
 class PreparedVerdicts:
-    """One connection's SQL PREPAREd statements and the verdict each got at PREPARE."""
+    """One connection's SQL PREPAREd statements and the verdict each got at PREPARE.
+
+    Updated when a string is checked, before the server has run it, and the server may
+    not (an aborted transaction, an earlier error in the string, a name that is taken):
+    so a PREPARE of a name already known keeps the more severe of both verdicts (the
+    server keeps the first statement if the name is taken), and DEALLOCATE only retires
+    a name (EXECUTE of it is refused, a new PREPARE of it keeps the old verdict's
+    severity), since a DEALLOCATE that failed leaves the statement on the server.
+    `taken` is every name ever SQL-PREPAREd here: a protocol Bind to one is refused.
+    """
 
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    retired: dict[str, Verdict] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
 
 
 class SqlGuard:
@@ -89,13 +102,19 @@ class SqlGuard:
             verdict = most_severe(verdict, stored)
         if verdict.action == "block":
             return verdict
+        verdicts, retired = prepared.verdicts, prepared.retired
         for name in found.deallocates:
-            if name == "*":
-                prepared.verdicts.clear()
-            else:
-                prepared.verdicts.pop(name, None)
+            names = list(verdicts) if name == "*" else [name] if name in verdicts else []
+            for gone in names:
+                old = retired.get(gone)
+                stored = verdicts.pop(gone)
+                retired[gone] = stored if old is None else most_severe(old, stored)
         for name, stored in found.prepares:
-            prepared.verdicts[name] = stored
+            for old in (verdicts.get(name), retired.pop(name, None)):
+                if old is not None:
+                    stored = most_severe(old, stored)
+            verdicts[name] = stored
+            prepared.taken.add(name)
         return verdict
 
     def classify(self, text: str) -> Classification:
@@ -128,6 +147,8 @@ class SqlGuard:
         prepares: list[tuple[str, Verdict]] = []
         executes: list[str] = []
         deallocates: list[str] = []
+        cursors: list[str] = []
+        copies = 0
         for raw in tree:
             stmt = raw.get("stmt", {})
             facts = facts_of(stmt, self.masks)
@@ -140,6 +161,7 @@ class SqlGuard:
                 and not facts.prepares
                 and not facts.executes
                 and not facts.deallocates
+                and not facts.positional  # normalize turns DISTINCT ON (2) into ($1)
             )
             judged = self._judge(facts)
             verdict = judged if verdict is None else most_severe(verdict, judged)
@@ -149,14 +171,24 @@ class SqlGuard:
                 prepares.append((name, inner_verdict))
             executes.extend(facts.executes)
             deallocates.extend(facts.deallocates)
+            cursors.extend(facts.cursors)
+            copies += facts.copy_in
         if verdict is None:
             verdict = Verdict(action="allow", rule=DEFAULT, reason="empty statement")
+        if copies > 1:  # the proxy follows one COPY's data stream per string
+            verdict = Verdict(
+                action="block",
+                rule="database.copy_in_twice",
+                reason="more than one COPY FROM STDIN in one statement string",
+            )
         return Classification(
             verdict=verdict,
             statements=len(tree),
             prepares=tuple(prepares),
             executes=tuple(executes),
             deallocates=tuple(deallocates),
+            cursors=tuple(cursors),
+            copy_in=copies > 0,
         ), literal_free
 
     def _judge(self, facts: Facts) -> Verdict:

@@ -16,8 +16,10 @@ from typing import Any
 from hgate.guard.sql_rules import (
     DYNAMIC_SQL_PREFIXES,
     FORBIDDEN_SETTINGS,
+    LEXING_SETTINGS,
     SIDE_EFFECT_FUNCTIONS,
     SIDE_EFFECT_PREFIXES,
+    STATISTICS,
     UTF8_ENCODINGS,
     ColumnMask,
     ColumnRef,
@@ -66,9 +68,15 @@ class Facts:
     used: set[ColumnRef] = field(default_factory=set)
     merged: set[str] = field(default_factory=set)  # JOIN … USING names; "*" for NATURAL
     copied: bool = False  # rows leave through COPY, without column origins
+    # ORDER BY / GROUP BY / DISTINCT ON by a position at or past a `*`: which column it
+    # names depends on the table's layout, so a masked one cannot be ruled out
+    positional_star: bool = False
+    positional: bool = False  # any: its verdict reads a literal (no shape caching)
     prepares: list[tuple[str, Facts]] = field(default_factory=list)
     executes: list[str] = field(default_factory=list)
     deallocates: list[str] = field(default_factory=list)
+    cursors: list[str] = field(default_factory=list)  # DECLAREd: the proxy forgets the names
+    copy_in: bool = False  # COPY FROM STDIN: the proxy follows the data stream
 
     def summary(self) -> str:
         kinds = "/".join(sorted(self.kinds)) or "statement"
@@ -81,11 +89,23 @@ def facts_of(stmt: dict[str, Any], masks: tuple[ColumnMask, ...]) -> Facts:
     _Walker(facts).walk(stmt, EXEC)
     if masks:
         _check_masks(facts, masks)
+        for _name, inner in facts.prepares:  # what EXECUTE will run is checked like it
+            _check_masks(inner, masks)
     return facts
 
 
 def _check_masks(facts: Facts, masks: tuple[ColumnMask, ...]) -> None:
     tables = frozenset(facts.tables)
+    statistics = sorted(t[1] for t in tables if t[1] in STATISTICS and t[0] in ("", "pg_catalog"))
+    if statistics:
+        facts.hazards.append(
+            (
+                "database.masked_statistics",
+                f"{statistics[0]} holds sampled column values (most common values, "
+                "histogram bounds), masked columns' too",
+            )
+        )
+        return
     masked = {t for t in tables if any(_table_masked(table_name(t), m) for m in masks)}
     if not masked:
         return
@@ -114,7 +134,27 @@ def _check_masks(facts: Facts, masks: tuple[ColumnMask, ...]) -> None:
             )
         )
         return
+    if facts.positional_star:
+        facts.hazards.append(
+            (
+                "database.masked_expression",
+                "ORDER BY, GROUP BY or DISTINCT ON by position over a * of a table with "
+                "masked columns (it may sort or group by a masked one: an oracle)",
+            )
+        )
+        return
     for ref in sorted(facts.used):
+        # a whole row (`p`, `p.*`, `(p.*)::text`) holds its masked columns: the guard
+        # sees a name, the server the row's every value
+        if ref[1] in rows or (ref[1] == "*" and (not ref[0] or ref[0].split(".")[-1] in rows)):
+            facts.hazards.append(
+                (
+                    "database.masked_expression",
+                    f"whole-row reference {'.'.join(filter(None, ref))!r} to a table with "
+                    "masked columns outside the output list: its values could be probed",
+                )
+            )
+            return
         if ref[1] != "*" and is_masked(ref):
             facts.hazards.append(
                 (
@@ -221,7 +261,25 @@ class _Walker:
                 self.select(value, inner | NESTED)
             else:
                 self.walk(value, inner | NESTED)
+        positions = _positions(body)
+        if positions:
+            self.facts.positional = True
+            self.positional(body.get("targetList", []), positions)
         self.ctes = outer
+
+    def positional(self, targets: list[Any], positions: list[int]) -> None:
+        """`ORDER BY 2` sorts by the second output column as surely as naming it would:
+        an oracle (sort probe rows among the real ones) when that column is masked."""
+        for position in positions:
+            for index, target in enumerate(targets[:position]):
+                val = target.get("ResTarget", {}).get("val", {})
+                fields = val.get("ColumnRef", {}).get("fields", [])
+                if fields and "A_Star" in fields[-1]:
+                    self.facts.positional_star = True
+                    return
+                if index == position - 1 and fields:
+                    names = [f["String"]["sval"] for f in fields if "String" in f]
+                    self.facts.used.add((".".join(names[:-1]), names[-1]))
 
     def with_clause(self, body: dict[str, Any], flags: int) -> frozenset[str]:
         """Walk a WITH list, each query seeing only the names defined before it (all of
@@ -289,6 +347,7 @@ class _Walker:
         elif executed:
             facts.kinds.add(_SIMPLE_KINDS.get(kind, "ddl"))
         if kind == "DeclareCursorStmt":
+            facts.cursors.append(str(body.get("portalname", "")))
             self.walk(body, flags & ~NESTED)
             return
         rest = (flags | NESTED) & ~(OUTPUT | EXPR)
@@ -306,6 +365,8 @@ class _Walker:
             facts.hazards.append(("database.copy_program", "COPY … PROGRAM runs a server command"))
         elif body.get("filename"):
             facts.hazards.append(("database.copy_file", "COPY to or from a server file"))
+        elif body.get("is_from"):
+            facts.copy_in = True
         for option in body.get("options", []):
             elem = option.get("DefElem", {})
             if elem.get("defname") == "format" and not body.get("is_from"):
@@ -322,6 +383,18 @@ class _Walker:
             return
         if name in FORBIDDEN_SETTINGS:
             self.facts.hazards.append(("database.setting", f"SET {name} is not allowed"))
+        elif name == "standard_conforming_strings":  # DEFAULT: the server's (see backend)
+            values = [
+                a.get("A_Const", {}).get("sval", {}).get("sval") for a in body.get("args", ())
+            ]
+            if values and [str(v).lower() for v in values] not in (["on"], ["true"], ["yes"]):
+                self.facts.hazards.append(
+                    (
+                        "database.setting",
+                        f"SET {name} other than on changes how PostgreSQL reads string "
+                        "literals, which the guard's parser would then misread",
+                    )
+                )
         elif name == "client_encoding":
             for arg in body.get("args", []):
                 value = arg.get("A_Const", {}).get("sval", {}).get("sval", "")
@@ -366,7 +439,7 @@ class _Walker:
         name = first.get("A_Const", {}).get("sval", {}).get("sval")
         if name is None:
             reason = "set_config() with a computed setting name"
-        elif name.lower() in FORBIDDEN_SETTINGS or name.lower() == "client_encoding":
+        elif name.lower() in FORBIDDEN_SETTINGS or name.lower() in LEXING_SETTINGS:
             reason = f"set_config({name!r}) is not allowed"
         else:
             return
@@ -380,6 +453,23 @@ class _Walker:
         alias = body.get("alias", {}).get("aliasname")
         if alias:
             self.facts.aliases[alias] = table_name(ref)
+
+
+def _positions(body: dict[str, Any]) -> list[int]:
+    """The output positions a SELECT's GROUP BY, DISTINCT ON and ORDER BY name."""
+    items = [*body.get("groupClause", ()), *body.get("distinctClause", ())]
+    items += [s.get("SortBy", {}).get("node", {}) for s in body.get("sortClause", ())]
+    found: list[int] = []
+    while items:
+        item = items.pop()
+        if type(item) is not dict:
+            continue
+        if "GroupingSet" in item:
+            items.extend(item["GroupingSet"].get("content", ()))
+        const = item.get("A_Const", {})
+        if "ival" in const:
+            found.append(int(const["ival"].get("ival", 0)))
+    return found
 
 
 def _bounded(where: Any) -> bool:

@@ -68,6 +68,10 @@ class ColumnMask:
     def matches(self, table: str, column: str) -> bool:
         return _glob_table(table, self.table) and fnmatchcase(column, self.column)
 
+    def covers_table(self, table: str) -> bool:
+        """Whether some column of `table` ("schema.table" or "table") may be masked."""
+        return _glob_table(table, self.table)
+
 
 def _glob_table(name: str, pattern: str) -> bool:
     """`patients` matches in any schema; `public.patients` only `public.patients`."""
@@ -182,8 +186,15 @@ DYNAMIC_SQL_PREFIXES = (
     "schema_to_xml",
     "database_to_xml",
 )
+# planner statistics views: sampled values of every column the reader may select
+STATISTICS = frozenset(
+    {"pg_stats", "pg_stats_ext", "pg_stats_ext_exprs", "pg_statistic", "pg_statistic_ext_data"}
+)
 FORBIDDEN_SETTINGS = frozenset({"role", "session_authorization", "search_path"})
 UTF8_ENCODINGS = frozenset({"utf8", "utf-8", "unicode", "sql_ascii"})
+# settings that change how the server reads a statement's bytes (the guard parses with
+# their defaults): set_config() of them is refused, SET only to on (standard strings)
+LEXING_SETTINGS = frozenset({"standard_conforming_strings", "client_encoding"})
 
 ALLOWED_NODE_TYPES = frozenset(
     (

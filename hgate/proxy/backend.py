@@ -20,6 +20,26 @@ _OWN_REPLIES = frozenset("PBC")
 MAX_DESCRIPTIONS = 256
 
 
+def unsafe_setting(name: str, value: str) -> str:
+    """Why a reported server setting makes the guard's parse unreliable ('' if not)."""
+    if name == "standard_conforming_strings" and value != "on":
+        return "standard_conforming_strings is off: the guard would misread string literals"
+    if name == "client_encoding" and value.upper() not in ("UTF8", "SQL_ASCII"):
+        return f"client_encoding {value} cannot be guarded or masked (UTF8 only)"
+    return ""
+
+
+def greeting_problem(greeting: list[bytes]) -> str:
+    """The first unsafe setting among the server's ParameterStatus messages at login."""
+    for message in greeting:
+        if message[:1] == b"S":
+            name, pos = msg.cstring(message, 5)
+            problem = unsafe_setting(name, msg.cstring(message, pos)[0])
+            if problem:
+                return problem
+    return ""
+
+
 def blocked_error(verdict: Verdict) -> bytes:
     why = f": {verdict.reason}" if verdict.reason else ""
     return msg.error_response(
@@ -59,6 +79,8 @@ class Backend:
             (b"sI", self._portal_end),  # PortalSuspended, EmptyQueryResponse
             (b"E", self._error),
             (b"Z", self._ready),
+            (b"G", self._copy_in_response),
+            (b"S", self._parameter_status),
         ):
             for kind in kinds:
                 self.handlers[kind] = handler
@@ -187,6 +209,8 @@ class Backend:
         head = self._head()
         pending = state.pending
         state.copy_out = None
+        if head is not None and head is state.copy_in:
+            state.copy_started_or_failed(False)  # the COPY failed, or never started
         if head is not None and head.blocked is not None:
             reply = blocked_error(head.blocked)
         else:
@@ -199,12 +223,40 @@ class Backend:
             return reply
         while pending and pending[0].kind != "S":  # the server now discards until Sync
             dropped = pending.popleft()
+            if dropped is state.copy_in:  # a COPY skipped: no data will be asked for
+                state.copy_started_or_failed(False)
             if dropped.kind == "D" and dropped.portal is not None:
                 dropped.portal.describing = False  # that description will not come
-            if dropped.kind == "E" and dropped.record is not None:
+            elif dropped.kind == "E" and dropped.record is not None:
                 dropped.record.error = dropped.record.error or "skipped"
                 state.finish(dropped.record)
+            elif (
+                dropped.kind == "B"
+                and dropped.portal is not None
+                and state.portals.get(dropped.name) is dropped.portal
+            ):
+                # refused or skipped: the server's portal of that name (if any: an SQL
+                # cursor, say) is not the one the proxy recorded, so forget it
+                del state.portals[dropped.name]
         return reply
+
+    def _copy_in_response(self, _body: bytes) -> bytes | None:
+        state = self.state
+        head = self._head()
+        if head is not None and head is state.copy_in:
+            state.copy_started_or_failed(True)
+        return None
+
+    def _parameter_status(self, body: bytes) -> bytes | None:
+        """A setting that changes how PostgreSQL reads statements (or what encoding the
+        masker reads) changed anyway (a role or database default, say): the guard's
+        reading of the next statement could differ from the server's, so the
+        connection ends."""
+        name, pos = msg.cstring(body, 0)
+        problem = unsafe_setting(name, msg.cstring(body, pos)[0])
+        if problem:
+            raise msg.ProtocolViolation(problem)
+        return None
 
     def _other(self, kind: int) -> Callable[[bytes], bytes | None]:
         """The handler for a message type without one of its own (forwarded, masked)."""

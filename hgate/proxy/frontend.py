@@ -28,11 +28,20 @@ BIND_UNKNOWN = Verdict(
     reason="Bind to a statement not Parsed through hgate (run an SQL PREPAREd one with "
     "SQL EXECUTE)",
 )
+CURSOR_EXECUTE = Verdict(
+    action="allow",
+    rule="database.cursor",
+    reason="a portal the proxy did not bind (an SQL cursor, whose DECLARE was checked)",
+)
 # a Bind's statement name that no agent can have prepared, then no formats or values:
 # the server fails the Bind (26000) and discards until Sync; the error becomes hgate's
 _NO_STATEMENT = msg.encode_cstring("hgate_no_such_statement_" + secrets.token_hex(12)) + (
     b"\0\0" * 3
 )
+
+
+# what a PostgreSQL in COPY IN mode does not read as copy data (Flush it ignores too)
+_COPY_HELD = tuple(b"SQPBEDCF")
 
 
 class Frontend:
@@ -49,7 +58,8 @@ class Frontend:
             self._unexpected(kind) for kind in range(256)
         ]
         for kinds, handler in (
-            (b"Hdcf", self._raw),  # Flush, CopyData, CopyDone, CopyFail: no reply of their own
+            (b"Hd", self._raw),  # Flush, CopyData: no reply of their own
+            (b"cf", self._copy_end),  # CopyDone, CopyFail: answered with the COPY's
             (b"Q", self._query),
             (b"P", self._parse),
             (b"B", self._bind),
@@ -62,6 +72,7 @@ class Frontend:
         ):
             for kind in kinds:
                 self.handlers[kind] = handler
+        self._normal = list(self.handlers)
 
     @staticmethod
     def _unexpected(kind: int) -> Callable[[bytes], bytes | None]:
@@ -82,7 +93,13 @@ class Frontend:
         verdict = self._verdict(text)
         state.owed += 1
         if verdict.allowed:
-            state.pending.append(Pending("Q", record=Record(text, verdict, "simple")))
+            entry = Pending("Q", record=Record(text, verdict, "simple"))
+            state.pending.append(entry)
+            found = state.context.guard.classify(text)  # cached by _verdict's check
+            if found.cursors:
+                self._declared(found.cursors)
+            if found.copy_in:
+                self._open_copy(entry)
             return None
         state.refused(text, verdict, "simple")
         state.pending.append(Pending("Q", blocked=verdict))
@@ -93,7 +110,10 @@ class Frontend:
         name, text = msg.parse_parse(body)
         verdict = self._verdict(text)
         if verdict.allowed:
-            state.statements[name] = Statement(text, verdict)
+            found = state.context.guard.classify(text)  # cached by _verdict's check
+            if found.cursors:  # at Parse, not Execute: forgetting a portal is always safe
+                self._declared(found.cursors)
+            state.statements[name] = Statement(text, verdict, found.copy_in)
             state.pending.append(Pending("P"))
             return None
         state.statements.pop(name, None)
@@ -106,7 +126,7 @@ class Frontend:
         state = self.state
         portal, statement, formats = msg.parse_bind(body)
         source = state.statements.get(statement)
-        if source is None or statement in state.prepared.verdicts:
+        if source is None or statement in state.prepared.taken:
             # not Parsed through this proxy (or since replaced by an SQL PREPARE, whose
             # verdict SQL EXECUTE enforces): nothing vouches for what it runs
             state.portals.pop(portal, None)
@@ -114,8 +134,9 @@ class Frontend:
                 state.refused(f"<Bind to statement {statement!r}>", BIND_UNKNOWN, "extended")
             state.pending.append(Pending("B", blocked=BIND_UNKNOWN))
             return msg.message(b"B", msg.encode_cstring(portal) + _NO_STATEMENT)
-        state.portals[portal] = Portal(source, formats, state.owed)
-        state.pending.append(Pending("B"))
+        bound = state.portals[portal] = Portal(source, formats, state.owed)
+        # with the portal: if the server refuses or skips this Bind, the name is not it
+        state.pending.append(Pending("B", name=portal, portal=bound))
         return None
 
     def _describe(self, body: bytes) -> bytes | None:
@@ -184,6 +205,8 @@ class Frontend:
         record = None
         if statement is not None:
             record = Record(statement.query, statement.verdict, "extended")
+        elif name:  # an SQL cursor (never unnamed): its rows count and are recorded
+            record = Record(f"<Execute of cursor {name!r}>", CURSOR_EXECUTE, "extended")
         describe = b""
         if (
             portal.columns is None
@@ -194,5 +217,65 @@ class Frontend:
             portal.describing = True
             describe = msg.describe("P", name)
             state.pending.append(Pending("D", name=name, target="P", swallow=True, portal=portal))
-        state.pending.append(Pending("E", name=name, record=record, portal=portal))
+        entry = Pending("E", name=name, record=record, portal=portal)
+        state.pending.append(entry)
+        if statement is not None and statement.copy_in:
+            self._open_copy(entry)
         return describe + msg.message(b"E", body) if describe else None
+
+    def _declared(self, names: tuple[str, ...]) -> None:
+        """SQL DECLAREs these cursors: a portal the proxy knew by one of these names (the
+        server's may have been closed by SQL CLOSE, DISCARD or a savepoint's rollback) is
+        forgotten, so an Execute of the name describes what the server really has."""
+        portals = self.state.portals
+        for name in names:
+            portals.pop(name, None)
+
+    def _open_copy(self, entry: Pending) -> None:
+        """A COPY FROM STDIN was forwarded. Until the agent ends its data, a PostgreSQL
+        that started the COPY ignores Sync and fails on any other message, while one
+        that refused it answers them as usual: so until the COPY's start or failure is
+        known, those messages wait (a Sync the server ignores must not be owed a reply)."""
+        state = self.state
+        state.copy_in, state.copy_started, state.copy_data = entry, False, False
+        for kind in _COPY_HELD:
+            self.handlers[kind] = self._in_copy(kind)
+        self.handlers[ord("d")] = self._copy_data
+
+    def _close_copy(self) -> None:
+        state = self.state
+        state.copy_in, state.copy_started, state.copy_data = None, False, False
+        if not self.terminated:
+            for kind in (*_COPY_HELD, ord("d")):
+                self.handlers[kind] = self._normal[kind]
+
+    def _copy_data(self, _body: bytes) -> bytes | None:
+        self.state.copy_data = True
+        self.handlers[ord("d")] = self._raw  # once per window: rows pass at full speed
+        return None
+
+    def _copy_end(self, _body: bytes) -> bytes | None:
+        if self.state.copy_in is not None:
+            self._close_copy()
+        return None
+
+    def _in_copy(self, kind: int) -> Callable[[bytes], bytes | None]:
+        normal = self._normal[kind]
+
+        def held(body: bytes) -> bytes | None:
+            state = self.state
+            if state.copy_in is None:  # the COPY failed: the server reads this as usual
+                self._close_copy()
+                return normal(body)
+            if not state.copy_started:
+                raise Wait(state.copy_resolved)
+            if kind == ord("S") and not state.copy_data:
+                return None  # ignored by the server in COPY mode: no ReadyForQuery owed
+            # the server fails the COPY on it and ends the connection; or, after copy
+            # data that may have failed the COPY already, may answer it: the proxy cannot
+            # tell which, so it ends the connection itself
+            raise msg.ProtocolViolation(
+                f"message {chr(kind)!r} inside COPY FROM STDIN data (end it with CopyDone)"
+            )
+
+        return held

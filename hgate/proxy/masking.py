@@ -31,6 +31,7 @@ INTEGERS = {20: 8, 21: 2, 23: 4}
 MIN_TAINT = 4
 FIRST_USER_OID = 16384
 MAX_DESCRIBED = 1024
+ROW_WITHHELD = "hgate withheld this detail: it quotes values of a table with masked columns"
 
 Action = tuple[int, str]  # (PASS | SCAN | MASK, kind)
 Taint = Callable[[str, str], None]
@@ -186,18 +187,51 @@ class ResultMasker:
         return result.text
 
     def mask_fields(self, body: bytes, kind: bytes, counts: Counter[str]) -> bytes:
-        """An ErrorResponse/NoticeResponse with message, detail, hint and context masked."""
+        """An ErrorResponse/NoticeResponse with message, detail, hint and context masked.
+
+        The DETAIL of an integrity or check-option violation quotes the row or key
+        (`Failing row contains (…)`, `Key (…)=(…)`) with every column, masked or not,
+        and no way to tell which value is which column's: for a table with masked
+        columns (or none named) it is withheld whole."""
+        fields = msg.parse_fields(body)
+        withhold = self.masks and _quotes_row(fields) and self._row_may_be_masked(fields)
         fields = [
-            (code, self.mask_text(value, counts) if code in "MDHWqp" else value)
-            for code, value in msg.parse_fields(body)
+            (
+                code,
+                ROW_WITHHELD
+                if code == "D" and withhold
+                else self.mask_text(value, counts)
+                if code in "MDHWqp"
+                else value,
+            )
+            for code, value in fields
         ]
+        if withhold:
+            counts["ROW_DETAIL"] += 1
         return msg.fields_message(kind, fields)
+
+    def _row_may_be_masked(self, fields: Sequence[tuple[str, str]]) -> bool:
+        """Whether the quoted row may hold a masked column's value: its table has one,
+        or no table is named, or it is a foreign key's (whose DETAIL quotes the key of
+        the other table, `Key (mrn)=(…) is still referenced from table "visits"`)."""
+        named = dict(fields)
+        table = named.get("t")
+        if not table or named.get("C") == "23503":
+            return True
+        qualified = f"{named['s']}.{table}" if named.get("s") else table
+        return any(mask.covers_table(qualified) for mask in self.masks)
 
     def taint(self, text: str, kind: str) -> None:
         if len(text) < MIN_TAINT or text in self._tainted or self._taint is None:
             return
         self._tainted.add(text)
         self._taint(text, kind)
+
+
+def _quotes_row(fields: Sequence[tuple[str, str]]) -> bool:
+    """SQLSTATE class 23 (integrity constraint) or 44 (WITH CHECK OPTION) with a DETAIL."""
+    code = next((v for c, v in fields if c == "C"), "")
+    return code[:2] in ("23", "44") and any(c == "D" for c, _v in fields)
 
 
 def _formats(columns: Sequence[msg.Column], formats: Sequence[int] | None) -> list[int]:

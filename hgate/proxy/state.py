@@ -9,6 +9,7 @@ protocol error stops discarding (the next Sync).
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, deque
 
 from hgate.guard.sql import PreparedVerdicts
@@ -78,11 +79,12 @@ class Pending:
 
 
 class Statement:
-    __slots__ = ("columns", "query", "verdict")
+    __slots__ = ("columns", "copy_in", "query", "verdict")
 
-    def __init__(self, query: str, verdict: Verdict) -> None:
+    def __init__(self, query: str, verdict: Verdict, copy_in: bool = False) -> None:
         self.query = query
         self.verdict = verdict
+        self.copy_in = copy_in  # a COPY FROM STDIN: its Execute opens a copy window
         self.columns: tuple[msg.Column, ...] | None = None
 
 
@@ -123,6 +125,32 @@ class ConnectionState:
         # transaction that ends at the n-th drops the portals bound before it was sent
         self.owed = 0
         self.ready = 0
+        # a COPY FROM STDIN forwarded whose data the agent has not ended (CopyDone or
+        # CopyFail): the server reads what follows as copy data once the COPY starts,
+        # ignoring Sync, so the frontend holds other messages until it is known whether
+        # it started (CopyInResponse) or failed (its error)
+        self.copy_in: Pending | None = None
+        self.copy_started = False
+        self.copy_data = False  # CopyData sent in this window: a Sync now may be answered
+        self._copy_known: asyncio.Future[None] | None = None
+
+    async def copy_resolved(self) -> None:
+        """Wait until the server has started the open COPY FROM STDIN or failed it."""
+        if self.copy_in is None or self.copy_started:
+            return
+        if self._copy_known is None or self._copy_known.done():
+            self._copy_known = asyncio.get_running_loop().create_future()
+        await self._copy_known
+
+    def copy_started_or_failed(self, started: bool) -> None:
+        """The backend's answer to the open COPY (CopyInResponse, or its error)."""
+        if started:
+            self.copy_started = True
+        else:
+            self.copy_in = None
+            self.copy_started = False
+        if self._copy_known is not None and not self._copy_known.done():
+            self._copy_known.set_result(None)
 
     async def settle(self, verdict: Verdict, text: str) -> None:
         """Hold the statement for approval; the frontend takes the answer on re-entry."""

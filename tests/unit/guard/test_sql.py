@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hgate.guard.sql import PreparedVerdicts, SqlGuard
-from hgate.guard.sql_rules import ColumnMask, SqlRule
+from hgate.guard.sql_rules import KINDS, ColumnMask, SqlRule
 
 READ = SqlRule(
     name="read", action="allow", kinds=("select", "explain", "prepare", "execute", "deallocate")
@@ -156,3 +156,54 @@ def test_a_join_merging_a_column_a_glob_mask_names_is_blocked() -> None:
     verdict = guard.check("SELECT ssn_full FROM patients FULL JOIN v USING (ssn_full)")
     assert (verdict.action, verdict.rule) == ("block", "database.masked_expression")
     assert guard.check("SELECT id FROM patients JOIN visits USING (id)").action == "allow"
+
+
+def test_a_prepare_keeps_the_stricter_verdict_and_deallocate_only_retires() -> None:
+    # the guard hears of a PREPARE or DEALLOCATE before the server runs it, and the
+    # server may not: a taken name keeps its first statement, an aborted transaction
+    # keeps a statement DEALLOCATE named
+    guard = SqlGuard([READ, SqlRule(name="ask", action="approve", kinds=("delete",))])
+    prepared = PreparedVerdicts()
+    guard.check("PREPARE d AS DELETE FROM t WHERE id = $1", prepared)
+    guard.check("PREPARE d AS SELECT 1", prepared)
+    assert guard.check("EXECUTE d(1)", prepared).action == "approve"
+    guard.check("DEALLOCATE d", prepared)
+    assert guard.check("EXECUTE d(1)", prepared).rule == "database.execute_unknown"
+    guard.check("PREPARE d AS SELECT 2", prepared)
+    assert guard.check("EXECUTE d(1)", prepared).action == "approve"
+    assert prepared.taken == {"d"}
+
+
+def test_prepare_checks_masked_columns_and_positions_are_columns() -> None:
+    masks = [ColumnMask(table="t", column="secret", kind="X")]
+    guard = SqlGuard([SqlRule(name="all", action="allow", kinds=KINDS)], masks=masks)
+    for sql in (
+        "PREPARE p AS SELECT upper(secret) FROM t",
+        "SELECT id, secret FROM t ORDER BY 2",
+        "SELECT DISTINCT ON (2) id, secret FROM t",
+        "SELECT * FROM t GROUP BY 1, 2",
+    ):
+        assert guard.check(sql).rule == "database.masked_expression", sql
+    for sql in (
+        "SELECT id FROM t x WHERE x::text LIKE '%a%'",
+        "SELECT id FROM t ORDER BY (t.*)::text",
+    ):
+        assert "whole-row" in guard.check(sql).reason, sql
+    assert guard.check("SELECT * FROM pg_stats").rule == "database.masked_statistics"
+    assert guard.check("SELECT id FROM u x WHERE x::text LIKE '%a%'").action == "allow"
+    assert guard.check("SELECT DISTINCT ON (1) id, secret FROM t").action == "allow"
+    assert guard.check("SELECT DISTINCT ON (2) id, secret FROM t").action == "block"
+
+
+def test_settings_that_change_lexing_are_refused() -> None:
+    guard = SqlGuard([SqlRule(name="all", action="allow", kinds=KINDS)])
+    for sql in (
+        "SET standard_conforming_strings = off",
+        "SET standard_conforming_strings TO 0",
+        "SELECT set_config('standard_conforming_strings', 'on', false)",
+        "SET NAMES 'SJIS'",
+        "COPY t FROM STDIN; COPY t FROM STDIN",
+    ):
+        assert guard.check(sql).action == "block", sql
+    for sql in ("SET standard_conforming_strings = on", "RESET standard_conforming_strings"):
+        assert guard.check(sql).action == "allow", sql
