@@ -1,16 +1,19 @@
-"""`hgate creds gc`: drop the session roles a crashed runner left behind."""
+"""`hgate creds gc`: drop the session roles and SSH key directories a killed hgate left."""
 
 from __future__ import annotations
 
 import json
 import os
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hgate.cli.console import console
 from hgate.errors import ConfigError, CredentialError
+
+if TYPE_CHECKING:
+    from hgate.creds.ssh_directories import SshGcReport
 
 ADMIN_DSN_FILE_ENV = "HGATE_ADMIN_DSN_FILE"  # read like `hgate run` does (docs/credentials.md)
 
@@ -34,14 +37,31 @@ def gc(
         ),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List what would be dropped; drop nothing.")
+        bool,
+        typer.Option("--dry-run", help="List what would be dropped or removed; change nothing."),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ssh_only: Annotated[
+        bool,
+        typer.Option(
+            "--ssh-only", help="Remove only stale SSH key directories; no database is contacted."
+        ),
+    ] = False,
 ) -> None:
-    """Drop every hgate_s_* role whose session has ended (its comment, else VALID UNTIL).
+    """Drop every hgate_s_* role whose session has ended (its comment, else VALID UNTIL),
+    and remove every hgate-ssh-* directory of this user whose certificate has expired.
 
-    Roles of sessions still running are left alone. Exit 68 if a role could not be dropped.
+    Roles and directories of sessions still running are left alone. Exit 68 if one could
+    not be dropped or removed.
     """
+    from hgate.creds.ssh_directories import collect_ssh_garbage, ssh_directory_roots
+
+    now = datetime.now(UTC)
+    if ssh_only:
+        ssh = collect_ssh_garbage(ssh_directory_roots(os.environ), now=now, dry_run=dry_run)
+        _print_ssh(ssh, dry_run=dry_run, json_output=json_output, extra=None)
+        _fail_on(ssh_failed=len(ssh.failed), roles_failed=0)
+        return
     if not admin_dsn:  # --admin-dsn, else $HGATE_ADMIN_DSN, else the file it names
         from hgate.session.credentials import env_secret
 
@@ -49,7 +69,8 @@ def gc(
     if not admin_dsn:
         raise ConfigError(
             "no admin DSN",
-            remedy=f"pass --admin-dsn or set HGATE_ADMIN_DSN or {ADMIN_DSN_FILE_ENV}",
+            remedy=f"pass --admin-dsn or set HGATE_ADMIN_DSN or {ADMIN_DSN_FILE_ENV} "
+            "(or --ssh-only to remove only stale SSH key directories)",
         )
     try:
         from hgate.creds.postgres_roles import collect_garbage
@@ -57,7 +78,9 @@ def gc(
         raise ConfigError(
             "`creds gc` needs psycopg", remedy="pip install 'hgate[postgres]'"
         ) from exc
-    report = collect_garbage(admin_dsn, now=datetime.now(UTC), dry_run=dry_run)
+    # the DSN and psycopg are checked first: a refusal removes nothing
+    ssh = collect_ssh_garbage(ssh_directory_roots(os.environ), now=now, dry_run=dry_run)
+    report = collect_garbage(admin_dsn, now=now, dry_run=dry_run)
     if json_output:
         data = {
             "dry_run": dry_run,
@@ -66,8 +89,9 @@ def gc(
             "unmarked": list(report.unmarked),
             "failed": [{"role": r, "error": e} for r, e in report.failed],
         }
-        console.print_json(json.dumps(data))
+        _print_ssh(ssh, dry_run=dry_run, json_output=True, extra=data)
     else:
+        _print_ssh(ssh, dry_run=dry_run, json_output=False, extra=None)
         verb = "would drop" if dry_run else "dropped"
         for role in report.dropped:
             console.print(f"{verb} {role}", markup=False)
@@ -82,5 +106,48 @@ def gc(
             f"{len(report.unmarked)} unmarked, {len(report.failed)} failed",
             markup=False,
         )
-    if report.failed:
-        raise CredentialError(f"{len(report.failed)} session role(s) could not be dropped")
+    _fail_on(ssh_failed=len(ssh.failed), roles_failed=len(report.failed))
+
+
+def _print_ssh(
+    report: SshGcReport, *, dry_run: bool, json_output: bool, extra: dict[str, Any] | None
+) -> None:
+    """The SSH part of the report: printed first as text, or a `ssh` key of the JSON."""
+    if json_output:
+        data: dict[str, Any] = {"dry_run": dry_run} if extra is None else extra
+        data["ssh"] = {
+            "removed": [{"directory": d, "expired": e.isoformat()} for d, e in report.expired],
+            "active": [{"directory": d, "ends": e.isoformat()} for d, e in report.active],
+            "unreadable": [{"directory": d, "reason": r} for d, r in report.unreadable],
+            "failed": [{"directory": d, "error": e} for d, e in report.failed],
+        }
+        console.print_json(json.dumps(data))
+        return
+    verb = "would remove" if dry_run else "removed"
+    for directory, ended in report.expired:
+        console.print(
+            f"{verb} {directory}: its certificate expired {ended.isoformat()}", markup=False
+        )
+    for directory, ends in report.active:
+        console.print(
+            f"kept {directory}: its certificate is valid until {ends.isoformat()}", markup=False
+        )
+    for directory, reason in report.unreadable:
+        console.print(f"kept {directory}: no readable certificate ({reason})", markup=False)
+    for directory, error in report.failed:
+        console.print(f"FAILED {directory}: {error}", markup=False)
+    console.print(
+        f"SSH directories: {len(report.expired)} {verb}, {len(report.active)} active, "
+        f"{len(report.unreadable)} unreadable, {len(report.failed)} failed",
+        markup=False,
+    )
+
+
+def _fail_on(*, ssh_failed: int, roles_failed: int) -> None:
+    problems = []
+    if roles_failed:
+        problems.append(f"{roles_failed} session role(s) could not be dropped")
+    if ssh_failed:
+        problems.append(f"{ssh_failed} SSH key directory(ies) could not be removed")
+    if problems:
+        raise CredentialError("; ".join(problems))

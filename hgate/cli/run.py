@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -69,7 +70,8 @@ def run(
             help="Also append hgate's own messages (not the agent's output), its error line "
             "included, to this file: what `hgate summary --log` quotes when no session "
             "started. Use it instead of a `tee` process, which would hold the step's "
-            "secrets in a readable environment.",
+            "secrets in a readable environment. A file that cannot be written stops "
+            "hgate before the agent starts (exit 67).",
             dir_okay=False,
         ),
     ] = None,
@@ -113,6 +115,14 @@ def run(
     (SIGTERM, then SIGKILL) and hgate exits 130. Any other signal that would kill hgate
     (SIGUSR1, SIGALRM, …) stops the agent the same way, and hgate exits 128+N for it.
     """
+    if log is not None:  # a log that cannot hold hgate's lines fails closed, as outputs do
+        try:
+            check_appendable(log, "--log")
+        except ConfigError as exc:
+            if outputs_to is not None:  # still hand on the exit code if that file works
+                with contextlib.suppress(ConfigError):
+                    append_text(outputs_to, f"exit-code={exc.exit_code}\n", "--outputs-to")
+            raise
     try:
         if outputs_to is not None:  # before anything runs whose exit code it must hold
             check_appendable(outputs_to, "--outputs-to")
@@ -237,7 +247,8 @@ def _run(
 
 
 def _append(path: Path | None, *lines: str) -> None:
-    """Add lines to a CI file; a file that cannot be written is said, not fatal."""
+    """Add lines to a CI file. Checked writable before the session, so a failure here
+    (the file replaced mid-run) is said, not fatal: the session's own outcome stands."""
     if path is None or not lines:
         return
     try:

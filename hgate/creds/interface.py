@@ -43,10 +43,15 @@ class SessionTerms:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Secret:
-    """A value that must join the mask set the moment it exists; `kind` names its token."""
+    """A value that must join the mask set the moment it exists; `kind` names its token.
+
+    `pieces=False` masks it whole only, not also in 12-character pieces: for a value whose
+    other parts are printed on purpose (a DSN names the role; its password is a Secret of
+    its own)."""
 
     kind: str
     value: str = field(repr=False)
+    pieces: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

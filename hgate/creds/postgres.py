@@ -78,7 +78,11 @@ class PostgresBackend(CredentialBackend):
             raise
         env = _environment(grant, role, password, host, port, self._admin_dsn)
         secrets_ = [Secret(kind="PG_PASSWORD", value=password)]
-        secrets_ += [Secret(kind="PG_DSN", value=v) for k, v in env.items() if k == "DATABASE_URL"]
+        secrets_ += [
+            Secret(kind="PG_DSN", value=v, pieces=False)
+            for k, v in env.items()
+            if k == "DATABASE_URL"
+        ]
         return IssuedCredential(
             backend=self.name,
             handle=role,

@@ -3,7 +3,8 @@
 The agent gets a private directory (mode 0700) holding the identity, its certificate, a
 strict known_hosts and an ssh_config that uses only them, and the variables that point
 there (`ssh -F "$HGATE_SSH_CONFIG" host`). The directory is deleted when the session
-ends; the certificate expires by itself with the session (plus a little clock skew).
+ends; the certificate expires by itself with the session (plus a little clock skew). A
+directory a killed hgate left is removed by `hgate creds gc` (`ssh_directories`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ IDENTITY = "id_ed25519"
 CERTIFICATE = "id_ed25519-cert.pub"
 KNOWN_HOSTS = "known_hosts"
 SSH_CONFIG = "ssh_config"
+DIRECTORY_PREFIX = "hgate-ssh-"  # `hgate creds gc` finds a dead session's directory by it
 
 
 class SshBackend(CredentialBackend):
@@ -84,7 +86,7 @@ class SshBackend(CredentialBackend):
             Secret(kind="SSH_PRIVATE_KEY", value=seed.hex()),
         )
         try:
-            directory = Path(tempfile.mkdtemp(prefix="hgate-ssh-", dir=self._parent))
+            directory = Path(tempfile.mkdtemp(prefix=DIRECTORY_PREFIX, dir=self._parent))
         except OSError as exc:
             raise CredentialBackendError(
                 f"cannot create the SSH credential directory: {exc.strerror}"
@@ -129,7 +131,7 @@ class SshBackend(CredentialBackend):
         directory = Path(issued.handle)
         if not directory.exists():
             return Revocation(backend=self.name, handle=issued.handle, record={"state": "absent"})
-        _scrub_identity(directory)
+        scrub_identity(directory)
         try:
             shutil.rmtree(directory)
         except OSError as exc:
@@ -143,7 +145,7 @@ class SshBackend(CredentialBackend):
         )
 
 
-def _scrub_identity(directory: Path) -> None:
+def scrub_identity(directory: Path) -> None:
     """Overwrite the private key in place before the directory is deleted.
 
     The agent can write to the directory, so what is there now is untrusted: the key may

@@ -184,24 +184,26 @@ def _bounded(node: Node, maximum: float) -> float:
 
 
 def parse_identities(
-    node: Node | None, issuers: tuple[IssuerPolicy, ...] = ()
+    node: Node | None, issuers: tuple[IssuerPolicy, ...] = (), *, kill_grace: Node | None = None
 ) -> tuple[IdentityRule, ...]:
+    """`kill_grace`: the policy's `session.kill_grace` node when it is written out; a rule's
+    `grants.max_duration` shorter than it is refused there (see `_grants`)."""
     if node is None:
         return ()
     rules: list[IdentityRule] = []
     for item in node.items():
-        rule = _rule(item, issuers)
+        rule = _rule(item, issuers, kill_grace)
         if any(r.name == rule.name for r in rules):
             item.fail(f"duplicate identity rule name {rule.name!r}")
         rules.append(rule)
     return tuple(rules)
 
 
-def _rule(item: Node, issuers: tuple[IssuerPolicy, ...]) -> IdentityRule:
+def _rule(item: Node, issuers: tuple[IssuerPolicy, ...], kill_grace: Node | None) -> IdentityRule:
     fields = item.mapping(RULE_KEYS, required=("name",))
     local = (local_node := fields.get("local")) is not None and local_node.boolean()
     issuer_node, claims_node = fields.get("issuer"), fields.get("claims")
-    grants = _grants(fields.get("grants"))
+    grants = _grants(fields.get("grants"), kill_grace)
     name = fields["name"].string()
     if local:
         if issuer_node is not None or claims_node is not None:
@@ -229,14 +231,25 @@ def _rule(item: Node, issuers: tuple[IssuerPolicy, ...]) -> IdentityRule:
     )
 
 
-def _grants(node: Node | None) -> Grants:
+def _grants(node: Node | None, kill_grace: Node | None = None) -> Grants:
     if node is None:
         return Grants()
     fields = node.mapping(GRANT_KEYS)
     duration = fields.get("max_duration")
     database, ssh = fields.get("database"), fields.get("ssh")
+    seconds = duration.duration() if duration is not None else None
+    if duration is not None and seconds is not None and kill_grace is not None:
+        # As for session.max_duration: a grace longer than the session it ends is a slip,
+        # and would let a stopped agent outlive this identity's limit by more than the limit
+        grace = kill_grace.duration()
+        if seconds < grace:
+            duration.fail(
+                f"{seconds:g}s is shorter than session.kill_grace ({grace:g}s at "
+                f"{kill_grace.location})",
+                remedy="session.kill_grace must be at most every identity's max_duration",
+            )
     return Grants(
-        max_duration=duration.duration() if duration is not None else None,
+        max_duration=seconds,
         database=parse_database_grant(database) if database is not None else None,
         ssh=parse_ssh_grant(ssh) if ssh is not None else None,
     )

@@ -55,6 +55,7 @@ INCLUDE_KEYS = ("version", "name", "description", "include", "mask", "commands")
 _KIND = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_*?\[\]][A-Za-z0-9_*?\[\]]*$")
 MAX_INCLUDE_DEPTH = 8
+SESSION_KEYS = ("max_duration", "kill_grace", "idle_flush")
 
 
 def shipped_policies_dir() -> Path:
@@ -85,19 +86,22 @@ def load_policy(path: Path) -> Policy:
             rules=included_rules,
         )
     own_mask = _mask(fields.get("mask"))
+    session_node = fields.get("session")
     return Policy(
         version=version,
         name=fields["name"].string(),
         description=_optional_string(fields.get("description")),
         source=PolicySource(path=path, sha256=hashlib.sha256(raw).hexdigest()),
         includes=tuple(includes),
-        session=_session(fields.get("session")),
+        session=_session(session_node),
         environment=_environment(fields.get("environment")),
         mask=_merge_masks([*included_masks, own_mask]),
         transcript=_transcript(fields.get("transcript")),
         signing=_signing(fields.get("signing")),
         issuers=(issuers := parse_issuers(fields.get("issuers"))),
-        identities=parse_identities(fields.get("identities"), issuers),
+        identities=parse_identities(
+            fields.get("identities"), issuers, kill_grace=_written_grace(session_node)
+        ),
         commands=parse_commands(fields.get("commands"), included=tuple(included_rules)),
         database=parse_database(fields.get("database")),
         approvals=parse_approvals(fields.get("approvals")),
@@ -169,7 +173,7 @@ def _optional_string(node: Node | None) -> str:
 def _session(node: Node | None) -> SessionSettings:
     if node is None:
         return SessionSettings()
-    fields = node.mapping(("max_duration", "kill_grace", "idle_flush"))
+    fields = node.mapping(SESSION_KEYS)
     default = SessionSettings()
     settings = SessionSettings(
         max_duration=_get_duration(fields.get("max_duration"), default.max_duration),
@@ -187,6 +191,12 @@ def _session(node: Node | None) -> SessionSettings:
             remedy="kill_grace must be at most max_duration",
         )
     return settings
+
+
+def _written_grace(node: Node | None) -> Node | None:
+    """`session.kill_grace` as written, if it is: an identity's `grants.max_duration` under
+    it is then a policy error; under the default grace, the grace is cut at run time."""
+    return node.mapping(SESSION_KEYS).get("kill_grace") if node is not None else None
 
 
 def _get_duration(node: Node | None, default: float) -> float:

@@ -35,7 +35,7 @@ REVOKE_MARGIN = 60.0  # seconds past max_duration + kill_grace that a credential
 
 
 class MaskSet(Protocol):
-    def add_exact(self, value: str, kind: str = ...) -> None: ...
+    def add_exact(self, value: str, kind: str = ..., *, fragments: bool = ...) -> None: ...
 
 
 class Recorder(Protocol):
@@ -91,7 +91,7 @@ class SessionCredentials:
                 self._issued.append((backend, issued))
                 for secret in issued.secrets:
                     if len(secret.value) >= 4:
-                        self._masker.add_exact(secret.value, secret.kind)
+                        self._masker.add_exact(secret.value, secret.kind, fragments=secret.pieces)
                 self.environment.update(issued.environment)
                 self._writer.append("credential.issued", {"backend": backend.name, **issued.record})
                 self._notify(f"issued {backend.name} credential {_label(issued)}")
@@ -124,7 +124,9 @@ class SessionCredentials:
     def _backends(self) -> list[CredentialBackend]:
         backends: list[CredentialBackend] = []
         if (database := self._grants.database) is not None:
-            dsn = self._secret(ADMIN_DSN_ENV, "PG_ADMIN_DSN", "the policy grants a database")
+            dsn = self._secret(
+                ADMIN_DSN_ENV, "PG_ADMIN_DSN", "the policy grants a database", pieces=False
+            )  # its password is masked on its own, in pieces too; host names are not secret
             try:
                 import psycopg
                 from psycopg.conninfo import conninfo_to_dict
@@ -155,7 +157,7 @@ class SessionCredentials:
             )
         return backends
 
-    def _secret(self, name: str, kind: str, why: str) -> str:
+    def _secret(self, name: str, kind: str, why: str, *, pieces: bool = True) -> str:
         """hgate's own secret from `$NAME` or the file `$NAME_FILE`; masked from now on."""
         value = env_secret(self._env, name)
         if not value.strip():
@@ -165,7 +167,7 @@ class SessionCredentials:
             )
         for part in (value, value.strip()):
             if len(part) >= 4:
-                self._masker.add_exact(part, kind)
+                self._masker.add_exact(part, kind, fragments=pieces)
         return value.strip()
 
     def _record(self, event_type: str, data: Mapping[str, Any]) -> None:

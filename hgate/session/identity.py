@@ -98,6 +98,11 @@ class SessionIdentity:
         cap = self.grants.max_duration
         return policy_limit if cap is None else min(policy_limit, cap)
 
+    def kill_grace(self, *, policy_grace: float, policy_limit: float) -> float:
+        """The grace between SIGTERM and SIGKILL, at most this identity's session limit: the
+        default grace is cut to a shorter grant (a written one longer is a policy error)."""
+        return min(policy_grace, self.max_duration(policy_limit))
+
     def to_header(self) -> dict[str, Any]:
         header: dict[str, Any] = {
             "issuer": self.issuer,

@@ -42,7 +42,12 @@ from hgate.errors import (
     CommandNotFound,
     UsageError,
 )
-from hgate.session.signals import FORWARDED_SIGNALS, signal_name, stop_signals
+from hgate.session.signals import (
+    FORWARDED_SIGNALS,
+    KILLED_AFTER_GRACE,
+    signal_name,
+    stop_signals,
+)
 
 READ_SIZE = 65536
 COALESCE_MAX = 256 * 1024  # join reads already waiting, up to this much, into one feed
@@ -270,7 +275,7 @@ class PtyRunner:
                 continue
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, sig)
-            if sig in (signal.SIGTERM, signal.SIGHUP) and self._kill_at is None:
+            if sig in KILLED_AFTER_GRACE and self._kill_at is None:
                 self._kill_at = time.monotonic() + self._settings.kill_grace
 
     def _interrupt(self) -> None:

@@ -154,6 +154,11 @@ def run_session(
     live = LiveCapabilities(
         commands=commands
     )  # what the agent can use; all of it ends with the session
+    runner_started = False  # the error line must not say the agent was stopped if it never ran
+    time_limit = identity.max_duration(policy.session.max_duration)
+    kill_grace = identity.kill_grace(
+        policy_grace=policy.session.kill_grace, policy_limit=policy.session.max_duration
+    )
     try:
         guard.start()  # the first segment is stored remotely before the agent runs
         live.credentials = SessionCredentials(
@@ -161,7 +166,7 @@ def run_session(
             session_id=session_id,
             subject=identity.subject,
             rule=identity.rule,
-            lifetime=identity.max_duration(policy.session.max_duration) + policy.session.kill_grace,
+            lifetime=time_limit + kill_grace,
             env=request.env,
             masker=masker if on_secret is None else _AnnouncedMasks(masker, on_secret),
             writer=writer,
@@ -206,8 +211,8 @@ def run_session(
             request.argv,
             {**agent_env.variables, **live.agent_environment()},
             RunnerSettings(
-                max_duration=identity.max_duration(policy.session.max_duration),
-                kill_grace=policy.session.kill_grace,
+                max_duration=time_limit,
+                kill_grace=kill_grace,
                 idle_flush=policy.session.idle_flush,
             ),
             on_output=pump.feed,
@@ -223,16 +228,14 @@ def run_session(
             live.approvals.deliver_stdin(runner.send_input)
         with paused_workflow_commands(output_fd, request.pause_workflow_commands):
             try:
+                runner_started = True
                 outcome = runner.run()
             finally:
                 live.close()
             pump.close()
     except SinkError:
         live.close()
-        notify(
-            "transcript sink failed: the agent was stopped; the transcript on disk "
-            "is attested up to its last checkpoint"
-        )
+        notify(_sink_failure_notice(agent_ran=runner_started, sealed=guard.sealed))
         guard.shutdown()
         raise
     except HgateError as exc:
@@ -311,8 +314,8 @@ class _AnnouncedMasks:
     def __init__(self, masker: Masker, announce: Callable[[str], None]) -> None:
         self._masker, self._announce = masker, announce
 
-    def add_exact(self, value: str, kind: str = "SECRET") -> None:
-        self._masker.add_exact(value, kind)
+    def add_exact(self, value: str, kind: str = "SECRET", *, fragments: bool = True) -> None:
+        self._masker.add_exact(value, kind, fragments=fragments)
         self._announce(value)
 
 
@@ -365,6 +368,22 @@ def _final_status(outcome: AgentExit, pump: OutputPump) -> tuple[int, str]:
     if outcome.reason == "signaled":
         return outcome.exit_code, f"agent killed by signal {outcome.signal}"
     return outcome.exit_code, "agent exited"
+
+
+def _sink_failure_notice(*, agent_ran: bool, sealed: bool) -> str:
+    """What a sink failure left: whether the agent ran at all, and how far the local
+    transcript is attested (its seal, else its last checkpoint)."""
+    agent = (
+        "the agent was stopped"
+        if agent_ran
+        else "the sink failed before the agent started; the agent never ran"
+    )
+    transcript = (
+        "the local transcript is sealed with the failure"
+        if sealed
+        else "the transcript on disk is attested up to its last checkpoint"
+    )
+    return f"transcript sink failed: {agent}; {transcript}"
 
 
 def _seal_after_error(writer: TranscriptWriter, exc: HgateError) -> None:

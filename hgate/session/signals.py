@@ -4,8 +4,8 @@ A catchable signal whose default action terminates the process would kill hgate 
 two lines of Python: the issued credentials stay live until they expire and the
 transcript is left without its seal. So none keeps its default while it matters.
 While the agent runs, the PTY runner takes them: the FORWARDED ones go to the agent's
-process group as they are (SIGTERM and SIGHUP with SIGKILL after `kill_grace`; SIGINT
-escalates), and the STOP ones, which no one uses to talk to an agent through hgate, stop
+process group as they are (SIGTERM, SIGHUP and SIGQUIT with SIGKILL after `kill_grace`;
+SIGINT escalates), and the STOP ones, which no one uses to talk to an agent through hgate, stop
 it as the time limit does (SIGTERM, SIGKILL after `kill_grace`) and hgate exits 128+N.
 Outside that loop, from the moment credentials exist, each of them raises `SignalStop`,
 so the stack unwinds through the revocations instead of the process dying.
@@ -28,6 +28,9 @@ FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (
     signal.SIGHUP,
     signal.SIGQUIT,
 )
+# Forwarded signals that ask the agent to end: one that ignores them is SIGKILLed after
+# `kill_grace`, or it would outlive hgate's promise that the session ends.
+KILLED_AFTER_GRACE: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
     getattr(signal, name)
     for name in (

@@ -104,6 +104,7 @@ class SinkGuard:
         self._notify = notify
         self._reported: set[str] = set()
         self.failures: list[ShipperStatus] = []
+        self.sealed = False  # the local transcript holds its seal (said in the error line)
         self.stop_agent: Callable[[], None] = lambda: None
 
     @property
@@ -136,7 +137,7 @@ class SinkGuard:
         self.poll()
         if self.stopped is not None:
             self.seal(exit_code=SinkError.exit_code, reason="hgate error: SinkError")
-            self.finish()
+            self.finish(outcome="the agent was not started")
 
     def settle(self) -> None:
         """Wait for the remote sinks to ship what they were given (bounded), then poll."""
@@ -154,10 +155,12 @@ class SinkGuard:
 
     def seal(self, *, exit_code: int, reason: str) -> None:
         self._writer.seal(exit_code=exit_code, reason=reason, extra=self.seal_extra())
+        self.sealed = True
 
-    def finish(self) -> None:
+    def finish(self, *, outcome: str = "the session was stopped") -> None:
         """After the seal: let the remotes ship it, stop their threads, and raise SinkError
-        (exit 73) if the policy is `stop` and a remote failed at any point."""
+        (exit 73) if the policy is `stop` and a remote failed at any point. `outcome` says
+        what became of the agent, which differs when the sink failed before it started."""
         statuses = self._sink.shutdown(self._patience)
         late = [s for s in statuses if s.failed and s.location not in self._reported]
         for status in late:
@@ -166,8 +169,8 @@ class SinkGuard:
             self._warn(status, after_seal=True)
         if (failed := self.stopped) is not None:
             raise SinkError(
-                f"transcript sink {failed.location} failed: {failed.error}; the session was "
-                f"stopped and the local transcript {self._sink.location} is sealed",
+                f"transcript sink {failed.location} failed: {failed.error}; {outcome} "
+                f"and the local transcript {self._sink.location} is sealed",
                 remedy="the remote copy ends at segment "
                 f"{failed.shipped}; verify the local transcript with hgate verify",
             )

@@ -177,3 +177,46 @@ def test_a_signal_that_would_kill_hgate_stops_the_agent_and_seals(
     sealed = seal(path)
     assert sealed["exit_code"] == 128 + sig
     assert sealed["reason"] == f"stopped: hgate received {sig.name}"
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT], ids=lambda sig: sig.name
+)
+def test_a_forwarded_signal_the_agent_ignores_is_followed_by_sigkill(
+    gate: Gate, sig: signal.Signals
+) -> None:
+    """Before: SIGQUIT was forwarded with no SIGKILL timer, so an agent that ignores it
+    kept running (and hgate with it) until max_duration."""
+    proc = start(gate, 'trap "" INT TERM HUP QUIT; echo ready; sleep 1000', kill_grace="300ms")
+    proc.send_signal(sig)
+    try:
+        _, stderr = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        kill_all(gate, proc)
+        pytest.fail(f"the agent kept running after a forwarded {sig.name}")
+    assert proc.returncode == 128 + signal.SIGKILL, stderr.decode(errors="replace")
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(agent_pid_file(gate).read_text()), 0)
+    path = transcript(gate)
+    assert gate.verify(path).returncode == 0
+
+
+def test_the_default_kill_grace_is_cut_to_the_identity_max_duration(gate: Gate) -> None:
+    """Before: an identity granted 3s got the default 5s grace, so a stopped agent that
+    ignores SIGTERM outlived the identity's whole session limit."""
+    text = "version: 1\nname: t\nidentities:\n  - name: developer\n    local: true\n"
+    gate.policy(text=text + "    grants: {max_duration: 3s}\n")
+    policy = gate.tmp_path / "policy.yaml"
+    proc = gate.start(f"echo $$ > {agent_pid_file(gate)}; {STUBBORN}", policy=policy)
+    assert proc.stdout is not None
+    assert b"ready" in proc.stdout.readline()
+    proc.send_signal(signal.SIGUSR1)
+    try:
+        _, stderr = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        kill_all(gate, proc)
+        pytest.fail("hgate kept running")
+    assert "SIGUSR1: stopping the agent (SIGTERM, then SIGKILL in 3s)" in stderr.decode(), (
+        stderr.decode(errors="replace")
+    )
+    assert proc.returncode == 128 + signal.SIGUSR1

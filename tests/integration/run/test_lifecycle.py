@@ -315,6 +315,26 @@ def test_outputs_that_cannot_be_written_stop_hgate_before_the_agent_starts(
     assert log.read_text().splitlines()[-1] == proc.stderr.strip()
 
 
+def test_a_log_that_cannot_be_written_stops_hgate_before_the_agent_starts(
+    gate: Gate, tmp_path: Path
+) -> None:
+    """Before: a warning, and the agent ran with hgate's own lines (its error line
+    included) lost from the file `hgate summary --log` reads."""
+    marker, outputs = tmp_path / "agent-ran", tmp_path / "outputs"
+    log = tmp_path / "no-such-dir" / "hgate.log"
+    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
+                        "--outputs-to", str(outputs), "--log", str(log),
+                        "--", "touch", str(marker))  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=gate.env())
+    assert proc.returncode == 67, proc.stderr
+    assert not marker.exists(), "the agent must not start when hgate's log cannot be kept"
+    assert not (tmp_path / "runs").exists(), "checked before the session starts"
+    assert proc.stderr.strip().splitlines() == [
+        f"hgate: error: --log {log} cannot be written: No such file or directory"
+    ]
+    assert outputs.read_text() == "exit-code=67\n"  # the exit code is still handed on
+
+
 def test_outputs_lost_at_the_end_turn_success_into_67(gate: Gate, tmp_path: Path) -> None:
     """The agent (same user) replaces the outputs file with a directory and exits 0.
     Before: a warning and exit 0, with no exit-code for the next step."""

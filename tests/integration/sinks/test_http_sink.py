@@ -128,6 +128,11 @@ def test_a_collector_down_at_start_refuses_the_session(
     assert result.returncode == 73, result.stderr
     assert "cannot reach collector" in result.stderr
     assert not marker.exists()
+    # Before: "the agent was stopped; the transcript on disk is attested up to its last
+    # checkpoint", about an agent that never ran and a transcript that is sealed.
+    assert "was stopped" not in result.stderr and "last checkpoint" not in result.stderr
+    assert "the agent never ran; the local transcript is sealed" in result.stderr
+    assert "the agent was not started and the local transcript" in result.stderr
     code, report = hgate.verify(hgate.transcript())  # sealed locally, with the failure
     assert code == 0 and isinstance(report["seal"], dict)
     assert report["seal"]["reason"] == "hgate error: SinkError"

@@ -18,7 +18,7 @@ DSN = "host=db.internal dbname=postgres user=hgate_issuer password=synthetic-pw"
 
 
 @pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def seen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     """The DSNs `collect_garbage` was called with (no database is contacted)."""
     dsns: list[str] = []
 
@@ -27,6 +27,8 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return postgres_roles.GcReport()
 
     monkeypatch.setattr(postgres_roles, "collect_garbage", collect)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # the SSH sweep looks only here
+    monkeypatch.delenv("RUNNER_TEMP", raising=False)
     monkeypatch.delenv("HGATE_ADMIN_DSN", raising=False)
     monkeypatch.delenv("HGATE_ADMIN_DSN_FILE", raising=False)
     return dsns

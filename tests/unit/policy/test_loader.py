@@ -105,6 +105,13 @@ def test_sha256_is_of_the_exact_file_bytes(tmp_path: Path) -> None:
             ":3:23",
             r"session\.kill_grace: 7200s is longer than max_duration \(3600s\)",
         ),
+        (  # before: accepted, and a stopped agent outlived the identity's 5s by 10s
+            "version: 1\nname: t\nsession: {kill_grace: 10s}\nidentities:\n"
+            "  - name: dev\n    local: true\n    grants: {max_duration: 5s}\n",
+            ":7:28",
+            r"identities\[0\]\.grants\.max_duration: 5s is shorter than session\.kill_grace "
+            r"\(10s at .*policy\.yaml:3:23\)",
+        ),
     ],
 )
 def test_errors_name_the_place_and_the_problem(
@@ -350,3 +357,15 @@ def test_the_default_grace_of_a_short_session_is_the_session(tmp_path: Path) -> 
     path.write_text("version: 1\nname: t\nsession: {max_duration: 2s}\n")
     session = load_policy(path).session
     assert (session.max_duration, session.kill_grace) == (2.0, 2.0)
+
+
+def test_the_default_kill_grace_is_not_an_error_under_a_short_grant(tmp_path: Path) -> None:
+    """Only a written kill_grace conflicts; the default one is cut at run time."""
+    policy = load_policy(
+        write(
+            tmp_path,
+            MINIMAL
+            + "identities:\n  - name: dev\n    local: true\n    grants: {max_duration: 2s}\n",
+        )
+    )
+    assert policy.session.kill_grace == 5.0 and policy.identities[0].grants.max_duration == 2.0
