@@ -20,6 +20,7 @@ click's exit 1. `write_out` is the same for text written without the console.
 from __future__ import annotations
 
 import builtins
+import json
 import os
 import re
 import sys
@@ -59,6 +60,18 @@ def untrusted_markup(text: str) -> str:
     from hgate.audit.report import printable
 
     return escape(printable(text))
+
+
+def write_json(payload: object) -> None:
+    """A view's data as indented JSON on stdout. Strings UTF-8 cannot encode (a lone
+    surrogate in a forged header) make the whole document fall back to \\u escapes, as
+    `hgate verify --json` does, instead of an internal error."""
+    text = json.dumps(payload, ensure_ascii=False, indent=2)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(payload, ensure_ascii=True, indent=2)
+    write_out(text + "\n")
 
 
 def write_out(text: str, *, flush: bool = True) -> None:

@@ -34,12 +34,14 @@ def replay(
     """
     if speed <= 0 or max_delay < 0:
         raise UsageError("--speed must be positive and --max-delay not negative")
+    from hgate.report.events import printable
     from hgate.report.replay import replay_frames
 
     view, report = load_report(transcript, key)
     if not quiet:
+        said = f"{report.session_id} ({report.verdict}: {report.verdict_reason})"
         err_console.print(
-            f"hgate: replaying {report.session_id} ({report.verdict}: {report.verdict_reason})",
+            f"hgate: replaying {printable(said)}",
             markup=False,
             style="dim",
         )

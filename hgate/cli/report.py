@@ -4,14 +4,13 @@ JSON or text."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from hgate.cli.console import console, err_console, write_out
+from hgate.cli.console import console, err_console, write_json, write_out
 from hgate.cli.evidence import (
     JsonOption,
     KeyOption,
@@ -46,7 +45,7 @@ def report(
         if not quiet and not json_output:
             err_console.print(f"hgate: wrote {html} ({model.verdict})", markup=False)
     if json_output:
-        write_out(json.dumps(model.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        write_json(model.to_dict())
     elif html is None and not quiet:
         write_out(render_summary(model, "text"))
     elif html is None:

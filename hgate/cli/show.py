@@ -7,12 +7,11 @@ codes; NO_COLOR honoured). Process bookkeeping is folded away unless `--all`.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hgate.cli.console import console, write_out
+from hgate.cli.console import console, write_json
 from hgate.cli.evidence import (
     JsonOption,
     KeyOption,
@@ -64,7 +63,7 @@ def show(
     """
     _, report = load_report(transcript, key)
     if json_output:
-        write_out(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        write_json(report.to_dict())
     else:
         _render(report, quiet=quiet, show_all=show_all)
     exit_for_verdict(report)
@@ -73,10 +72,12 @@ def show(
 def _render(report: SessionReport, *, quiet: bool, show_all: bool) -> None:
     from rich.text import Text
 
+    from hgate.report.events import printable
     from hgate.report.summary import facts
 
     verdict = Text(report.verdict, style=VERDICT_STYLE.get(report.verdict, "bold"))
-    console.print(Text.assemble(verdict, " ", report.session_id, " · ", report.verdict_reason))
+    said = (printable(report.session_id), " · ", printable(report.verdict_reason))
+    console.print(Text.assemble(verdict, " ", *said))
     for label, value in facts(report):
         console.print(Text.assemble((f"  {label:<10} ", "dim"), value))
     masked = ", ".join(f"{kind} {count}" for kind, count in report.findings) or "nothing"

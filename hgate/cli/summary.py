@@ -123,10 +123,24 @@ def summary(
 
 
 def _find(target: Path) -> Path | None:
-    """The transcript itself, or the newest one in a directory (None: there is none)."""
+    """The transcript itself, or the one in a directory (None: there is none).
+
+    `hgate run --out` gives each session a directory of its own, and the agent may write
+    there: a second transcript in it (a cut copy of the session's own, with a modification
+    time in the future) would otherwise be summarised instead, with the session's
+    blocked actions gone. Which one is the session's is not for this command to guess."""
+    from hgate.report.events import printable
+
     if target.is_dir():
-        found = sorted(target.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
-        return found[-1] if found else None
+        found = sorted(target.glob("*.jsonl"))
+        if len(found) > 1:
+            names = ", ".join(printable(p.name) for p in found[:5])
+            raise ConfigError(
+                f"{printable(str(target))} holds {len(found)} transcripts ({names}"
+                f"{', …' if len(found) > 5 else ''}): which is the session's is not known",
+                remedy="name the transcript file, hgate run's `transcript` output",
+            )
+        return found[0] if found else None
     if not target.exists():
         raise ConfigError(f"transcript {target} does not exist")
     return target
@@ -160,6 +174,10 @@ def _error_line(log: Path | None) -> str:
 
 
 def _annotate(report: SessionReport) -> None:
+    """Annotations for the job log: their text is the agent's (a command line, a reason
+    quoting it), made printable so no escape sequence reaches the log's renderer."""
+    from hgate.report.events import printable
+
     out = []
     for action in report.actions:
         title = "hgate approved an action" if action.outcome == "approved" else "hgate blocked"
@@ -167,14 +185,11 @@ def _annotate(report: SessionReport) -> None:
         text = f"rule {action.rule}: {action.subject}" + (
             f" ({action.reason})" if action.reason else ""
         )
-        out.append(annotation(level, text, title=title))
+        out.append(annotation(level, printable(text), title=title))
     if report.verdict not in ("VALID", "UNVERIFIED"):
         level = "warning" if report.verdict == "INCOMPLETE" else "error"
-        out.append(
-            annotation(
-                level, f"{report.verdict}: {report.verdict_reason}", title="hgate transcript"
-            )
-        )
+        said = printable(f"{report.verdict}: {report.verdict_reason}")
+        out.append(annotation(level, said, title="hgate transcript"))
     write_out("".join(line + "\n" for line in out))
 
 

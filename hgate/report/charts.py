@@ -69,11 +69,15 @@ def decisions_over_time(
     duration: float,
     *,
     width: int = 520,
+    max_dots: int | None = None,
 ) -> str:
     """Decisions as dots on three lanes over the session's time, output volume beneath.
 
     `points` are (offset seconds, lane name, tooltip); `activity` the offsets of output
     lines, drawn as a histogram so a burst of output lines up with what was decided.
+    A lane with more than `max_dots` decisions draws that many, spread evenly over them
+    (its label still counts all, and says how many are drawn): a flood of blocked
+    statements must not make the page too heavy to open.
     """
     left, right, lane_h, hist_h, axis_h = 86, 16, 34, 46, 26
     height = lane_h * len(LANES) + hist_h + axis_h + 10
@@ -86,19 +90,20 @@ def decisions_over_time(
     parts = [_open(width, height, "Decisions over time")]
     for index, (lane, color) in enumerate(LANES):
         y = 8 + index * lane_h + lane_h / 2
-        count = sum(1 for p in points if p[1] == lane)
+        mine = [p for p in points if p[1] == lane]
+        drawn = _spread(mine, max_dots)
+        note = "" if len(drawn) == len(mine) else f", {len(drawn)} drawn"
         parts.append(
             f'<text x="{left - 12}" y="{y + 4:.1f}" text-anchor="end" class="lbl">'
-            f"{lane} ({count})</text>"
+            f"<title>{lane}: {len(mine)}{note}</title>{lane} ({len(mine)})</text>"
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
         )
-        for offset, name, tip in points:
-            if name == lane:
-                parts.append(
-                    f'<circle cx="{x(offset):.1f}" cy="{y:.1f}" r="6.5" fill="{color}" '
-                    f'fill-opacity="0.85" stroke="#fff" stroke-width="1.5">'
-                    f"<title>{escape(tip)}</title></circle>"
-                )
+        for offset, _, tip in drawn:
+            parts.append(
+                f'<circle cx="{x(offset):.1f}" cy="{y:.1f}" r="6.5" fill="{color}" '
+                f'fill-opacity="0.85" stroke="#fff" stroke-width="1.5">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
     base = 8 + lane_h * len(LANES) + hist_h
     buckets = _histogram(activity, span, 48)
     peak = max(buckets, default=0)
@@ -123,6 +128,14 @@ def decisions_over_time(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _spread(
+    points: Sequence[tuple[float, str, str]], most: int | None
+) -> Sequence[tuple[float, str, str]]:
+    if most is None or len(points) <= most:
+        return points
+    return [points[i * len(points) // most] for i in range(most)]
 
 
 def _histogram(offsets: Sequence[float], span: float, count: int) -> list[int]:

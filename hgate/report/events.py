@@ -9,6 +9,7 @@ so a transcript written by a newer hgate still reads.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ def describe(event: TranscriptEvent) -> EventView:
         offset=event.offset,
         type=kind,
         tone=tone,
-        label=label,
+        label=printable(label),
         text=_clip(text),
         lines=lines,
         attested=event.attested,
@@ -125,17 +126,32 @@ def describe(event: TranscriptEvent) -> EventView:
 
 
 def printable(text: str) -> str:
-    """Control characters as visible symbols: a transcript must not drive the terminal
-    (hgate writes none; a forged file might carry escape sequences)."""
+    """Text from a transcript made inert for every viewer: C0 controls and DEL as visible
+    symbols (ESC as ␛), C1 controls as U+FFFD, and every other character that is not
+    printable, bar tab and spaces, as a `\\u202e`-style escape: bidi overrides and
+    isolates (which make a line read in another order), zero-width and format characters,
+    line and paragraph separators, lone surrogates (a command line's non-UTF-8 bytes, which
+    no encoder accepts), unassigned code points. The agent chose this text; shown raw, it
+    could drive a terminal or make `KCOLB` read as `BLOCK`."""
     if text.isprintable():
         return text
-    return "".join(
-        _CONTROL.get(ord(c), c) if not c.isprintable() and c != "\t" else c for c in text
-    )
+    return "".join(c if c.isprintable() or c in _KEPT else _inert(c) for c in text)
 
 
 _CONTROL = {**{c: chr(0x2400 + c) for c in range(0x20)}, 0x7F: "\u2421"}
 _CONTROL.update({c: "\ufffd" for c in range(0x80, 0xA0)})
+
+
+def _inert(char: str) -> str:
+    code = ord(char)
+    if code in _CONTROL:
+        return _CONTROL[code]
+    if unicodedata.category(char) == "Zs":  # a space (no-break, ideographic): harmless
+        return char
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+_KEPT = frozenset("\t")
 
 
 def output_spans(record: Mapping[str, Any]) -> tuple[Span, ...]:
@@ -144,8 +160,8 @@ def output_spans(record: Mapping[str, Any]) -> tuple[Span, ...]:
 
 
 def split_tokens(text: str, findings: Any) -> tuple[Span, ...]:
-    """Cut a masked line at its findings' offsets; bad offsets degrade to plain text."""
-    text = printable(text)
+    """Cut a masked line at its findings' offsets (into the recorded text, so before any
+    character is made printable); bad offsets degrade to plain text."""
     spans: list[Span] = []
     position = 0
     for finding in sorted(_records(findings), key=lambda f: _int(f.get("start"))):
@@ -153,11 +169,12 @@ def split_tokens(text: str, findings: Any) -> tuple[Span, ...]:
         if not (position <= start < end <= len(text)):
             continue
         if start > position:
-            spans.append(Span(text=text[position:start]))
-        spans.append(Span(text=text[start:end], kind=str(finding.get("kind") or "MASKED")))
+            spans.append(Span(text=printable(text[position:start])))
+        kind = printable(str(finding.get("kind") or "MASKED"))
+        spans.append(Span(text=printable(text[start:end]), kind=kind))
         position = end
     if position < len(text) or not spans:
-        spans.append(Span(text=text[position:]))
+        spans.append(Span(text=printable(text[position:])))
     return tuple(spans)
 
 

@@ -16,12 +16,15 @@ from typing import Any
 
 from hgate import __version__
 from hgate.report.charts import decisions_over_time, findings_bars, kind_colors
-from hgate.report.events import EventView, Span
+from hgate.report.events import EventView, Span, printable
 from hgate.report.model import SessionReport
 
 MAX_TIMELINE = 2500
+MAX_TIMELINE_CHARS = 6_000_000  # the timeline's HTML: a browser still opens the page
+MAX_ACTIONS = 1000
+MAX_DOTS = 300  # per lane of the decisions chart; its counts are always all of them
 NEUTRAL = "#57606a"
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 TONE = {
     "VALID": "var(--valid)",
     "INCOMPLETE": "var(--warn)",
@@ -64,13 +67,21 @@ def render_html(report: SessionReport) -> str:
             "network; masked values are keyed tokens, never the data.</footer>",
         )
     )
-    return (
+    return _inert(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>hgate · {escape(report.verdict)} · {escape(report.session_id)}</title>"
         f"<style>{css}</style></head><body><main>{body}</main></body></html>\n"
     )
+
+
+def _inert(page: str) -> str:
+    """Every character that is not printable, in whatever the page quotes (the header of a
+    forged file, a command line with non-UTF-8 bytes), shown as an escape: a bidi
+    override would make a line read in another order, and a lone surrogate cannot be
+    written at all. The page's own newlines stay; the rest is already HTML-escaped."""
+    return "\n".join(printable(part) for part in page.split("\n"))
 
 
 def _hero(report: SessionReport) -> str:
@@ -178,7 +189,7 @@ def _charts(report: SessionReport, colors: Mapping[str, str]) -> str:
         )
         + _card(
             "Decisions over time",
-            decisions_over_time(points, activity, report.duration),
+            decisions_over_time(points, activity, report.duration, max_dots=MAX_DOTS),
             len(points),
         )
         + "</section>"
@@ -194,11 +205,17 @@ def _actions(report: SessionReport) -> str:
             f'<td><span class="outcome {escape(a.outcome)}">{escape(a.outcome)}</span></td>'
             f"<td>{_code(a.rule)}</td><td>{_code(a.subject)}</td><td>{escape(a.reason)}</td>"
             f'<td class="mono">{a.line}</td></tr>'
-            for a in report.actions
+            for a in report.actions[:MAX_ACTIONS]
+        )
+        rest = len(report.actions) - MAX_ACTIONS
+        more = (
+            f'<p class="empty">… {rest} more actions (see hgate show --json)</p>'
+            if rest > 0
+            else ""
         )
         body = (
             "<table><tr><th>at</th><th>outcome</th><th>rule</th><th>action</th><th>reason</th>"
-            f"<th>line</th></tr>{rows}</table>"
+            f"<th>line</th></tr>{rows}</table>{more}"
         )
     return (
         f'<section class="card wide"><h2>Blocked and approved actions<span class="count">'
@@ -219,12 +236,18 @@ def _credentials(report: SessionReport) -> str:
 
 def _timeline(report: SessionReport, colors: Mapping[str, str]) -> str:
     views = report.events
-    shown, rest = views[:MAX_TIMELINE], len(views) - MAX_TIMELINE
-    rows = "".join(_row(v, report.attested_through, colors) for v in shown)
+    rows: list[str] = []
+    size = 0
+    for view in views[:MAX_TIMELINE]:
+        rows.append(_row(view, report.attested_through, colors))
+        size += len(rows[-1])
+        if size > MAX_TIMELINE_CHARS:
+            break
+    rest = len(views) - len(rows)
     more = f'<p class="empty">… {rest} more events (see hgate show --json)</p>' if rest > 0 else ""
     table = (
         '<table class="timeline"><tr><th>time</th><th>line</th><th>event</th><th>what</th></tr>'
-        f"{rows}</table>{more}"
+        f"{''.join(rows)}</table>{more}"
     )
     return _card("Timeline", table, len(views), wide=True)
 

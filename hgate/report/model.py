@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from hgate.audit import Check, VerificationReport
-from hgate.report.events import EventView, decision_outcome, describe, sql_records
+from hgate.report.events import (
+    MAX_TEXT,
+    EventView,
+    decision_outcome,
+    describe,
+    printable,
+    sql_records,
+)
 from hgate.report.transcript_view import Transcript, seconds
 
 UNVERIFIED = "UNVERIFIED"
@@ -212,7 +219,15 @@ def _action(line: int, offset: float, outcome: str, data: Mapping[str, Any]) -> 
         line=line,
         offset=offset,
         outcome=outcome,
-        rule=str(data.get("rule") or ""),
-        subject=subject,
-        reason=str(data.get("reason") or ""),
+        rule=_shown(str(data.get("rule") or "")),
+        subject=_shown(subject),
+        reason=_shown(str(data.get("reason") or "")),
     )
+
+
+def _shown(text: str) -> str:
+    """An action's field as every view shows it: the agent chose the command line or the
+    statement (and through it a reason that quotes it), so no character of it acts on the
+    reader, and one action cannot make a summary too large to be shown."""
+    text = printable(text)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Literal
 
+from hgate.report.events import printable
 from hgate.report.model import SessionReport
 
 SummaryFormat = Literal["github", "gitlab", "text"]
@@ -23,6 +24,11 @@ VERDICT_MARK = {
     "UNVERIFIED": "❔",
 }
 OUTCOME_MARK = {"approved": "✅ approved"}
+MAX_ACTIONS = 50  # a summary lists this many; `hgate show` and the HTML report list more
+# What starts Markdown in a line of GitHub's: links and images, emphasis, code, headings,
+# strike-through, table cells, math; each taken literally after a backslash (CommonMark
+# 2.4). `&`, `<`, `>` become entities instead: no raw HTML, no character reference.
+MARKDOWN_PUNCTUATION = frozenset("!#$*[\\]_`|~")
 
 
 def render_summary(
@@ -42,7 +48,8 @@ def _gitlab_section(text: str, clock: float | None) -> str:
 
 
 def facts(report: SessionReport) -> list[tuple[str, str]]:
-    """The label/value rows every summary starts with."""
+    """The label/value rows every summary starts with, made printable: the header is the
+    writer's, but a forged file chooses it, and a git ref in it is a branch's author's."""
     rows = [("identity", report.describe_identity())]
     policy = report.policy
     if policy:
@@ -54,7 +61,7 @@ def facts(report: SessionReport) -> list[tuple[str, str]]:
     if report.command:
         rows.append(("command", report.command))
     rows.append(("ended", _ending(report)))
-    return rows
+    return [(label, printable(value)) for label, value in rows]
 
 
 def _ending(report: SessionReport) -> str:
@@ -85,12 +92,13 @@ def _markdown(report: SessionReport, verify_hint: str) -> str:
     out += ["", f"#### Blocked and approved actions: {len(report.actions)}", ""]
     if report.actions:
         out += ["| at | outcome | rule | action | reason |", "|---|---|---|---|---|"]
-        for a in report.actions:
+        for a in report.actions[:MAX_ACTIONS]:
             outcome = OUTCOME_MARK.get(a.outcome, f"🚫 {a.outcome}")
             out.append(
                 f"| +{a.offset:.1f}s | {outcome} | {_code(a.rule)} | {_code(a.subject)} "
                 f"| {_cell(a.reason)} |"
             )
+        out += _more(report)
     else:
         out.append("None: no command, statement or input was blocked or needed approval.")
     if report.credentials:
@@ -98,7 +106,7 @@ def _markdown(report: SessionReport, verify_hint: str) -> str:
         out += [f"- {_cell(c.label)}: {_cell(c.text)}" for c in report.credentials]
     if verify_hint:
         out += ["", f"Verify offline: {_code(verify_hint)}"]
-    return "\n".join(out) + "\n"
+    return "\n".join(printable(line) for line in out) + "\n"
 
 
 def _text(report: SessionReport, verify_hint: str) -> str:
@@ -106,28 +114,38 @@ def _text(report: SessionReport, verify_hint: str) -> str:
     out += [f"  {label:<10} {value}" for label, value in facts(report)]
     masked = ", ".join(f"{kind} {count}" for kind, count in report.findings) or "nothing"
     out.append(f"  {'masked':<10} {report.masked_total}: {masked}")
-    for a in report.actions:
+    for a in report.actions[:MAX_ACTIONS]:
         label = "approved" if a.outcome == "approved" else a.outcome
         reason = f" ({a.reason})" if a.reason else ""
         out.append(f"  {label:<10} +{a.offset:.1f}s rule {a.rule}: {a.subject}{reason}")
+    out += [f"  {'':<10} {line}" for line in _more(report) if line]
     if not report.actions:
         out.append(f"  {'actions':<10} none blocked or approved")
     out += [f"  {'credential':<10} {c.label}: {c.text}" for c in report.credentials]
     if verify_hint:
         out.append(f"  {'verify':<10} {verify_hint}")
-    return "\n".join(out) + "\n"
+    return "\n".join(printable(line) for line in out) + "\n"
+
+
+def _more(report: SessionReport) -> list[str]:
+    """The actions a summary leaves out, counted: GitHub refuses a step summary over 1 MiB
+    whole (the verdict with it), and a flood of blocked actions must not get it there."""
+    rest = len(report.actions) - MAX_ACTIONS
+    if rest <= 0:
+        return []
+    return ["", f"… and {rest} more blocked or approved actions: `hgate show` lists them all."]
 
 
 def _cell(text: str) -> str:
-    """Table-safe Markdown text: no pipes, no raw HTML, one line."""
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("|", "\\|")
-        .replace("\n", " ")
-        .replace("\r", " ")
+    """Markdown that renders as the text itself, in one table cell: Markdown's punctuation
+    taken literally, so the agent's `![x](https://…)` is no image (which every viewer's
+    browser would fetch), `### VALID` no heading, `$…$` no math, `|` no new cell; no raw
+    HTML; one line. (A bare `https://…` may still be auto-linked: a link, never a fetch.)"""
+    literal = "".join(
+        f"\\{c}" if c in MARKDOWN_PUNCTUATION else c
+        for c in text.replace("\n", " ").replace("\r", " ")
     )
+    return literal.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _code(text: str) -> str:
@@ -175,6 +193,7 @@ def render_not_started(
     meaning = EXIT_MEANINGS.get(exit_code or 0, "")
     code = "unknown exit code" if exit_code is None else f"exit code {exit_code}"
     why = f"{code}" + (f": {meaning}" if meaning else "")
+    error = printable(error)
     if fmt == "github":
         lines = ["### ❌ hgate: the session did not start", "", f"**{_cell(why)}**", ""]
         lines += [f"> {_cell(error)}" if error else "> (no error line was captured)", ""]

@@ -193,5 +193,7 @@ def _peer_pid(connection: socket.socket) -> int | None:
 
 
 def _reply(connection: socket.socket, text: str) -> None:
+    # a command line's bytes that are not UTF-8 are surrogates here: shown escaped
+    line = (text.replace("\n", " ") + "\n").encode("utf-8", "backslashreplace")
     with contextlib.suppress(OSError):
-        connection.sendall((text.replace("\n", " ") + "\n").encode())
+        connection.sendall(line)

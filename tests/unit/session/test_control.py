@@ -80,6 +80,21 @@ def test_block_refuses_with_126_and_one_line(shim: ShimDirectory) -> None:
     assert done.stderr == "hgate: blocked by rule r: no\n"
 
 
+def test_a_block_message_with_bytes_that_are_not_utf8_still_refuses(
+    shim: ShimDirectory,
+) -> None:
+    """A command line with bytes that are not UTF-8 arrives as surrogates; its block
+    message must still reach the shim (the control thread died on it: no verdict)."""
+    server = serve(shim, Verdict(action="block", rule="r", reason="no \udced\udca0 way"), [])
+    try:
+        done = run(shim, "bash", "-c", "echo ran")
+    finally:
+        server.close()
+    assert server.error is None
+    assert (done.returncode, done.stdout) == (126, "")
+    assert done.stderr.startswith("hgate: blocked by rule r: no ")
+
+
 def test_a_malformed_request_is_answered_block(shim: ShimDirectory) -> None:
     server = serve(shim, Verdict(action="allow", rule="r"), [])
     try:
