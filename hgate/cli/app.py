@@ -48,7 +48,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-policy_app = typer.Typer(help="Check and explain policies.", no_args_is_help=True)
+policy_app = typer.Typer(help="Check, explain and test policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
 

@@ -36,7 +36,7 @@ def mask(
         typer.Option(
             "--policy",
             "-p",
-            help="Policy whose mask set to use. Default: local.",
+            help="Policy whose mask set to use. Default: the shipped local policy.",
             readable=False,  # the loader says what is wrong with it (exit 65)
         ),
     ] = None,

@@ -114,6 +114,8 @@ def run(
     agent; a second one (or the agent still running after `kill_grace`) stops it
     (SIGTERM, then SIGKILL) and hgate exits 130. Any other signal that would kill hgate
     (SIGUSR1, SIGALRM, …) stops the agent the same way, and hgate exits 128+N for it.
+
+    Example: hgate run --policy policies/local.yaml --out runs -- ./agent.sh
     """
     if log is not None:  # a log that cannot hold hgate's lines fails closed, as outputs do
         try:

@@ -76,7 +76,10 @@ def verify(
     S3 uses the standard AWS credential chain (and AWS_ENDPOINT_URL_S3); a collector
     gets $HGATE_VERIFY_TOKEN as a bearer token when it is set.
 
-    Exit codes: 0 VALID, 3 INCOMPLETE, 4 INVALID, 5 MALFORMED, 6 MISMATCH.
+    Exit codes: 0 VALID, 3 INCOMPLETE, 4 INVALID, 5 MALFORMED, 6 MISMATCH; 67 (no verdict)
+    when the key or the transcript cannot be read.
+
+    Example: hgate verify runs/SESSION.jsonl --key hgate.pub --expect-session SESSION
     """
     from hgate.audit import Expectations, load_public_key, verify_source
 

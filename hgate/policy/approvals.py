@@ -16,6 +16,7 @@ so a typo fails the policy, not the first approval. docs/approvals.md explains t
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -101,8 +102,13 @@ class ApprovalsPolicy:
         }
 
 
-def parse_approvals(node: Node | None) -> ApprovalsPolicy | None:
-    """None when the policy has no `approvals:` (approve rules are then refused)."""
+def parse_approvals(
+    node: Node | None, *, rule_names: Collection[str] | None = None
+) -> ApprovalsPolicy | None:
+    """None when the policy has no `approvals:` (approve rules are then refused).
+
+    `rule_names`: the policy's command and statement rules; a `rules[].rule` naming none
+    of them is a typo that would leave the rule it meant on the default requirement."""
     if node is None:
         return None
     fields = node.mapping(
@@ -125,7 +131,7 @@ def parse_approvals(node: Node | None) -> ApprovalsPolicy | None:
         channel=_channel(fields["channel"]),
         approvers=approvers,
         default=default,
-        rules=_rules(rules, approvers, default) if rules is not None else (),
+        rules=_rules(rules, approvers, default, rule_names) if rules is not None else (),
     )
 
 
@@ -207,7 +213,10 @@ def _approvers(node: Node) -> tuple[Approver, ...]:
 
 
 def _rules(
-    node: Node, approvers: tuple[Approver, ...], default: Requirement
+    node: Node,
+    approvers: tuple[Approver, ...],
+    default: Requirement,
+    rule_names: Collection[str] | None,
 ) -> tuple[Requirement, ...]:
     names = {a.name for a in approvers}
     found: list[Requirement] = []
@@ -216,6 +225,12 @@ def _rules(
         rule = fields["rule"].string()
         if any(r.rule == rule for r in found):
             fields["rule"].fail(f"rule {rule!r} is listed twice")
+        if rule_names is not None and rule not in rule_names:
+            fields["rule"].fail(
+                f"no commands or database rule is named {rule!r}",
+                remedy="`rule` is the `name` of a commands.rules or "
+                "database.statements.rules entry",
+            )
         listed: tuple[str, ...] = ()
         if (who := fields.get("approvers")) is not None:
             listed = who.strings()

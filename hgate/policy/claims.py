@@ -328,6 +328,16 @@ def explain_claims(
     """The decision for a job's claims (e.g. a decoded token) without any token or network."""
     if issuer is None:
         iss = claims.get("iss")
+        if not issuers:
+            raise IdentityError(
+                "this policy trusts no issuer: no CI token is admitted, only a "
+                "`local: true` rule admits anyone"
+            )
+        if iss is not None and not any(i.url == iss for i in issuers):
+            raise IdentityError(  # a token from it would be refused: no rule admits it
+                f"no issuer of this policy has url {iss!r}: its tokens are refused",
+                remedy="issuers: " + ", ".join(f"{i.name} ({i.url})" for i in issuers),
+            )
         found = [i for i in issuers if i.url == iss] or (list(issuers) if len(issuers) == 1 else [])
         if not found:
             raise UsageError(

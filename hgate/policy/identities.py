@@ -7,6 +7,7 @@ developer, a `local: true` rule, recorded as unverified). Each rule grants on it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,7 @@ ISSUER_KEYS = (
 )
 RULE_KEYS = ("name", "issuer", "local", "claims", "grants")
 GRANT_KEYS = ("max_duration", "database", "ssh")
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,7 +150,7 @@ def _issuer(item: Node) -> IssuerPolicy:
         jwks_file=jwks_file,
         leeway=_bounded(leeway, 300.0) if leeway is not None else 30.0,
         max_token_age=age.duration() if age is not None else 1800.0,
-        token_env=token_env.string() if token_env is not None else "HGATE_ID_TOKEN",
+        token_env=_variable(token_env) if token_env is not None else "HGATE_ID_TOKEN",
         location=item.location,
     )
 
@@ -173,6 +175,14 @@ def _algorithm(node: Node) -> str:
         )
     if name not in SUPPORTED_ALGORITHMS:
         node.fail(f"unknown algorithm {name!r}; expected one of {', '.join(SUPPORTED_ALGORITHMS)}")
+    return name
+
+
+def _variable(node: Node) -> str:
+    """A variable name, or the token would be looked for where none can ever be."""
+    name = node.string()
+    if not _VARIABLE.match(name):
+        node.fail(f"{name!r} is not an environment variable name")
     return name
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hgate.errors import PolicyError
 from hgate.guard import Rule
 from hgate.policy.approvals import parse_approvals
 from hgate.policy.commands import parse_commands, parse_included_commands
@@ -86,7 +87,18 @@ def load_policy(path: Path) -> Policy:
             rules=included_rules,
         )
     own_mask = _mask(fields.get("mask"))
+    mask = _merge_masks([*included_masks, own_mask])
+    if mask.detectors.mask_all_urls and not mask.detectors.url_kind_enabled():
+        # a setting that silently does nothing: the URL detector is not even built
+        raise PolicyError(
+            "mask.detectors.mask_all_urls needs the URL kind enabled: as written, no URL "
+            "is masked at all",
+            location=mask.detectors.mask_all_urls_at or str(path),
+            remedy="enable URL (`enable: all` or a list with URL, and not in `disable`)",
+        )
     session_node = fields.get("session")
+    commands = parse_commands(fields.get("commands"), included=tuple(included_rules))
+    database = parse_database(fields.get("database"))
     return Policy(
         version=version,
         name=fields["name"].string(),
@@ -95,16 +107,19 @@ def load_policy(path: Path) -> Policy:
         includes=tuple(includes),
         session=_session(session_node),
         environment=_environment(fields.get("environment")),
-        mask=_merge_masks([*included_masks, own_mask]),
+        mask=mask,
         transcript=_transcript(fields.get("transcript")),
         signing=_signing(fields.get("signing")),
         issuers=(issuers := parse_issuers(fields.get("issuers"))),
         identities=parse_identities(
             fields.get("identities"), issuers, kill_grace=_written_grace(session_node)
         ),
-        commands=parse_commands(fields.get("commands"), included=tuple(included_rules)),
-        database=parse_database(fields.get("database")),
-        approvals=parse_approvals(fields.get("approvals")),
+        commands=commands,
+        database=database,
+        approvals=parse_approvals(
+            fields.get("approvals"),
+            rule_names={r.name for r in commands.rules} | {r.name for r in database.rules},
+        ),
     )
 
 
@@ -267,6 +282,7 @@ def _detectors(node: Node | None) -> DetectorSettings:
         disabled=disabled,
         keep_log_timestamps=keep.boolean() if keep is not None else True,
         mask_all_urls=all_urls.boolean() if all_urls is not None else False,
+        mask_all_urls_at=all_urls.location if all_urls is not None else "",
     )
 
 
@@ -329,6 +345,9 @@ def _merge_masks(masks: list[MaskPolicy]) -> MaskPolicy:
                 disabled=tuple(dict.fromkeys(merged.detectors.disabled + mask.detectors.disabled)),
                 keep_log_timestamps=mask.detectors.keep_log_timestamps,
                 mask_all_urls=merged.detectors.mask_all_urls or mask.detectors.mask_all_urls,
+                mask_all_urls_at=merged.detectors.mask_all_urls_at
+                if merged.detectors.mask_all_urls
+                else mask.detectors.mask_all_urls_at,
             )
         merged = MaskPolicy(
             detectors=detectors,

@@ -53,6 +53,10 @@ class DetectorSettings:
     disabled: tuple[str, ...] = ()
     keep_log_timestamps: bool = True
     mask_all_urls: bool = False
+    mask_all_urls_at: str = field(default="", compare=False)  # file:line:col that set it
+
+    def url_kind_enabled(self) -> bool:
+        return (self.enabled is None or "URL" in self.enabled) and "URL" not in self.disabled
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

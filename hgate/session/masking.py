@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -57,16 +58,25 @@ def build_masker(
             extra=rules,
         )
     exact: list[tuple[str, str]] = [(value.kind, value.value) for value in policy.values]
-    for name in policy.values_from_env:
-        value = env.get(name, "")
-        if len(value) >= MIN_EXACT_LENGTH:
-            exact.append(("SECRET", value))
+    exact.extend(("SECRET", value) for value in values_from_env(policy.values_from_env, env))
     exact.extend(("SECRET", value) for _, value in secrets if len(value) >= MIN_EXACT_LENGTH)
     engine = os.environ.get(ENGINE_VARIABLE, "auto")
     masker = Masker(key=key, detectors=detectors, exact=exact, engine=engine, cache=cache)
     if check:
         self_test(masker)  # MaskingError (exit 76) before the agent can print anything
     return masker, masker.engine_name
+
+
+def values_from_env(patterns: Iterable[str], env: Mapping[str, str]) -> list[str]:
+    """The values of the variables `mask.values_from_env` names; its entries are names or
+    globs (docs/policy.md), so a glob must not be looked up as a name and find nothing."""
+    wanted = tuple(patterns)
+    return [
+        value
+        for name, value in env.items()
+        if len(value) >= MIN_EXACT_LENGTH
+        and any(fnmatch.fnmatchcase(name, pattern) for pattern in wanted)
+    ]
 
 
 def compiled_cache(sign: Callable[[bytes], bytes]) -> CompiledCache:

@@ -484,7 +484,12 @@ def check_command(command: str, *, cwd: str | None = None, path: str | None = No
         target = os.path.join(cwd, command) if cwd else command
         if not os.path.exists(target):
             raise _not_found(command)
-        if os.path.isdir(target) or not os.access(target, os.X_OK):
+        if os.path.isdir(target):
+            raise CommandNotExecutable(
+                f"agent command is a directory: {_shown(command)}",
+                remedy="name the program to run after `--`",
+            )
+        if not os.access(target, os.X_OK):
             raise _not_executable(command)
         return
     search = os.environ.get("PATH", os.defpath) if path is None else path

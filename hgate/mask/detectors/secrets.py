@@ -79,7 +79,7 @@ class SecretDetector(CandidateDetector):
     patterns = (
         *(Pattern(regex=prefix, tag=prefix) for prefix, _ in _SHAPES),
         Pattern(
-            regex=r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]{1,64}:[^\s@/]{1,128}@",
+            regex=r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]{0,64}:[^\s@/]{1,128}@",  # user may be empty
             tag="userinfo",
             ignore_case=True,
         ),

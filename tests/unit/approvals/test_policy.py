@@ -11,6 +11,13 @@ from hgate.policy.loader import load_policy
 from tests.unit.approvals.conftest import person
 
 HEAD = "version: 1\nname: p\nidentities: [{name: dev, local: true}]\n"
+# the rules the sections below name (after the body, so the places they expect hold)
+RULES = (
+    "commands:\n  rules:\n"
+    "    - {name: deploy, action: approve, program: deploy}\n"
+    "    - {name: r, action: approve, program: r}\n"
+    "database:\n  statements:\n    rules: [{name: drop, action: approve, kinds: [ddl]}]\n"
+)
 
 
 def write(tmp_path: Path, body: str) -> Path:
@@ -18,7 +25,7 @@ def write(tmp_path: Path, body: str) -> Path:
     (tmp_path / "keys").mkdir(exist_ok=True)
     (tmp_path / "keys" / "bob.pub").write_text(bob.approver.public_key + " bob@laptop\n")
     path = tmp_path / "policy.yaml"
-    path.write_text(HEAD + body.replace("ALICE", alice.approver.public_key))
+    path.write_text(HEAD + body.replace("ALICE", alice.approver.public_key) + RULES)
     return path
 
 
@@ -91,6 +98,12 @@ def test_no_section_means_no_approvals(tmp_path: Path) -> None:
             "approvals:\n  channel: {type: directory, path: d}\n"
             "  approvers: [{name: a, key: ALICE}, {name: b, key: ALICE}]\n",
             r"approver 'b' has the same key as another approver",
+        ),
+        (  # before: accepted; the rule it meant was held with the default requirement
+            "approvals:\n  channel: {type: directory, path: d}\n"
+            "  approvers: [{name: a, key: ALICE}]\n  rules: [{rule: deplo, required: 1}]\n",
+            r"policy.yaml:7:18: approvals.rules\[0\].rule: no commands or database rule is "
+            r"named 'deplo'",
         ),
         (
             "approvals:\n  channel: {type: pigeon, path: d}\n"

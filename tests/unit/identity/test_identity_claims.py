@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hgate.errors import UsageError
+from hgate.errors import IdentityError, UsageError
 from hgate.policy.claims import IdentityDenied, claim_text, decide, explain_claims
 from hgate.policy.loader import load_policy
 from hgate.policy.model import Policy
@@ -142,3 +142,13 @@ def test_explain_needs_an_issuer(policy: Policy) -> None:
         explain_claims(policy.issuers, policy.identities, claims())
     with pytest.raises(UsageError, match="no issuer named 'nope'"):
         explain_claims(policy.issuers, policy.identities, claims(), issuer="nope")
+
+
+def test_explain_refuses_claims_from_an_issuer_the_policy_does_not_trust(policy: Policy) -> None:
+    """Before: "cannot tell which issuer these claims are from (add `iss` ...)", exit 2,
+    for claims that carry an `iss`: the answer is that no rule admits them (66)."""
+    with pytest.raises(IdentityError, match="no issuer of this policy has url") as info:
+        explain_claims(policy.issuers, policy.identities, claims(iss="https://elsewhere.example"))
+    assert info.value.exit_code == 66
+    with pytest.raises(IdentityError, match="this policy trusts no issuer"):
+        explain_claims((), policy.identities, claims(iss="https://other.example"))

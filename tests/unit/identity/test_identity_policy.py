@@ -109,6 +109,11 @@ def test_the_dev_issuer_url_is_the_same_constant_on_both_sides() -> None:
             ":7:15",
             r"expected one of github, gitlab, generic",
         ),
+        (  # before: accepted, and the token looked for in a variable that cannot exist
+            "    url: https://x\n    audience: a\n    token_env: 'ID TOKEN'\n",
+            ":7:16",
+            r"'ID TOKEN' is not an environment variable name",
+        ),
     ],
 )
 def test_bad_issuers_are_refused_with_their_place(

@@ -80,6 +80,7 @@ POSITIVE = [
     ("SECRET", "export DB_PASSWORD=s3cr3t-Value!", "s3cr3t-Value!"),
     ("SECRET", "export DB_PASSWORD=$Zb6eKT0Hkw6O_fp", "Zb6eKT0Hkw6O_fp"),
     ("SECRET", "postgres://app:Pa55word@db:5432/x", "Pa55word"),
+    ("SECRET", "redis://:Zb6eKT0Hkw6Op@cache:6379/0", "Zb6eKT0Hkw6Op"),  # no user name
     ("SECRET", "token ghp_0123456789abcdefghijABCDEFGHIJ012345", "ghp_0123456789abcdefghij"),
     ("SECRET", "key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
     ("SECRET", "Authorization: Bearer abcdefghijklmnop1234567890", "abcdefghijklmnop12345"),

@@ -369,3 +369,31 @@ def test_the_default_kill_grace_is_not_an_error_under_a_short_grant(tmp_path: Pa
         )
     )
     assert policy.session.kill_grace == 5.0 and policy.identities[0].grants.max_duration == 2.0
+
+
+@pytest.mark.parametrize(
+    "detectors",
+    [
+        "{enable: [SSN], mask_all_urls: true}",
+        "{enable: all, disable: [URL], mask_all_urls: true}",
+        "{mask_all_urls: true}",
+    ],
+)
+def test_mask_all_urls_without_the_url_kind_is_refused(tmp_path: Path, detectors: str) -> None:
+    """docs/policy.md: it "needs the URL kind enabled". Before: accepted, and no URL was
+    masked at all, a setting that silently did nothing."""
+    path = write(tmp_path, MINIMAL + f"mask:\n  detectors: {detectors}\n")
+    with pytest.raises(PolicyError, match="mask_all_urls needs the URL kind") as info:
+        load_policy(path)
+    assert info.value.location is not None and info.value.location.startswith(f"{path}:4:")
+
+
+def test_mask_all_urls_from_an_include_is_checked_against_the_merged_kinds(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "version: 1\nmask:\n  detectors: {mask_all_urls: true}\n", "urls.yaml")
+    base = MINIMAL + "include: [urls.yaml]\nmask:\n  detectors: "
+    assert load_policy(write(tmp_path, base + "{enable: [URL]}\n")).mask.detectors.mask_all_urls
+    with pytest.raises(PolicyError, match="mask_all_urls needs the URL kind") as info:
+        load_policy(write(tmp_path, base + "{enable: [SSN]}\n"))
+    assert info.value.location is not None and "urls.yaml:3:" in info.value.location

@@ -4,6 +4,7 @@ fixture), through every command that takes a policy."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -162,3 +163,95 @@ def test_policy_test_exit_1_is_documented() -> None:
     commands = (ROOT / "docs" / "commands.md").read_text()
     assert re.search(r"`hgate policy test.*\*\*1 at least one case failed\*\*", commands)
     assert EXIT_FIXTURE_FAILED == 1
+
+
+def _granting_policy(tmp_path: Path) -> Path:
+    """Every section `policy check` should summarise, with a synthetic host key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    host_key = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    (tmp_path / "approvals").mkdir()
+    policy = tmp_path / "grants.yaml"
+    policy.write_text(
+        f"""version: 1
+name: grants
+issuers:
+  - {{name: github, url: "https://token.actions.githubusercontent.com", audience: "hgate:x"}}
+identities:
+  - name: records-agent
+    issuer: github
+    claims: {{repository_id: "612345678", repository_owner_id: "1", event_name: push}}
+    grants:
+      max_duration: 20m
+      database:
+        name: records
+        tables:
+          - {{table: appointments, privileges: [SELECT]}}
+          - {{table: patients, privileges: [SELECT], columns: [id, created_at]}}
+      ssh:
+        principals: [records-agent]
+        hosts: [{{host: reports.internal, host_keys: ["{host_key}"]}}]
+        validity: 15m
+  - name: developer
+    local: true
+mask:
+  detectors: {{enable: all, disable: [DATE]}}
+commands:
+  default: block
+  rules:
+    - {{name: ls, action: allow, program: ls}}
+    - {{name: rm, action: block, program: rm}}
+    - {{name: kubectl, action: approve, program: kubectl}}
+database:
+  statements:
+    rules: [{{name: read, action: allow, kinds: [select]}}]
+  masking: {{columns: [{{column: patients.ssn, kind: SSN}}]}}
+approvals:
+  channel: {{type: directory, path: approvals}}
+  approvers: [{{name: alice, key: "{host_key}"}}]
+transcript:
+  sinks:
+    - {{type: directory, path: out}}
+    - {{type: s3, bucket: acme-evidence, prefix: hgate}}
+    - {{type: http, url: "https://evidence.example.org/v1/segments"}}
+"""
+    )
+    return policy
+
+
+def test_policy_check_says_what_each_identity_is_granted(tmp_path: Path) -> None:
+    """README: `policy check` prints "what it grants". Before: identities were listed by
+    name only, commands, database and approvals not at all, and an s3 or http sink was
+    shown as `s3:runs` (a directory sink's default path)."""
+    done = hgate("policy", "check", str(_granting_policy(tmp_path)), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "records-agent: max_duration 1200s" in out
+    assert "database records: SELECT on public.appointments" in out
+    assert "SELECT (id, created_at) on public.patients" in out
+    assert "ssh as records-agent (principals records-agent) to reports.internal:22" in out
+    assert "developer: nothing beyond the session's limits" in out
+    assert "disabled DATE" in out
+    assert "default block, unparsable block, on violation record; 3 rule(s)" in out
+    assert "1 allow, 1 block, 1 approve" in out
+    assert "proxy on, statements default block, 1 rule(s), 1 masked column(s)" in out
+    assert "directory channel, 1 approver(s)" in out
+    assert "directory:out, s3://acme-evidence/hgate, collector https://evidence.example.org" in out
+    assert "s3:runs" not in out
+    summary = json.loads(
+        hgate("policy", "check", str(tmp_path / "grants.yaml"), "--json", cwd=tmp_path).stdout
+    )
+    assert summary["commands"]["default"] == "block"
+    assert summary["database"]["proxy"] is True
+    assert summary["approvals"]["channel"] == "directory"
+    assert [s["location"] for s in summary["transcript"]["sinks"]] == [
+        "out",
+        "s3://acme-evidence/hgate",
+        "https://evidence.example.org/v1/segments",
+    ]

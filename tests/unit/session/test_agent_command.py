@@ -43,8 +43,11 @@ def test_file_without_execute_bit_is_not_executable(tmp_path: Path) -> None:
 
 
 def test_directory_is_not_executable(tmp_path: Path) -> None:
-    with pytest.raises(CommandNotExecutable):
+    """Before: "not executable ... (chmod +x it, ...)", advice that cannot help a directory."""
+    with pytest.raises(CommandNotExecutable) as raised:
         check_command(str(tmp_path))
+    assert raised.value.message == f"agent command is a directory: {tmp_path}"
+    assert "chmod" not in str(raised.value.remedy)
 
 
 def test_bare_name_found_on_path(tmp_path: Path) -> None:
