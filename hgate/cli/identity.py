@@ -68,7 +68,10 @@ def mint(
     ],
     audience: Annotated[str, typer.Option("--audience", help="The policy issuer's audience.")],
     directory: DirOption = None,
-    lifetime: Annotated[int, typer.Option("--ttl", help="Seconds the token is valid.")] = 600,
+    lifetime: Annotated[
+        int,
+        typer.Option("--ttl", min=1, max=86_400, help="Seconds the token is valid (1 to 86400)."),
+    ] = 600,
 ) -> None:
     """Print a token signed by the development issuer (iss, aud and times are set here)."""
     from hgate.identity.dev_issuer import load_dev_issuer, mint_dev_token
