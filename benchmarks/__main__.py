@@ -17,6 +17,7 @@ import time
 FULL = [
     ("PTY path: start-up and throughput (issue 3)", ["benchmarks.pty_path"]),
     ("hgate shell vs bash -c (command guard)", ["benchmarks.shell_startup", "--runs", "50"]),
+    ("checking a large script vs bash -n", ["benchmarks.script_check"]),
     ("masking quality (recall per kind, look-alikes)", ["benchmarks.mask_quality"]),
     ("masking speed (mixed and PHI-dense logs vs cat)", ["benchmarks.mask_speed", "--mb", "50"]),
     ("PostgreSQL proxy vs direct (pgbench)", ["benchmarks.pg_proxy"]),
@@ -24,6 +25,7 @@ FULL = [
 QUICK = {
     "benchmarks.pty_path": ["--megabytes", "10", "--repeat", "5"],
     "benchmarks.shell_startup": ["--runs", "15"],
+    "benchmarks.script_check": ["--kb", "32,128", "--runs", "1"],
     "benchmarks.mask_quality": ["-n", "60"],
     "benchmarks.mask_speed": ["--mb", "10"],
     "benchmarks.pg_proxy": ["--seconds", "5"],

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from hgate.guard.command import Command
-from hgate.guard.rules import SEVERITY, Action, Rule
+from hgate.guard.rules import SEVERITY, Action, Rule, programs_resolved_once
 from hgate.guard.shell_args import SHELLS, ShellInvocation, parse_shell_args
 from hgate.guard.shell_line import (
     MAX_DEPTH,
@@ -128,13 +128,22 @@ class CommandGuard:
         return ShellCheck(verdict=verdict, invocation=invocation, text=None)
 
     def check_commands(self, commands: Iterable[Command], *, path: str | None = None) -> Verdict:
+        """A script repeats itself (a thousand `echo`s and `make`s): each distinct program
+        is looked up on PATH once, and each distinct command matched against the rules once,
+        for this check only (what is on disk may change before the next)."""
         worst: Verdict | None = None
         count = 0
-        for command in commands:
-            count += 1
-            verdict = self._check_one(_resolved(command, path))
-            if worst is None or SEVERITY[verdict.action] > SEVERITY[worst.action]:
-                worst = verdict
+        found: dict[str, str | None] = {}  # program -> its path on PATH
+        verdicts: dict[Command, Verdict] = {}
+        with programs_resolved_once():
+            for command in commands:
+                count += 1
+                resolved = _resolved(command, path, found)
+                verdict = verdicts.get(resolved)
+                if verdict is None:
+                    verdict = verdicts[resolved] = self._check_one(resolved)
+                if worst is None or SEVERITY[verdict.action] > SEVERITY[worst.action]:
+                    worst = verdict
         if worst is None:
             return Verdict(action="allow", rule=DEFAULT_RULE, reason="no command", checked=0)
         return Verdict(
@@ -225,12 +234,18 @@ def _script(
     return _with_scripts(parse_line(text), read_script, depth=depth + 1)
 
 
-def _resolved(command: Command, path: str | None) -> Command:
+def _resolved(command: Command, path: str | None, known: dict[str, str | None]) -> Command:
+    """`command` with its program's path: as written, or looked up on `path` (once per
+    program: `known` holds the lookups made so far)."""
     if command.path is not None or command.dynamic or not command.program:
         return command
     if "/" in command.program:
         return _with_path(command, command.program)
-    found = shutil.which(command.program, path=path) if path is not None else None
+    if path is None:
+        return command
+    if command.program not in known:
+        known[command.program] = shutil.which(command.program, path=path)
+    found = known[command.program]
     return _with_path(command, found) if found else command
 
 

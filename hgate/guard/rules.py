@@ -22,6 +22,9 @@ import glob as globmodule
 import os
 import posixpath
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -71,6 +74,10 @@ _GLOBAL_VALUES: dict[str, frozenset[str]] = {
 }
 _GLOBAL_VALUES["oc"] = _GLOBAL_VALUES["kubectl"]
 _GLOB_CHARS = re.compile(r"[*?[]")
+# (glob, program, path) -> whether it matches, while `programs_resolved_once` is active
+_PROGRAM_MATCHES: ContextVar[dict[tuple[str, str, str | None], bool] | None] = ContextVar(
+    "hgate_guard_program_matches", default=None
+)
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -203,7 +210,30 @@ def _global_values(name: str, args: tuple[str, ...]) -> set[int]:
     return found
 
 
+@contextmanager
+def programs_resolved_once() -> Iterator[None]:
+    """Within the block, whether a rule's program glob matches a program (at a path) is
+    worked out once: a script runs `make` a thousand times, and each time would cost a
+    `realpath` per rule. Only for one check: files on disk change between checks."""
+    token = _PROGRAM_MATCHES.set({})
+    try:
+        yield
+    finally:
+        _PROGRAM_MATCHES.reset(token)
+
+
 def _program_matches(glob: str, command: Command) -> bool:
+    known = _PROGRAM_MATCHES.get()
+    if known is None:
+        return _program_matches_now(glob, command)
+    key = (glob, command.program, command.path)
+    found = known.get(key)
+    if found is None:
+        found = known[key] = _program_matches_now(glob, command)
+    return found
+
+
+def _program_matches_now(glob: str, command: Command) -> bool:
     if "/" in glob:
         candidates = {command.program, command.path or "", _real(command.path)}
     else:

@@ -39,6 +39,7 @@ _CLOSE_PAREN = re.compile(r"(?:[ \t]|\\\n)*\)")
 _IO_NUMBER = re.compile(r"[0-9]+|\{[A-Za-z_][A-Za-z0-9_]*\}")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
 _BLANKS = re.compile(r"(?:[ \t]|\\\n)*")
+_FIRST_WORD = re.compile(r"\s*(\S+)")  # as str.split() finds it
 
 
 def _fail(why: str) -> UnparsableLine:
@@ -177,9 +178,10 @@ class _Parser(Records):
         if start >= len(self.text) or _operator(self.text, start):
             return pos
         name = self.words.word(start)
-        rest = self.text[_blanks(self.text, name.end) :]
-        first = rest.split(maxsplit=1)[0] if rest.strip() else ""
-        compound = rest.startswith(("{", "(")) or first in _OPENERS or first == "[["
+        after = _blanks(self.text, name.end)
+        following = _FIRST_WORD.match(self.text, after)  # not a copy of the rest of the text
+        first = following.group(1) if following else ""
+        compound = self.text.startswith(("{", "("), after) or first in _OPENERS or first == "[["
         return name.end if compound and name.raw not in _OPENERS else pos
 
     def _operator(self, op: str, pos: int) -> int:

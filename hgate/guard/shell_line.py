@@ -24,6 +24,7 @@ from hgate.guard.shell_args import SHELLS, parse_shell_args
 
 MAX_DEPTH = 8
 MAX_LINE = 1 << 20
+_WINDOW = 1 << 12  # characters a top-level command is first parsed from, doubled as needed
 Parser = Literal["bashlex", "fallback"]
 _PARSERS: ContextVar[set[Parser] | None] = ContextVar("hgate_guard_parsers", default=None)
 _NAMED_FD = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}[<>]")
@@ -55,12 +56,12 @@ def parse_line(text: str, *, depth: int = 0) -> tuple[Command, ...]:
     if not text.strip() or (text.lstrip().startswith("#") and "\n" not in text.strip()):
         return ()
     try:
-        import bashlex
+        import bashlex  # noqa: F401 - only to say so when the extra is missing
     except ImportError as exc:  # pragma: no cover - the shell extra is a dependency here
         raise UnparsableLine("bashlex is not installed (pip install 'hgate[shell]')") from exc
     if not _misread_by_bashlex(text):
         try:
-            trees = bashlex.parse(text)
+            trees = bashlex_trees(text)
             found: list[Command] = []
             for tree in trees:
                 found.extend(_walk(tree, depth, text))
@@ -73,6 +74,61 @@ def parse_line(text: str, *, depth: int = 0) -> tuple[Command, ...]:
         except Exception:
             pass
     return _fallback(text, depth)
+
+
+def bashlex_trees(text: str) -> list[Any]:
+    """What `bashlex.parse(text)` returns, in time linear in a script. bashlex parses one
+    top-level command at a time, each from a fresh copy of all the text after it: a
+    square in the script's length. Here each is parsed from a window of the lines that
+    follow it, doubled until the parse ends inside it (the last window is all the rest,
+    as bashlex's), so a command sees exactly the text it would have seen."""
+    from bashlex import ast
+
+    trees: list[Any] = []
+    index = 0
+    while not trees or index < len(text):
+        tree = _bashlex_part(text, index)
+        if not isinstance(tree, ast.node):
+            if not trees:  # bashlex.parse fails on this too
+                raise _BashlexGap("bashlex read no command")
+            break
+        if index:
+            ast.posshifter(index).visit(tree)
+        trees.append(tree)
+        index = _bashlex_end(tree) + 1
+    return trees
+
+
+def _bashlex_part(text: str, index: int) -> Any:
+    """The first top-level command of `text[index:]` as bashlex reads it."""
+    from bashlex import ast, parser
+
+    size = _WINDOW
+    while 0 < (end := text.find("\n", index + size) + 1) < len(text):
+        window = text[index:end]
+        reader = parser._parser(window)
+        try:
+            tree = reader.parse()
+        except Exception:  # perhaps only where the window cuts the text: read more
+            tree = None
+        read = getattr(reader.tok, "_shell_input_line_index", len(window))
+        if (
+            isinstance(tree, ast.node)
+            and _bashlex_end(tree) + 1 < len(window)
+            and read < len(window) - 1
+        ):
+            return tree  # it never looked at the end of the window
+        size = max(2 * size, end - index)  # past this window's last line, however long
+    return parser._parser(text[index:]).parse()
+
+
+def _bashlex_end(tree: Any) -> int:
+    """Where a top-level command ends, its heredocs' bodies included."""
+    from bashlex import parser
+
+    heredocs = parser._endfinder()
+    heredocs.visit(tree)
+    return max(int(tree.pos[1]), int(heredocs.end))
 
 
 def _misread_by_bashlex(text: str) -> bool:
@@ -211,7 +267,7 @@ def _walk(node: Any, depth: int, text: str) -> Iterator[Command]:
         if hasattr(node.output, "kind"):
             yield from _substitutions(node.output, depth, text)
     elif kind in ("commandsubstitution", "processsubstitution"):
-        yield from _walk(node.command, depth, text)
+        yield from _substitution(node, depth, text)
     elif kind in ("reservedword", "operator", "pipe", "parameter", "tilde", "heredoc"):
         return
     else:  # list, compound, if, for, while, until, function
@@ -222,21 +278,30 @@ def _walk(node: Any, depth: int, text: str) -> Iterator[Command]:
 
 
 def _pipeline(node: Any, depth: int, text: str) -> Iterator[Command]:
+    """Each stage told the programs of the stages after it, each named once (a pipeline
+    of thousands of stages must not make each stage hold all the others' names)."""
     stages = [part for part in node.parts if part.kind != "pipe"]
-    names = [_stage_names(stage, text) for stage in stages]
+    later: list[tuple[str, ...]] = [()] * len(stages)
+    for index in range(len(stages) - 1, 0, -1):
+        later[index - 1] = tuple(dict.fromkeys((*_stage_names(stages[index], text), *later[index])))
     for index, stage in enumerate(stages):
-        later = tuple(name for names_of in names[index + 1 :] for name in names_of)
         if stage.kind == "command":
-            yield from _simple(stage, depth, text, later)
+            yield from _simple(stage, depth, text, later[index])
         else:
             yield from _walk(stage, depth, text)
 
 
 def _stage_names(stage: Any, text: str) -> list[str]:
-    try:
-        return [command.name for command in _walk(stage, MAX_DEPTH, text)]
-    except UnparsableLine:
-        return []
+    """Kept on the node: a stage inside a stage (`{ { a | b; } | c; } | d`) would
+    otherwise be walked again for every pipeline around it, twice as often each level."""
+    known: list[str] | None = getattr(stage, "hgate_names", None)
+    if known is None:
+        try:
+            known = [command.name for command in _walk(stage, MAX_DEPTH, text)]
+        except UnparsableLine:
+            known = []
+        stage.hgate_names = known
+    return known
 
 
 def _simple(node: Any, depth: int, text: str, piped_to: tuple[str, ...]) -> Iterator[Command]:
@@ -292,10 +357,18 @@ def _value(word: Any, text: str) -> str:
         raise _BashlexGap(exc.reason) from None
 
 
+def _substitution(node: Any, depth: int, text: str) -> Iterator[Command]:
+    if "\n" in text[node.pos[0] : node.pos[1]]:
+        # bashlex reads such a body up to its first newline only: the rest would never be
+        # checked; the fallback reader reads it whole
+        raise _BashlexGap("a substitution over several lines")
+    yield from _walk(node.command, depth, text)
+
+
 def _substitutions(node: Any, depth: int, text: str) -> Iterator[Command]:
     for part in getattr(node, "parts", None) or ():
         if part.kind in ("commandsubstitution", "processsubstitution"):
-            yield from _walk(part.command, depth, text)
+            yield from _substitution(part, depth, text)
         elif part.kind == "parameter" and ("$(" in part.value or "`" in part.value):
             raise _BashlexGap("a command substitution inside ${…} cannot be checked")
 

@@ -66,10 +66,12 @@ class Records:
         """End the pipeline of the innermost frame: its stages learn what reads them."""
         self.finish()
         frame, end = self.frames[-1], len(self.records)
+        pipes, next_pipe = frame.pipes, 0  # in order: walked alongside, not searched
         for index in range(frame.pipe_start, end):
-            later = [pipe for pipe in frame.pipes if pipe > index]
-            if later:
-                self.records[index].pipes.append(range(later[0], end))
+            while next_pipe < len(pipes) and pipes[next_pipe] <= index:
+                next_pipe += 1
+            if next_pipe < len(pipes):
+                self.records[index].pipes.append(range(pipes[next_pipe], end))
         frame.pipe_start, frame.pipes = end, []
 
     def bodies(self, pos: int) -> int:
@@ -93,14 +95,13 @@ class Records:
 
     def commands(self) -> tuple[Command, ...]:
         names = [_names(record) for record in self.records]
+        later = _Later(names)
         found: list[Command] = []
         for record in self.records:
             found.extend(record.before)
             if not record.words:
                 continue
-            piped_to = tuple(
-                dict.fromkeys(n for later in record.pipes for i in later for n in names[i])
-            )
+            piped_to = tuple(dict.fromkeys(n for span in record.pipes for n in later.names(span)))
             commands = list(
                 expand_argv(
                     tuple(record.words),
@@ -116,6 +117,27 @@ class Records:
             if record.stdin is not None and commands[0].name in SHELLS:
                 found.extend(parse_line(record.stdin, depth=self.depth + 1))
         return tuple(found)
+
+
+class _Later:
+    """The programs of the records in a span, each named once, in order. The spans of one
+    pipeline all end where it ends, so each answer is the next record's names before the
+    answer for the span one shorter: worked out once from the end, not once per stage."""
+
+    def __init__(self, names: list[list[str]]) -> None:
+        self._names = names
+        self._known: dict[tuple[int, int], tuple[str, ...]] = {}
+
+    def names(self, span: range) -> tuple[str, ...]:
+        known, stop = self._known, span.stop
+        start = span.start
+        while start < stop and (start, stop) not in known:
+            start += 1
+        tail = known.get((start, stop), ())
+        for index in range(start - 1, span.start - 1, -1):
+            tail = tuple(dict.fromkeys((*self._names[index], *tail)))
+            known[(index, stop)] = tail
+        return tail
 
 
 def _names(record: Simple) -> list[str]:
