@@ -14,6 +14,7 @@ from typing import Any
 import bashlex
 import pytest
 
+from benchmarks.script_check import ordinary
 from hgate.guard import CommandGuard, Matcher, Rule, braces, parse_line, rules, shell_line
 from hgate.guard.braces import MAX_NESTING, MAX_WORDS, expand_braces
 
@@ -33,34 +34,8 @@ RULES = (
 GUARD = CommandGuard(RULES)
 
 
-def block(index: int, fancy: bool) -> str:
-    """One piece of an ordinary CI script; `fancy` ones need the fallback reader."""
-    kind = index % 8
-    if kind == 0:
-        return f'echo "step {index}: building $TARGET" >> build.log\n'
-    if kind == 1:
-        return f'cd "$ROOT/sub{index}" && make -j4 all PREFIX=/opt/x{index}\ncd - >/dev/null\n'
-    if kind == 2:
-        return f"if [ -f f{index} ]; then\n  cp f{index} out/ || exit 1\nelse\n  echo no >&2\nfi\n"
-    if kind == 3:
-        return f'for f in a{index} b{index}; do\n  gzip -k "$f" | tee log{index}\ndone\n'
-    if kind == 4 and fancy:
-        return f"f_{index}() {{\n  local x=$(date +%s)\n  echo $x $(whoami)\n}}\nf_{index}\n"
-    if kind == 4:  # no $(…) beside a heredoc, which sends the script to the fallback
-        return f"f_{index}() {{\n  local x=$1\n  echo $x\n}}\nf_{index} {index}\n"
-    if kind == 5:  # bashlex cannot read a quoted delimiter (<<'EOF')
-        quoted = "'EOF'" if fancy else "EOF"
-        return f"cat > conf{index}.ini <<{quoted}\n[s{index}]\nkey=value\nEOF\n"
-    if kind == 6:
-        return "echo " + " ".join(f"arg{n}" for n in range(40)) + f" # long {index}\n"
-    if fancy:
-        case = f'case "$V" in a) echo $(( {index} + 1 )) ;; esac'
-        return f'if [[ -n "$V{index}" ]]; then\n  {case}\nfi\n'
-    return f"export V{index}=x; test -d d{index} || mkdir -p d{index}\n"
-
-
 def script(blocks: int, *, fancy: bool = False, insert: str = "", at: int = 0) -> str:
-    pieces = [block(index, fancy) for index in range(blocks)]
+    pieces = [ordinary(index, fancy) for index in range(blocks)]
     if insert:
         pieces.insert(at, insert)
     return "#!/bin/bash\nset -eu\n" + "".join(pieces)
@@ -70,7 +45,7 @@ def script(blocks: int, *, fancy: bool = False, insert: str = "", at: int = 0) -
 def test_a_script_has_the_commands_of_its_pieces(fancy: bool) -> None:
     """Read whole, a script finds the commands its pieces find when read one by one
     (argv only: a piece alone may go to the other parser, which reads `>&2` otherwise)."""
-    pieces = [block(index, fancy) for index in range(400)]
+    pieces = [ordinary(index, fancy) for index in range(400)]
     whole = [command.argv for command in parse_line("".join(pieces))]
     assert whole == [command.argv for piece in pieces for command in parse_line(piece)]
 
