@@ -139,11 +139,14 @@ class SegmentShipper:
         """Ship what is queued (within `timeout` seconds), stop the thread, release the store."""
         with self._cond:
             self._closing = True
+            failed = self._error is not None
             self._cond.notify_all()
         thread = self._thread
         if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
+            # a failed store ships nothing more: a request still in flight (a collector
+            # trickling its answer) is left to its daemon thread, not waited for
+            thread.join(0.1 if failed else timeout)
+            if thread.is_alive() and not failed:
                 self._abort.set()  # cuts a back-off short; a request in flight ends by timeout
                 with self._cond:
                     self._fail_locked(

@@ -118,6 +118,28 @@ def test_give_up_fails_a_store_stuck_on_a_segment(segments: list[Segment]) -> No
     assert sorted(store.segments) in ([], [segments[0].number])
 
 
+def test_closing_a_given_up_store_does_not_wait_for_its_request_in_flight(
+    segments: list[Segment],
+) -> None:
+    """A collector trickling its answer holds the shipping thread in a request; once the
+    store has been given up, closing it must not wait that request out (the session's
+    exit took twice its patience more)."""
+    store = MemoryStore()
+    store.gate.clear()  # the request in flight holds for 5 s (MemoryStore's bound)
+    shipper = _ship(store, segments[:1])
+    deadline = time.monotonic() + 5
+    while store.attempts == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)  # the thread is inside `put`
+    shipper.give_up("did not store the first segment within 6s")
+    try:
+        started = time.monotonic()
+        status = shipper.close(30.0)
+        assert time.monotonic() - started < 2.0  # not until the request gives up (5 s)
+        assert status.failed and not store.gate.is_set()
+    finally:
+        store.gate.set()
+
+
 def test_a_store_that_refuses_the_session_is_closed() -> None:
     store = MemoryStore()
     store.refuse_prepare = True
