@@ -295,6 +295,16 @@ def test_outputs_and_log_files_on_success_and_on_refusal(gate: Gate, tmp_path: P
     assert log.read_text().splitlines()[-1].startswith(f"hgate: error: {bad}:")
 
 
+def _run_touching(
+    gate: Gate, tmp_path: Path, marker: Path, *, outputs: Path, log: Path
+) -> subprocess.CompletedProcess[str]:
+    """`hgate run --outputs-to OUTPUTS --log LOG -- touch MARKER`."""
+    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
+                        "--outputs-to", str(outputs), "--log", str(log),
+                        "--", "touch", str(marker))  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=gate.env())
+
+
 def test_outputs_that_cannot_be_written_stop_hgate_before_the_agent_starts(
     gate: Gate, tmp_path: Path
 ) -> None:
@@ -302,10 +312,7 @@ def test_outputs_that_cannot_be_written_stop_hgate_before_the_agent_starts(
     `exec`s hgate could not tell success from failure."""
     marker, log = tmp_path / "agent-ran", tmp_path / "hgate.log"
     outputs = tmp_path / "no-such-dir" / "outputs"
-    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
-                        "--outputs-to", str(outputs), "--log", str(log),
-                        "--", "touch", str(marker))  # fmt: skip
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=gate.env())
+    proc = _run_touching(gate, tmp_path, marker, outputs=outputs, log=log)
     assert proc.returncode == 67, proc.stderr
     assert not marker.exists(), "the agent must not start when its outcome cannot be handed on"
     assert not (tmp_path / "runs").exists(), "checked before the session starts"
@@ -322,10 +329,7 @@ def test_a_log_that_cannot_be_written_stops_hgate_before_the_agent_starts(
     included) lost from the file `hgate summary --log` reads."""
     marker, outputs = tmp_path / "agent-ran", tmp_path / "outputs"
     log = tmp_path / "no-such-dir" / "hgate.log"
-    argv = gate.command("run", "--policy", str(gate.policy()), "--out", str(tmp_path / "runs"),
-                        "--outputs-to", str(outputs), "--log", str(log),
-                        "--", "touch", str(marker))  # fmt: skip
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=gate.env())
+    proc = _run_touching(gate, tmp_path, marker, outputs=outputs, log=log)
     assert proc.returncode == 67, proc.stderr
     assert not marker.exists(), "the agent must not start when hgate's log cannot be kept"
     assert not (tmp_path / "runs").exists(), "checked before the session starts"
