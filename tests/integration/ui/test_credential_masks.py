@@ -64,7 +64,8 @@ def test_issued_credentials_are_masked_by_the_runner_too(
     printed = [i for i, line in enumerate(lines) if line.startswith("password: ")]
     assert announced, "the issued password was not announced with ::add-mask::"
     assert printed and announced[0] < printed[0], "announced only after the agent printed"
-    assert lines[printed[0]].startswith("password: [PG_PASSWORD:"), "printed unmasked"
+    masked = lines[printed[0]].startswith("password: [PG_PASSWORD:")
+    assert masked, "printed unmasked"  # the line itself would show the password
     off = subprocess.run(
         [*HGATE, "run", "--no-github-masks", "--policy", str(policy), "--out",
          str(tmp_path / "runs2"), "--", str(agent)],

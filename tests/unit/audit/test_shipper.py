@@ -130,6 +130,7 @@ def test_closing_a_given_up_store_does_not_wait_for_its_request_in_flight(
     deadline = time.monotonic() + 5
     while store.attempts == 0 and time.monotonic() < deadline:
         time.sleep(0.001)  # the thread is inside `put`
+    assert store.attempts == 1, "no request in flight"
     shipper.give_up("did not store the first segment within 6s")
     try:
         started = time.monotonic()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import SSHCertificateBuilder, 
 
 from hgate.creds.ssh import CERTIFICATE, IDENTITY
 from hgate.creds.ssh_directories import collect_ssh_garbage, ssh_directory_roots
+from tests.unit.hgate_cli import hgate
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CA = ed25519.Ed25519PrivateKey.generate()
@@ -94,12 +94,9 @@ def test_creds_gc_ssh_only_reports_what_it_removed(tmp_path: Path) -> None:
     stayed in the temp dir."""
     expired = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     dead = session_dir(tmp_path, "dead", expired)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HGATE_", "RUNNER_"))}
-    env["TMPDIR"] = str(tmp_path)
 
     def gc(*args: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "hgate", "creds", "gc", "--ssh-only", *args]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+        return hgate("creds", "gc", "--ssh-only", *args, env={"TMPDIR": str(tmp_path)})
 
     result = gc("--json")
     assert result.returncode == 0, result.stderr

@@ -135,7 +135,7 @@ def test_bashlex_is_given_each_character_a_bounded_number_of_times(
     monkeypatch.setattr(bashlex.parser, "_parser", counting)
     text = script(2000)
     assert parse_line(text)
-    assert sum(given) < 4 * len(text)
+    assert len(text) <= sum(given) < 4 * len(text)
 
 
 def test_nested_pipelines_are_walked_a_bounded_number_of_times(
@@ -157,7 +157,7 @@ def test_nested_pipelines_are_walked_a_bounded_number_of_times(
     commands = parse_line(text)
     assert [command.name for command in commands][:2] == ["a", "b"]
     assert [command.name for command in commands][-1] == "c23"
-    assert calls < 10_000
+    assert 0 < calls < 10_000
 
 
 @pytest.mark.parametrize("tail", ["", " | [[ -n x ]]"])  # bashlex, then the fallback
@@ -183,6 +183,7 @@ def test_each_program_is_resolved_once_per_check(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(rules, "_real", counting)
     GUARD.check_line("make all\n", path=os.environ.get("PATH", ""))
     once = calls
+    assert once > 0
     calls = 0
     GUARD.check_line("make all\n" * 1000, path=os.environ.get("PATH", ""))
     assert calls == once
