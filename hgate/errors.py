@@ -26,6 +26,7 @@ from typing import ClassVar
 
 EXIT_TIME_LIMIT = 124
 EXIT_SIGNAL_BASE = 128
+EXIT_INTERRUPTED = EXIT_SIGNAL_BASE + 2  # SIGINT: hgate itself was interrupted
 
 
 class HgateError(Exception):

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from hgate.approvals.interface import (
     Received,
 )
 from hgate.approvals.request import ApprovalRequest, check_request_id
+from hgate.regular_files import NotRegularFile, open_regular
 
 REQUEST_FILE = "request.json"
 OUTCOME_FILE = "outcome.json"
@@ -146,9 +146,11 @@ def _read_decisions(folder: Path) -> list[Received]:
 def _read_small(path: Path) -> bytes:
     """A regular file of at most MAX_DOCUMENT bytes: anyone who can write the shared
     folder could leave a FIFO (opening it waits for a writer) or a link to a device."""
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise ApprovalError(f"{path.name} is not a regular file")
-    with path.open("rb") as handle:
+    try:
+        handle = open_regular(path)
+    except NotRegularFile:
+        raise ApprovalError(f"{path.name} is not a regular file") from None
+    with handle:
         data = handle.read(MAX_DOCUMENT + 1)
     if len(data) > MAX_DOCUMENT:
         raise ApprovalError(f"{path.name} is larger than {MAX_DOCUMENT} bytes")

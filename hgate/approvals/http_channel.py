@@ -20,7 +20,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from hgate.approvals.decision import SignedDecision
@@ -33,9 +33,6 @@ from hgate.approvals.interface import (
 )
 from hgate.approvals.request import ApprovalRequest, check_request_id
 from hgate.endpoints import cleartext_problem, opener_for
-
-if TYPE_CHECKING:
-    pass
 
 MAX_BYTES = 1 << 20
 

@@ -28,6 +28,7 @@ from hgate.audit.report import printable
 from hgate.audit.segments import segment_name, segment_number
 from hgate.endpoints import opener_for
 from hgate.errors import ConfigError, SinkError
+from hgate.regular_files import NotRegularFile, open_regular
 
 __all__ = ["MAX_SEGMENT_BYTES", "SegmentListing", "StoredSegment", "read_source"]
 
@@ -137,17 +138,11 @@ def _read_regular(path: Path, limit: int | None) -> bytes | str:
         return f"not a regular file: {_kind(path, info.st_mode)}"
     if limit is not None and info.st_size > limit:
         return f"larger than {limit} bytes"
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {_shown(path)}: {_reason(exc)}") from exc
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                return f"not a regular file: {_kind(path, mode)}"
+        with open_regular(path) as handle:
             data = handle.read() if limit is None else handle.read(limit + 1)
+    except NotRegularFile as exc:  # swapped in since the stat
+        return f"not a regular file: {_kind(path, exc.mode)}"
     except OSError as exc:
         raise ConfigError(f"cannot read {_shown(path)}: {_reason(exc)}") from exc
     if limit is not None and len(data) > limit:

@@ -30,9 +30,7 @@ from hgate.cli import summary as summary_cmd
 from hgate.cli import verify as verify_cmd
 from hgate.cli.console import err_console, settle_output
 from hgate.cli.workflow_commands import annotate_error
-from hgate.errors import HgateError
-
-EXIT_INTERRUPTED = 130
+from hgate.errors import EXIT_INTERRUPTED, HgateError
 
 app = typer.Typer(
     name="hgate",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -17,9 +16,7 @@ from hgate.cli.workflow_commands import (
     in_github_actions,
     mask_announcer,
 )
-from hgate.errors import EXIT_SIGNAL_BASE, ConfigError, HgateError, UsageError
-
-EXIT_INTERRUPTED = EXIT_SIGNAL_BASE + signal.SIGINT
+from hgate.errors import EXIT_INTERRUPTED, ConfigError, HgateError, UsageError
 
 
 def run(

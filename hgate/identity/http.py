@@ -12,13 +12,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hgate.endpoints import cleartext_problem, opener_for
 from hgate.errors import IdentityError
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_TIMEOUT = 5.0
 MAX_BYTES = 1 << 20

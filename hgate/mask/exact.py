@@ -129,9 +129,7 @@ class ExactValues:
             for automaton, _ in levels
             for end, (kind, length) in automaton.iter(text)
         ]
-        if len(levels) > 1:
-            spans.sort(key=lambda span: (span.end, span.start))
-        return spans
+        return spans  # in no particular order across levels: callers place each span
 
     def _settle(self) -> list[tuple[ahocorasick.Automaton, dict[str, str]]]:
         """Turn the pending values into a level and merge levels of similar size."""

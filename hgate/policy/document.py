@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import yaml
 
 from hgate.errors import PolicyError
+from hgate.regular_files import NotRegularFile, open_regular
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -69,6 +70,13 @@ class Node:
         value = self._scalar()
         if not isinstance(value, str):
             self.fail(f"expected a string, found {self._text()} ({_read_as(value)})")
+        return value
+
+    def secret_string(self) -> str:
+        """A string that must not be shown back: an error names its place, not the value."""
+        value = self._scalar()
+        if not isinstance(value, str):
+            self.fail(f"expected a quoted string ({_read_as(value)}; the value is not shown)")
         return value
 
     def boolean(self) -> bool:
@@ -197,12 +205,7 @@ def read_document(path: Path) -> tuple[Node, bytes]:
     Only a regular file of at most MAX_POLICY_BYTES is read: a FIFO would hang the
     check, /dev/zero exhaust memory, and a policy of megabytes is a mistake."""
     try:
-        mode = path.stat().st_mode  # before opening: opening a FIFO waits for a writer
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError
-        if not stat.S_ISREG(mode):
-            raise PolicyError("this is not a regular file", location=str(path))
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             raw = handle.read(MAX_POLICY_BYTES + 1)
         if len(raw) > MAX_POLICY_BYTES:
             raise PolicyError(
@@ -212,8 +215,9 @@ def read_document(path: Path) -> tuple[Node, bytes]:
         raise PolicyError(
             "policy file not found", location=str(path), remedy="check the --policy path"
         ) from None
-    except IsADirectoryError:
-        raise PolicyError("this is a directory, not a policy file", location=str(path)) from None
+    except NotRegularFile as exc:
+        what = "a directory, not a policy file" if stat.S_ISDIR(exc.mode) else "not a regular file"
+        raise PolicyError(f"this is {what}", location=str(path)) from None
     except OSError as exc:
         raise PolicyError(
             f"cannot read policy file: {exc.strerror or type(exc).__name__}", location=str(path)

@@ -327,7 +327,7 @@ def _rule(node: Node) -> MaskRule:
 
 def _value(node: Node) -> ExactValue:
     fields = node.mapping(("kind", "value"), required=("kind", "value"))
-    value = fields["value"].string()
+    value = fields["value"].secret_string()  # a value to mask: never in an error message
     if len(value) < 4:
         fields["value"].fail("an exact value must be at least 4 characters long")
     return ExactValue(kind=_kind(fields["kind"]), value=value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from hgate.guard.sql_rules import UTF8_ENCODINGS
 from hgate.guard.verdict import Verdict
 from hgate.proxy import messages as msg
 from hgate.proxy.state import ConnectionState, Pending
@@ -24,7 +25,7 @@ def unsafe_setting(name: str, value: str) -> str:
     """Why a reported server setting makes the guard's parse unreliable ('' if not)."""
     if name == "standard_conforming_strings" and value != "on":
         return "standard_conforming_strings is off: the guard would misread string literals"
-    if name == "client_encoding" and value.upper() not in ("UTF8", "SQL_ASCII"):
+    if name == "client_encoding" and value.lower() not in UTF8_ENCODINGS:
         return f"client_encoding {value} cannot be guarded or masked (UTF8 only)"
     return ""
 

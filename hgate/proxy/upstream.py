@@ -12,7 +12,7 @@ import ssl
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from hgate.errors import HgateError
 from hgate.proxy import messages as msg
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from scramp import ScramClient
 
 SslMode = Literal["disable", "prefer", "require", "verify-ca", "verify-full"]
-SSL_MODES: tuple[SslMode, ...] = ("disable", "prefer", "require", "verify-ca", "verify-full")
+SSL_MODES: tuple[SslMode, ...] = get_args(SslMode)
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 CANCEL_CODE = 80877102
 PROTOCOL_3_0 = 196608

@@ -303,9 +303,16 @@ class CommandGate:
 
     def _mask(self, text: str) -> str:
         """Masked, then cut: cutting first would leave most of a secret that lies on the cut
-        (no longer whole, so no longer masked) in the record."""
-        masked = self._masker.mask(text).text
-        if len(masked) > MAX_RECORDED_TEXT:
+        (no longer whole, so no longer masked) in the record. Only a window is masked (a
+        `bash -c` string may be megabytes): one that keeps MAX_RECORDED_TEXT of masked
+        text beyond the cut, so a value cut at the window's end is not in the record."""
+        size = 3 * MAX_RECORDED_TEXT
+        while True:
+            masked = self._masker.mask(text[:size]).text
+            if size >= len(text) or len(masked) >= 2 * MAX_RECORDED_TEXT:
+                break
+            size *= 2  # masking shrank the window: widen it
+        if len(masked) > MAX_RECORDED_TEXT or size < len(text):
             masked = masked[:MAX_RECORDED_TEXT] + "…"
         return masked
 

@@ -36,6 +36,7 @@ from typing import Any, Literal
 from ptyprocess import PtyProcess
 
 from hgate.errors import (
+    EXIT_INTERRUPTED,
     EXIT_SIGNAL_BASE,
     EXIT_TIME_LIMIT,
     CommandNotExecutable,
@@ -55,7 +56,6 @@ DEFAULT_SIZE = (50, 200)  # rows, columns when hgate itself has no terminal (CI 
 DRAIN_QUIET = 0.05  # after the agent exits, stop reading once output is quiet this long
 EXIT_SETTLE = 0.5  # after the terminal closed, how long the agent may take to exit
 
-EXIT_INTERRUPTED = EXIT_SIGNAL_BASE + signal.SIGINT  # 130: hgate itself was interrupted
 
 ExitReason = Literal["exited", "signaled", "time_limit", "stopped", "interrupted", "terminated"]
 _TtyAttrs = list[Any]  # termios.tcgetattr's list, kept opaque

@@ -41,15 +41,15 @@ class CardDetector(CandidateDetector):
     )
 
     def validate(self, text: str, start: int, end: int, tag: str) -> Iterator[Span]:
-        if not _valid(text[start:end]) and tag == "4s":
+        if not _valid(text[start:end]):
+            if tag != "4s":
+                return
             # the longest match took a short group after the card (`4111-…-1111 0`): the
             # card without it is the candidate too
             cut = max(text.rfind(" ", start, end), text.rfind("-", start, end))
             if end - cut > 4 or not _valid(text[start:cut]):
                 return
             end = cut
-        elif not _valid(text[start:end]):
-            return
         yield Span(start=start, end=end, kind="CARD", confidence=0.95, detector=self.name)
 
 

@@ -397,3 +397,16 @@ def test_mask_all_urls_from_an_include_is_checked_against_the_merged_kinds(
     with pytest.raises(PolicyError, match="mask_all_urls needs the URL kind") as info:
         load_policy(write(tmp_path, base + "{enable: [SSN]}\n"))
     assert info.value.location is not None and "urls.yaml:3:" in info.value.location
+
+
+def test_an_exact_value_written_unquoted_is_refused_without_showing_it(tmp_path: Path) -> None:
+    """A mask value is a value to hide: its error (also a PR annotation) names the place."""
+    path = tmp_path / "values.yaml"
+    path.write_text(
+        "version: 1\nname: t\nmask:\n  values:\n    - {kind: CARD, value: 4111111111111111}\n"
+    )
+    with pytest.raises(PolicyError) as raised:
+        load_policy(path)
+    shown = str(raised.value)
+    assert "expected a quoted string" in shown and ":5:" in shown
+    assert "4111111111111111" not in shown, "the value is in the message"

@@ -101,18 +101,18 @@ def test_an_unreadable_policy_is_the_loaders_error_not_a_usage_error(
 
     policy = tmp_path / "policy.yaml"
     policy.write_text("version: 1\nname: t\n")
-    real_access, real_open = os.access, Path.open
+    real_access, real_open = os.access, os.open
 
     def no_access(path: object, mode: int, **kwargs: object) -> bool:
         return False if str(path) == str(policy) else real_access(path, mode)  # type: ignore[arg-type]
 
-    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
-        if self == policy:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> int:
+        if str(path) == str(policy):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "access", no_access)
-    monkeypatch.setattr(Path, "open", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     monkeypatch.chdir(tmp_path)
     argv = [str(policy) if a == "{p}" else a for a in args]
     result = CliRunner().invoke(app, argv)
