@@ -237,7 +237,7 @@ class SqlRecorder:
         # the batch: one record per statement key, in the order of its first statement
         self._groups: dict[tuple[object, ...], dict[str, Any]] = {}
         self._count = 0  # statements in the batch (a record may hold several runs)
-        self._last = 0.0
+        self._last = 0  # µs of the last statement's time
         self._timer: asyncio.TimerHandle | None = None
         self._failed: BaseException | None = None
 
@@ -246,11 +246,13 @@ class SqlRecorder:
             raise self._failed
         # each statement a time of its own, never back (the wall clock can step): the
         # records of an event and the runs of a record then sort into the exact order
-        # the statements finished
-        at = round(self._clock(), 6)
-        if at <= self._last:
-            at = round(self._last + 1e-6, 6)
-        self._last = at
+        # the statements finished. Whole µs, not round(t, 6): that formats and parses a
+        # decimal string, 2% of the proxy's time at pgbench rates
+        micros = int(self._clock() * 1_000_000 + 0.5)
+        if micros <= self._last:
+            micros = self._last + 1
+        self._last = micros
+        at = micros / 1_000_000
         if event.action != "allow" or event.approval:
             self.flush()
             self._write([_record(event, at)])
