@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hgate.cli.console import console
-from hgate.errors import ConfigError, CredentialError
+from hgate.errors import ConfigError, CredentialError, UsageError
 
 if TYPE_CHECKING:
     from hgate.creds.ssh_directories import SshGcReport
@@ -47,18 +47,34 @@ def gc(
             "--ssh-only", help="Remove only stale SSH key directories; no database is contacted."
         ),
     ] = False,
+    agent_users: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--agent-user",
+            help="Also remove the stale SSH key directories of this user: a session run "
+            "with `hgate run --agent-user NAME` leaves them owned by NAME (repeatable; "
+            "needs root, as that run did).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Drop every hgate_s_* role whose session has ended (its comment, else VALID UNTIL),
     and remove every hgate-ssh-* directory of this user whose certificate has expired.
 
     Roles and directories of sessions still running are left alone. Exit 68 if one could
     not be dropped or removed.
+
+    A session run with --agent-user leaves its directory owned by that user: name it
+    (`sudo hgate creds gc --ssh-only --agent-user agent`) to remove those too.
     """
     from hgate.creds.ssh_directories import collect_ssh_garbage, ssh_directory_roots
 
     now = datetime.now(UTC)
+    owners = _owners(agent_users or [])
     if ssh_only:
-        ssh = collect_ssh_garbage(ssh_directory_roots(os.environ), now=now, dry_run=dry_run)
+        ssh = collect_ssh_garbage(
+            ssh_directory_roots(os.environ), now=now, dry_run=dry_run, owners=owners
+        )
         _print_ssh(ssh, dry_run=dry_run, json_output=json_output, extra=None)
         _fail_on(ssh_failed=len(ssh.failed), roles_failed=0)
         return
@@ -79,7 +95,9 @@ def gc(
             "`creds gc` needs psycopg", remedy="pip install 'hgate[postgres]'"
         ) from exc
     # the DSN and psycopg are checked first: a refusal removes nothing
-    ssh = collect_ssh_garbage(ssh_directory_roots(os.environ), now=now, dry_run=dry_run)
+    ssh = collect_ssh_garbage(
+        ssh_directory_roots(os.environ), now=now, dry_run=dry_run, owners=owners
+    )
     report = collect_garbage(admin_dsn, now=now, dry_run=dry_run)
     if json_output:
         data = {
@@ -109,6 +127,26 @@ def gc(
     _fail_on(ssh_failed=len(ssh.failed), roles_failed=len(report.failed))
 
 
+def _owners(names: list[str]) -> tuple[int, ...]:
+    """This user and each named one (checked: it exists, and only root may act for
+    another user)."""
+    import pwd
+
+    owners = [os.getuid()]
+    for name in names:
+        try:
+            uid = pwd.getpwnam(name).pw_uid
+        except KeyError:
+            raise UsageError(f"--agent-user: no user named {name!r}") from None
+        if uid != os.getuid() and os.geteuid() != 0:
+            raise UsageError(
+                f"--agent-user {name}: removing another user's directories needs root",
+                remedy=f"sudo -E hgate creds gc --ssh-only --agent-user {name}",
+            )
+        owners.append(uid)
+    return tuple(owners)
+
+
 def _print_ssh(
     report: SshGcReport, *, dry_run: bool, json_output: bool, extra: dict[str, Any] | None
 ) -> None:
@@ -120,6 +158,7 @@ def _print_ssh(
             "active": [{"directory": d, "ends": e.isoformat()} for d, e in report.active],
             "unreadable": [{"directory": d, "reason": r} for d, r in report.unreadable],
             "failed": [{"directory": d, "error": e} for d, e in report.failed],
+            "other_users": report.other_users,
         }
         console.print_json(json.dumps(data))
         return
@@ -141,6 +180,12 @@ def _print_ssh(
         f"{len(report.unreadable)} unreadable, {len(report.failed)} failed",
         markup=False,
     )
+    if report.other_users:
+        console.print(
+            f"not looked into: {report.other_users} hgate-ssh-* directory(ies) of other "
+            "users (an `hgate run --agent-user NAME` session's: add --agent-user NAME)",
+            markup=False,
+        )
 
 
 def _fail_on(*, ssh_failed: int, roles_failed: int) -> None:

@@ -6,6 +6,8 @@ the runner is wiped. `hgate creds gc` removes those whose certificate has expire
 certificate's `valid_before` is the session's end, so an expired one belongs to a
 session that is over. Each directory is judged without following a link: a temp dir is
 shared, and what sits in it (or what an agent put in its own directory) is untrusted.
+A session run with `--agent-user` leaves a directory owned by the agent's user (ssh reads
+the key as that user): it is collected only when that user is named, never by default.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +37,7 @@ class SshGcReport:
     active: tuple[tuple[str, datetime], ...] = ()  # certificate still valid: kept
     unreadable: tuple[tuple[str, str], ...] = ()  # no usable certificate: kept, with why
     failed: tuple[tuple[str, str], ...] = ()  # expired, but could not be removed
+    other_users: int = 0  # directories of users not asked for: not looked into
 
 
 def ssh_directory_roots(env: Mapping[str, str]) -> tuple[Path, ...]:
@@ -49,12 +52,18 @@ def ssh_directory_roots(env: Mapping[str, str]) -> tuple[Path, ...]:
 
 
 def collect_ssh_garbage(
-    roots: Iterable[Path], *, now: datetime, dry_run: bool = False, uid: int | None = None
+    roots: Iterable[Path],
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    owners: Collection[int] | None = None,
 ) -> SshGcReport:
     """Remove each `hgate-ssh-*` directory directly in `roots` that is a real directory
-    (not a link), owned by `uid` (default: this process's user) and holding a certificate
-    that expired before `now`. Others are left alone; those of this user are reported."""
-    owner = os.getuid() if uid is None else uid
+    (not a link), owned by one of `owners` (default: this process's user) and holding a
+    certificate that expired before `now`. Others are left alone; those of `owners` are
+    reported, those of other users only counted."""
+    owned = frozenset((os.getuid(),) if owners is None else owners)
+    other_users = 0
     expired: list[tuple[str, datetime]] = []
     active: list[tuple[str, datetime]] = []
     unreadable: list[tuple[str, str]] = []
@@ -71,8 +80,11 @@ def collect_ssh_garbage(
                 info = os.lstat(path)
             except OSError:
                 continue  # gone meanwhile
-            if not stat.S_ISDIR(info.st_mode) or info.st_uid != owner:
-                continue  # a link, a file, or another user's: never ours to touch
+            if not stat.S_ISDIR(info.st_mode):
+                continue  # a link or a file: never ours to touch
+            if info.st_uid not in owned:
+                other_users += 1  # another user's: not ours unless that user is named
+                continue
             try:
                 ends = certificate_end(path, info)
             except ValueError as exc:
@@ -93,6 +105,7 @@ def collect_ssh_garbage(
         active=tuple(active),
         unreadable=tuple(unreadable),
         failed=tuple(failed),
+        other_users=other_users,
     )
 
 

@@ -74,8 +74,8 @@ def test_dry_run_and_other_users_directories_remove_nothing(tmp_path: Path) -> N
     dead = session_dir(tmp_path, "dead", NOW - timedelta(minutes=1))
     dry = collect_ssh_garbage([tmp_path], now=NOW, dry_run=True)
     assert dry.expired == ((str(dead), NOW - timedelta(minutes=1)),) and dead.is_dir()
-    other = collect_ssh_garbage([tmp_path], now=NOW, uid=os.getuid() + 1)
-    assert other == type(other)() and dead.is_dir()
+    other = collect_ssh_garbage([tmp_path], now=NOW, owners=(os.getuid() + 1,))
+    assert other == type(other)(other_users=1) and dead.is_dir()
 
 
 def test_roots_are_runner_temp_and_the_system_temp_dir(
@@ -108,3 +108,37 @@ def test_creds_gc_ssh_only_reports_what_it_removed(tmp_path: Path) -> None:
     assert again.stdout.splitlines() == [
         "SSH directories: 0 removed, 0 active, 0 unreadable, 0 failed"
     ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root (CI is root)")
+def test_an_agent_users_directory_goes_only_when_that_user_is_named(tmp_path: Path) -> None:
+    """Before: a session run with --agent-user leaves its directory owned by the agent's
+    user, and `creds gc` as root skipped it for good: the key stayed until the runner
+    was wiped. Now it says so, and --agent-user NAME removes it."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    expired = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    dead = session_dir(tmp_path, "agent", expired)
+    for path in (dead, *dead.iterdir()):
+        os.chown(path, nobody.pw_uid, -1)
+
+    def gc(*args: str) -> subprocess.CompletedProcess[str]:
+        return hgate("creds", "gc", "--ssh-only", *args, env={"TMPDIR": str(tmp_path)})
+
+    skipped = gc()
+    assert skipped.returncode == 0, skipped.stderr
+    assert dead.is_dir()
+    assert "1 hgate-ssh-* directory(ies) of other users" in skipped.stdout
+    assert "--agent-user NAME" in skipped.stdout
+
+    unknown = gc("--agent-user", "no-such-user-hgate")
+    assert unknown.returncode == 2 and "no user named" in unknown.stderr
+    assert dead.is_dir()
+
+    removed = gc("--agent-user", "nobody", "--json")
+    assert removed.returncode == 0, removed.stderr
+    report = json.loads(removed.stdout)["ssh"]
+    assert report["removed"] == [{"directory": str(dead), "expired": expired.isoformat()}]
+    assert report["other_users"] == 0
+    assert not dead.exists()
