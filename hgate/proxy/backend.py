@@ -11,34 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from hgate.guard.sql_rules import UTF8_ENCODINGS
 from hgate.guard.verdict import Verdict
 from hgate.proxy import messages as msg
 from hgate.proxy.state import ConnectionState, Pending
+from hgate.proxy.upstream import unsafe_setting
 
 _DDL = ("CREATE", "ALTER", "DROP")
 _OWN_REPLIES = frozenset("PBC")
 MAX_DESCRIPTIONS = 256
-
-
-def unsafe_setting(name: str, value: str) -> str:
-    """Why a reported server setting makes the guard's parse unreliable ('' if not)."""
-    if name == "standard_conforming_strings" and value != "on":
-        return "standard_conforming_strings is off: the guard would misread string literals"
-    if name == "client_encoding" and value.lower() not in UTF8_ENCODINGS:
-        return f"client_encoding {value} cannot be guarded or masked (UTF8 only)"
-    return ""
-
-
-def greeting_problem(greeting: list[bytes]) -> str:
-    """The first unsafe setting among the server's ParameterStatus messages at login."""
-    for message in greeting:
-        if message[:1] == b"S":
-            name, pos = msg.cstring(message, 5)
-            problem = unsafe_setting(name, msg.cstring(message, pos)[0])
-            if problem:
-                return problem
-    return ""
 
 
 def blocked_error(verdict: Verdict) -> bytes:

@@ -15,7 +15,6 @@ from itertools import count
 
 from hgate.proxy import messages as msg
 from hgate.proxy import upstream as up
-from hgate.proxy.backend import greeting_problem
 from hgate.proxy.context import ProxyContext
 from hgate.proxy.relay import Relay
 from hgate.proxy.startup import AgentLogin, Authenticator, CancelRequest, StartupRefused
@@ -99,12 +98,6 @@ class ProxyServer:
             upstream = await up.connect(self.context.upstream, hello.params)
         except up.UpstreamError as exc:
             writer.write(msg.error_response("08006", f"hgate: {exc.message}", severity="FATAL"))
-            await writer.drain()
-            return
-        problem = greeting_problem(upstream.greeting)
-        if problem:  # a role or database default the guard cannot parse under
-            upstream.close()
-            writer.write(msg.error_response("08006", f"hgate: {problem}", severity="FATAL"))
             await writer.drain()
             return
         key = secrets.randbits(31)

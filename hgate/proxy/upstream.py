@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 from hgate.errors import HgateError
+from hgate.guard.sql_rules import UTF8_ENCODINGS
 from hgate.proxy import messages as msg
 
 if TYPE_CHECKING:
@@ -110,6 +111,16 @@ async def _connect(target: Upstream, params: dict[str, str]) -> UpstreamConnecti
         raise
 
 
+def unsafe_setting(name: str, value: str) -> str:
+    """Why a setting the server reports makes the guard's parse unreliable ('' if not):
+    checked at login and whenever the server reports a change."""
+    if name == "standard_conforming_strings" and value != "on":
+        return "standard_conforming_strings is off: the guard would misread string literals"
+    if name == "client_encoding" and value.lower() not in UTF8_ENCODINGS:
+        return f"client_encoding {value} cannot be guarded or masked (UTF8 only)"
+    return ""
+
+
 async def _authenticate(conn: UpstreamConnection, target: Upstream) -> None:
     scram: ScramClient | None = None
     while True:
@@ -123,6 +134,11 @@ async def _authenticate(conn: UpstreamConnection, target: Upstream) -> None:
         if kind == ord("R"):
             scram = _answer_auth(conn, target, body, scram)
         elif kind == ord("S") or kind == ord("N"):
+            if kind == ord("S"):  # a role or database default the guard cannot parse under
+                name, pos = msg.cstring(body, 0)
+                problem = unsafe_setting(name, msg.cstring(body, pos)[0])
+                if problem:
+                    raise UpstreamError(problem)
             conn.greeting.append(msg.message(bytes([kind]), body))
         elif kind == ord("K"):
             conn.pid, conn.key = struct.unpack("!ii", body)
