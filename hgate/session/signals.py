@@ -31,7 +31,7 @@ FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (
 # Forwarded signals that ask the agent to end: one that ignores them is SIGKILLed after
 # `kill_grace`, or it would outlive hgate's promise that the session ends.
 KILLED_AFTER_GRACE: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+STOP_SIGNALS: tuple[int, ...] = tuple(
     getattr(signal, name)
     for name in (
         "SIGUSR1",
@@ -45,10 +45,12 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
         "SIGSTKFLT",
     )
     if hasattr(signal, name)  # SIGPWR and SIGSTKFLT are Linux's
+) + tuple(  # the real-time signals: terminating by default too; none is Python's own
+    range(signal.SIGRTMIN, signal.SIGRTMAX + 1) if hasattr(signal, "SIGRTMIN") else ()
 )
 
 
-def stop_signals() -> tuple[signal.Signals, ...]:
+def stop_signals() -> tuple[int, ...]:
     """STOP_SIGNALS but those hgate was started with ignored (`trap '' USR1` in its parent):
     they would not have ended hgate, so they do not end the session either."""
     return tuple(sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN)
@@ -69,7 +71,11 @@ class SignalStop(KeyboardInterrupt):
 
 
 def signal_name(signum: int) -> str:
+    """SIGUSR1; a real-time signal as the shell's `kill -l` says it (SIGRTMIN+3)."""
     try:
         return signal.Signals(signum).name
     except ValueError:
+        low = getattr(signal, "SIGRTMIN", 0)
+        if low < signum < getattr(signal, "SIGRTMAX", 0):
+            return f"SIGRTMIN+{signum - low}"
         return f"signal {signum}"

@@ -179,6 +179,28 @@ def test_a_signal_that_would_kill_hgate_stops_the_agent_and_seals(
     assert sealed["reason"] == f"stopped: hgate received {sig.name}"
 
 
+def test_a_real_time_signal_stops_the_agent_and_seals(gate: Gate) -> None:
+    """Before: a real-time signal (default action: terminate) killed hgate outright, the
+    agent kept running with live credentials and the transcript had no seal."""
+    sig = signal.SIGRTMIN + 3
+    proc = start(gate, STUBBORN, kill_grace="300ms")
+    os.kill(proc.pid, sig)
+    try:
+        _, stderr = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        kill_all(gate, proc)
+        pytest.fail("hgate kept running after SIGRTMIN+3")
+    assert proc.returncode == 128 + sig, stderr.decode(errors="replace")
+    assert "hgate: SIGRTMIN+3: stopping the agent (SIGTERM" in stderr.decode()
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(agent_pid_file(gate).read_text()), 0)
+    path = transcript(gate)
+    assert gate.verify(path).returncode == 0
+    sealed = seal(path)
+    assert sealed["exit_code"] == 128 + sig
+    assert sealed["reason"] == "stopped: hgate received SIGRTMIN+3"
+
+
 @pytest.mark.parametrize(
     "sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT], ids=lambda sig: sig.name
 )
