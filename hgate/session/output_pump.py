@@ -1,7 +1,10 @@
 """The agent's PTY bytes on their way out: masked to the CI log, recorded in the transcript.
 
 Nothing reaches the output descriptor or the transcript that has not passed the masker;
-the PHI exposure budget is counted here, where every finding passes.
+the PHI exposure budget is counted here, where every finding passes. The CI log gets the
+masked bytes with invisible format characters (bidi controls, zero-width characters)
+shown as `<U+202E>`, so a line cannot read differently from what it is; the transcript
+keeps the masked text as the agent printed it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from hgate.audit import TranscriptWriter
 from hgate.mask import MaskedBatch, MaskingStream
+from hgate.mask.rendering import neutralise_invisible
 from hgate.session.pty_runner import write_all
 
 
@@ -58,7 +62,7 @@ class OutputPump:
             self.findings.update(f.kind for f in findings)
         self._writer.append("output", {"stream": "pty", "lines": records})
         self.lines += len(records)
-        write_all(self._fd, batch.display)
+        write_all(self._fd, neutralise_invisible(batch.display))
         if (
             self._budget is not None
             and not self.budget_exceeded
