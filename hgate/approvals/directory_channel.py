@@ -15,6 +15,8 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +55,8 @@ class DirectoryChannel(Channel, Inbox):
         try:
             folder.mkdir()  # no parents: a missing share must fail, not become a local folder
             (folder / DECISIONS_DIR).mkdir()
+            for made in (folder, folder / DECISIONS_DIR):
+                _sticky(made)
             _write(folder / REQUEST_FILE, request.to_json())
         except OSError as exc:
             raise ApprovalError(
@@ -118,12 +122,21 @@ class DirectoryChannel(Channel, Inbox):
     def submit(self, decision: SignedDecision) -> None:
         raw = json.dumps(decision.to_dict(), sort_keys=True).encode()
         folder = self.path / check_request_id(decision.request_id) / DECISIONS_DIR
-        if not folder.is_dir():
+        if folder.is_symlink() or not folder.is_dir():  # a link would send it elsewhere
             raise ApprovalError(f"no approval request {decision.request_id} in {self.path}")
         try:
             _write(folder / f"{hashlib.sha256(raw).hexdigest()}.json", raw)
         except OSError as exc:
             raise ApprovalError(f"cannot write the decision: {exc.strerror or exc}") from exc
+
+
+def _sticky(folder: Path) -> None:
+    """Set the sticky bit: in a share others may write (the approvers' group, an agent
+    running as another user in it), only a file's owner can then delete or replace it,
+    so no one else can drop an approver's denial or swap hgate's request.json. Best
+    effort: some network file systems ignore it (docs/approvals.md, trust assumptions)."""
+    with contextlib.suppress(OSError):
+        os.chmod(folder, stat.S_IMODE(os.stat(folder).st_mode) | stat.S_ISVTX)
 
 
 def _read_decisions(folder: Path) -> list[Received]:
@@ -158,9 +171,20 @@ def _read_small(path: Path) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write `data` to a fresh file and rename it to `path`. The temporary name is random
+    and created exclusively, never followed: anyone who can write the shared folder could
+    otherwise leave a symlink at a predictable name (`.outcome.json.<hgate's pid>.tmp`)
+    and have hgate overwrite whatever file it points to with hgate's own rights."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hgate.approvals.interface import ApprovalError, RequestId
+from hgate.audit.report import printable
 
 REQUEST_FORMAT = "hgate-approval-request/1"
 REQUEST_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{7,63}$")
@@ -52,6 +53,19 @@ def check_request_id(value: str) -> RequestId:
             remedy="use the id from the agent's waiting notice or `hgate approvals list`",
         )
     return RequestId(value)
+
+
+# Characters that render as nothing visible, though Python calls them printable: with
+# spaces, a run of them pushes the start of an action off the approver's screen.
+_BLANKS = "\u2800\u3164\u115f\u1160\uffa0"
+_GAP = re.compile(f"[\\s{_BLANKS}]{{8,}}")
+
+
+def shown_action(text: str) -> str:
+    """`text` as approvers must read it: control, bidi and format characters as visible
+    escapes, and every run of 8 or more blank characters as `‹N blanks›`, so padding
+    cannot scroll `rm -rf /srv` off the screen above a harmless-looking tail."""
+    return _GAP.sub(lambda gap: f" ‹{len(gap.group())} blanks› ", printable(text))
 
 
 def timestamp(epoch: float) -> str:
@@ -158,9 +172,13 @@ class ApprovalRequest:
         return cls.from_dict(data)
 
     def summary(self) -> str:
-        """One line for people: who asks, what, by which rule, until when."""
-        why = f" ({self.reason})" if self.reason else ""
+        """One line for people: who asks, what, by which rule, until when. Every field
+        the agent can influence is shown with its control, bidi and format characters as
+        visible escapes: raw, an ESC sequence or U+202E in the action could repaint the
+        prompt (or a chat message) to show a harmless command over the one that runs."""
+        why = f" ({printable(self.reason)})" if self.reason else ""
         return (
-            f"{self.subject} wants to run `{self.action}` — rule {self.rule}{why}; "
-            f"needs {self.required} approval(s) before {self.expires_at}"
+            f"{printable(self.subject)} wants to run `{shown_action(self.action)}` — rule "
+            f"{printable(self.rule)}{why}; "
+            f"needs {self.required} approval(s) before {printable(self.expires_at)}"
         )

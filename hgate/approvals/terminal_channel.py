@@ -12,9 +12,11 @@ the agent (`feed`), so the agent never sees the answer and hgate never races its
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import select
+import termios
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +25,7 @@ from hgate.approvals.decision import Kind, sign_decision
 from hgate.approvals.interface import ApprovalError, ApprovalOutcome, Channel, Received
 from hgate.approvals.request import ApprovalRequest
 from hgate.audit.keys import Signer
+from hgate.audit.report import printable
 
 _ENTER = (0x0D, 0x0A)
 _ERASE = (0x7F, 0x08)
@@ -95,7 +98,8 @@ class TerminalChannel(Channel):
         with self._lock:
             if self._owner == request.id:
                 self._owner = None
-                self._say(f"\r\nhgate: request {request.id} closed: {outcome.reason}\r\n")
+                closed = printable(outcome.reason)  # a denial's reason is free text
+                self._say(f"\r\nhgate: request {request.id} closed: {closed}\r\n")
 
     @property
     def prompting(self) -> bool:
@@ -122,11 +126,27 @@ class TerminalChannel(Channel):
         return b""
 
     def _prompt(self, request: ApprovalRequest) -> None:
+        """Only keys typed after this prompt can answer it: a line left over from an
+        earlier prompt (its request expired as Enter was pressed) or typed ahead (a `y`
+        meant for the agent's own question, timed by the agent to meet this prompt) would
+        otherwise approve a request the developer never saw."""
+        self._discard_typed_ahead()
         self._say(
             f"\r\nhgate: approval needed · request {request.id}\r\n"
             f"hgate: {request.summary()}\r\n"
             f"hgate: approve as {self._signer.key_id}? [y / n REASON] "
         )
+
+    def _discard_typed_ahead(self) -> None:
+        self._typed.clear()
+        while True:
+            try:
+                self._lines.get_nowait()
+            except queue.Empty:
+                break
+        if not self._fed:
+            with contextlib.suppress(OSError, termios.error):
+                termios.tcflush(self._fd, termios.TCIFLUSH)
 
     def _say(self, text: str) -> None:
         self._echo(text.encode("utf-8", "replace"))

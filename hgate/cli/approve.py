@@ -99,6 +99,13 @@ def _decide(
     signer = load_signer(key)
     request = inbox.fetch(request_id)
     _show(request)
+    if os.environ.get("HGATE_SESSION_ID") == request.session_id:
+        # A speed bump, not the guard (the agent can unset the variable): the session
+        # refuses every decision not signed by a listed approver's key anyway.
+        raise ApprovalError(
+            f"request {request.id} is from the session this runs in: it cannot approve itself",
+            remedy="an approver decides from outside the agent's session",
+        )
     if signer.key_id not in request.approvers:
         raise ApprovalError(
             f"your key {signer.key_id} is not an approver for request {request.id}",
@@ -131,11 +138,18 @@ def _inbox(channel_dir: Path | None, url: str | None) -> Inbox:
 def _show(request: ApprovalRequest) -> None:
     """The request as the approver must see it: every character the agent chose shown,
     none obeyed (an escape sequence in the action could paint a harmless command over
-    the one that runs)."""
+    the one that runs), and blank padding counted, not printed (it could scroll the
+    start of the action off the screen)."""
+    from rich.markup import escape
+
+    from hgate.approvals.request import shown_action
+
     shown = untrusted_markup
     console.print(f"request   {shown(request.id)}  (session {shown(request.session_id)})")
     console.print(f"  who     {shown(request.subject)} ({shown(request.issuer)})")
-    console.print(f"  action  {shown(request.action)}", emoji=False)
+    console.print(f"  action  {escape(shown_action(request.action))}", emoji=False)
+    size = len(request.action)  # a long one starts above the screen: say so below it
+    console.print(f"  length  {size} character{'' if size == 1 else 's'}")
     reason = f" ({request.reason})" if request.reason else ""
     console.print(f"  rule    {shown(request.rule)}{shown(reason)}", emoji=False)
     console.print(f"  needs   {request.required} approval(s) before {shown(request.expires_at)}")

@@ -49,6 +49,12 @@ from hgate.session.control import NOTICE, Notice
 from hgate.session.identity import SessionIdentity
 from hgate.session.stdin_worker import StdinWorker
 
+# An action longer than this (a few hundred lines of script) is refused unasked: it is
+# more than an approver reviews whole (and the directory channel reads at most 64 KiB).
+MAX_ACTION_CHARS = 16 * 1024
+# At most this many requests of one session wait at once; more are refused unasked.
+MAX_PENDING = 8
+
 
 def open_policy_channel(
     policy: ApprovalsPolicy | None, env: Mapping[str, str], *, echo: Callable[[bytes], None]
@@ -141,6 +147,8 @@ class SessionApprovals:
         self.interval = policy.channel.poll_interval
         self._echo = echo or (lambda _data: None)
         self._stdin: StdinWorker | None = None
+        self._pending_lock = threading.Lock()
+        self._pending = 0  # requests published and not yet settled
 
     def settle(self, verdict: Verdict, *, text: str) -> Verdict:
         """The guard's `ApprovalChannel` for commands: hold the command until an outcome.
@@ -220,16 +228,43 @@ class SessionApprovals:
             "approval.request",
             {"request": request.to_dict(), "sha256": request.sha256, "channel": self.channel.kind},
         )
+        refused = self._unreviewable(request)
+        if refused is not None:  # never shown to anyone: nothing to conclude
+            outcome = _outcome(request, "failed", refused)
+            self._writer.append("approval.outcome", outcome.to_dict())
+            return outcome
         try:
-            self.channel.publish(request)
-        except ApprovalError as exc:
-            outcome = _outcome(request, "failed", f"could not be published: {exc.message}")
-        else:
-            (notice or NOTICE.get() or (lambda _text: None))(self._waiting(request, limit))
-            outcome = self._wait(request)
+            try:
+                self.channel.publish(request)
+            except ApprovalError as exc:
+                outcome = _outcome(request, "failed", f"could not be published: {exc.message}")
+            else:
+                (notice or NOTICE.get() or (lambda _text: None))(self._waiting(request, limit))
+                outcome = self._wait(request)
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
         self.channel.conclude(request, outcome)
         self._writer.append("approval.outcome", outcome.to_dict())
         return outcome
+
+    def _unreviewable(self, request: ApprovalRequest) -> str | None:
+        """Why `request` is refused without asking anyone, else None (and it counts as
+        pending). An agent must not wear approvers down: a text too long to read whole
+        hides what it runs, and a flood of requests buries the one that matters."""
+        if len(request.action) > MAX_ACTION_CHARS:
+            return (
+                f"refused without asking: the action is longer than {MAX_ACTION_CHARS} "
+                "characters, too long for a person to review"
+            )
+        with self._pending_lock:
+            if self._pending >= MAX_PENDING:
+                return (
+                    f"refused without asking: {MAX_PENDING} requests of this session "
+                    "already wait for a decision"
+                )
+            self._pending += 1
+        return None
 
     def stdin_filter(self, inner: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
         """Terminal keys answer an open terminal prompt first; the rest go to `inner`, run
