@@ -34,6 +34,29 @@ _SIG_B64_LEN = 88  # 64 signature bytes in padded standard base64
 _SIG_OPEN = b',"sig":"'
 _SIG_SUFFIX_RE = re.compile(rb',"sig":"([A-Za-z0-9+/]{86}==)"\}\n\Z')
 _BOM = b"\xef\xbb\xbf"
+_MEMBER_NAMES = frozenset(
+    [
+        "seq",
+        "prev",
+        "t",
+        "type",
+        "data",
+        "key_id",
+        "sig",
+        "nonce",
+        "format",
+        "version",
+        "hash",
+        "sig_alg",
+        "session_id",
+        "exit_code",
+        "reason",
+        "ended_at",
+        "totals",
+        "extra",
+    ]
+)
+"""Member names a message may repeat; any other name is the file's text, not echoed."""
 
 _compact = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=True
@@ -122,7 +145,8 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise LineError(f"has the key {key!r} twice")
+            shown = f"the key {key!r}" if key in _MEMBER_NAMES else "a key"
+            raise LineError(f"has {shown} twice")
         obj[key] = value
     return obj
 
@@ -135,7 +159,6 @@ def _finite_float(text: str) -> float:
     """A JSON number with a fraction or exponent; one too large for a float (1e400) would
     become Infinity, which the writer never emits and JSON cannot hold."""
     value = float(text)
-    if not math.isfinite(value):
-        shown = text if len(text) <= 24 else text[:24] + "..."
-        raise LineError(f"contains the number {shown}, too large for a float (Infinity)")
+    if not math.isfinite(value):  # the digits are the file's: not echoed
+        raise LineError(f"contains a number of {len(text)} characters, too large for a float")
     return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +22,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from hgate.errors import ConfigError
+from hgate.regular_files import NotRegularFile, open_regular
 
 PRIVATE_KEY_NAME = "hgate.key"
 PUBLIC_KEY_NAME = "hgate.pub"
 KEY_COMMENT = "hgate"
 _KEYGEN_HINT = "create one with `hgate keygen`"
+_MAX_KEY_BYTES = 64 * 1024  # an OpenSSH or PEM Ed25519 key is under 1 KiB
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,17 +217,26 @@ def ensure_local_signer(directory: Path | None = None) -> tuple[Signer, bool]:
 
 
 def _read_key_file(path: Path, what: str, remedy: str) -> bytes:
+    """The key file's bytes; only a regular file of at most _MAX_KEY_BYTES is read, so a
+    FIFO or /dev/zero passed as the key cannot hang or exhaust the verifier."""
     try:
-        return path.read_bytes()
+        with open_regular(path) as handle:
+            data = handle.read(_MAX_KEY_BYTES + 1)
     except FileNotFoundError as exc:
         raise ConfigError(f"{what} {path} does not exist", remedy=remedy) from exc
     except IsADirectoryError as exc:
         raise ConfigError(f"{what} {path} is a directory, not a key file") from exc
+    except NotRegularFile as exc:
+        kind = "a directory" if stat.S_ISDIR(exc.mode) else "not a regular file"
+        raise ConfigError(f"{what} {path} is {kind}, not a key file", remedy=remedy) from exc
     except OSError as exc:
         raise ConfigError(
             f"cannot read {what} {path}: {exc.strerror or exc}",
             remedy="check the file's permissions",
         ) from exc
+    if len(data) > _MAX_KEY_BYTES:
+        raise ConfigError(f"{what} {path} is larger than {_MAX_KEY_BYTES} bytes, not a key file")
+    return data
 
 
 def _kind(key: object) -> str:

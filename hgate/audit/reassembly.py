@@ -16,13 +16,13 @@ from dataclasses import replace
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hgate.audit import format as fmt
-from hgate.audit.report import Break, Check, Expectations, SegmentReport, Verdict
+from hgate.audit.report import Break, Check, Expectations, SegmentReport, Verdict, printable
 from hgate.audit.report import VerificationReport as Report
 from hgate.audit.segments import describe
-from hgate.audit.sources import SegmentListing, StoredSegment, read_source
+from hgate.audit.sources import SegmentListing, StoredSegment, read_source, stored_name
 from hgate.audit.verify import verify_transcript
 
-__all__ = ["verify_segments", "verify_source"]
+__all__ = ["abridged", "bind_location", "verify_segments", "verify_source"]
 
 _NO_EXPECTATIONS = Expectations()
 _MAX_MISSING = 10_000
@@ -40,8 +40,49 @@ def verify_source(
     Raises ConfigError only if the source cannot be read."""
     source = read_source(spec, env=env)
     if isinstance(source, bytes):
-        return verify_transcript(source, public_key, expect)
-    return verify_segments(source, public_key, expect)
+        report = verify_transcript(source, public_key, expect)
+    else:
+        report = verify_segments(source, public_key, expect)
+    return bind_location(report, stored_name(spec), expect)
+
+
+_BOUND = (Verdict.VALID, Verdict.INCOMPLETE, Verdict.MISMATCH)
+
+
+def bind_location(report: Report, name: str | None, expect: Expectations) -> Report:
+    """Compare the session the location names (`name`) with the one inside.
+
+    hgate stores session S as `S.jsonl` or under `.../S/`, and every session of one CI
+    run is signed by the same key: a copy of an older session put where the new one
+    belongs verifies, so a sealed transcript stored under another session's name is
+    MISMATCH. A session the auditor pinned with `--expect-session` is compared instead
+    (their own record beats the store's name), so this check is skipped then."""
+    if report.verdict not in _BOUND or report.session_id is None:
+        return report
+    if expect.session_id is not None:
+        detail = "not compared: the session is pinned with --expect-session"
+        check = Check(name="location", status="skip", detail=detail)
+        return replace(report, checks=(*report.checks, check))
+    if name is None:
+        detail = "the location names no session; pin one with --expect-session"
+        check = Check(name="location", status="skip", detail=detail)
+        return replace(report, checks=(*report.checks, check))
+    if name == report.session_id:
+        detail = f"stored under its own session id {report.session_id}"
+        check = Check(name="location", status="pass", detail=detail)
+        return replace(report, checks=(*report.checks, check))
+    shown = printable(name if len(name) <= 140 else name[:140] + "...")
+    detail = (
+        f"stored as {shown!r} but holds session {report.session_id}: a copy of another "
+        "session, or a renamed file (pin the session with --expect-session)"
+    )
+    check = Check(name="location", status="fail", detail=detail)
+    checks = (*report.checks, check)
+    if report.verdict is Verdict.VALID:
+        return replace(report, verdict=Verdict.MISMATCH, reason=detail, checks=checks)
+    if report.verdict is Verdict.MISMATCH:
+        return replace(report, reason=f"{report.reason}; {detail}", checks=checks)
+    return replace(report, checks=checks)  # INCOMPLETE: reported, verdict unchanged
 
 
 def verify_segments(
@@ -72,7 +113,7 @@ def verify_segments(
     if missing:
         problems.insert(0, f"segment(s) {_ranges(missing)} missing before segment {present[-1]}")
     if extra:
-        problems.append("objects hgate never writes there: " + ", ".join(extra))
+        problems.append("objects hgate never writes there: " + abridged(extra))
     segments = SegmentReport(
         location=listing.location, present=present, missing=missing, extra=tuple(extra)
     )
@@ -127,6 +168,18 @@ def _numbering(
             missing.extend(range(last + 1, segment.number))
             numbered.append(segment)
     return numbered, tuple(missing), extra
+
+
+_SHOWN_NAMES = 10
+
+
+def abridged(names: list[str] | tuple[str, ...]) -> str:
+    """The first few names and how many more: a store flooded with objects must still
+    give one readable line (the report's `segments.extra` keeps them all)."""
+    shown = ", ".join(printable(name[:200]) for name in names[:_SHOWN_NAMES])
+    if len(names) > _SHOWN_NAMES:
+        shown += f" and {len(names) - _SHOWN_NAMES} more"
+    return shown
 
 
 def _ranges(numbers: tuple[int, ...]) -> str:

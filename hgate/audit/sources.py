@@ -30,7 +30,13 @@ from hgate.endpoints import opener_for
 from hgate.errors import ConfigError, SinkError
 from hgate.regular_files import NotRegularFile, open_regular
 
-__all__ = ["MAX_SEGMENT_BYTES", "SegmentListing", "StoredSegment", "read_source"]
+__all__ = [
+    "MAX_SEGMENT_BYTES",
+    "SegmentListing",
+    "StoredSegment",
+    "read_source",
+    "stored_name",
+]
 
 _TIMEOUT = 30.0  # seconds for a connection or one read
 _DEADLINE = 60.0  # seconds for a whole collector request, answer included
@@ -68,12 +74,36 @@ def read_source(spec: str, *, env: Mapping[str, str]) -> bytes | SegmentListing:
     path = Path(spec)
     if path.is_dir():
         return _read_directory(path)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"transcript {_shown(path)} does not exist") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read transcript {_shown(path)}: {_reason(exc)}") from exc
+    if not os.path.lexists(path):
+        raise ConfigError(f"transcript {_shown(path)} does not exist")
+    data = _read_regular(path, None)  # a FIFO or /dev/zero named as the file: refused
+    if isinstance(data, str):
+        raise ConfigError(f"cannot read transcript {_shown(path)}: {data}")
+    return data
+
+
+def stored_name(spec: str) -> str | None:
+    """The session id the location names, the way hgate names it: the file's name without
+    `.jsonl`, a segment directory's name, or the last part of an S3 prefix or collector
+    URL. None when the location names none (a file not ending in `.jsonl`).
+
+    hgate writes session S to `S.jsonl` or under `.../S/`; `hgate verify` compares this
+    with the session inside, so a copy of an old session put where a new one belongs is
+    not taken for it (docs/auditors.md)."""
+    if spec.startswith(("s3://", "http://", "https://")):
+        name = spec.rstrip("/").rpartition("/")[2]
+        return name or None
+    path = Path(spec)
+    if path.is_dir():
+        try:
+            visible = [n for n in os.listdir(path) if not n.startswith(".")]
+        except OSError:
+            return None
+        if not any(_LOOKS_LIKE_SEGMENT.match(name) for name in visible):
+            files = [n for n in visible if n.endswith(".jsonl") and (path / n).is_file()]
+            return files[0].removesuffix(".jsonl") if len(files) == 1 else None
+        return path.resolve().name or None
+    return path.name.removesuffix(".jsonl") if path.name.endswith(".jsonl") else None
 
 
 def _listing(location: str, found: dict[int, StoredSegment], extra: list[str]) -> SegmentListing:

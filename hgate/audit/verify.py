@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ class _Walk:
             raise _Stop(Verdict.MALFORMED, 1, "format", problem)
         self.checks.append(Check(name="format", status="pass", detail="hgate-transcript v1"))
         if obj["key_id"] != self.fingerprint:
-            what = f"the header names signing key {obj['key_id']}, not the given key"
+            what = f"the header names signing key {_key_id(obj['key_id'])}, not the given key"
             raise _Stop(Verdict.INVALID, 1, "key", what)
         self.checks.append(Check(name="key", status="pass", detail=self.fingerprint))
 
@@ -187,7 +188,7 @@ class _Walk:
             raise _Stop(Verdict.INVALID, number, "syntax", f"the line {exc}") from exc
         seq = obj.get("seq")
         if type(seq) is not int or seq != number:
-            what = f"seq is {seq!r}, expected {number}: a line was deleted, inserted or moved"
+            what = f"seq is {_shown(seq)}, expected {number}: a line was deleted, inserted or moved"
             raise _Stop(Verdict.INVALID, number, "chain", what)
         if obj.get("prev") != prev:
             what = (
@@ -217,13 +218,14 @@ class _Walk:
             if kind.startswith("approval."):
                 self.approvals.append((number, kind, obj["data"]))
         else:
-            raise _Stop(Verdict.INVALID, number, "structure", f"unknown line type {kind!r}")
+            what = f"unknown line type ({_shown(kind)})"
+            raise _Stop(Verdict.INVALID, number, "structure", what)
 
     def _signed(self, number: int, raw: bytes, obj: dict[str, Any], fields: frozenset[str]) -> None:
         kind = obj["type"]
         _require_fields(number, obj, fields, kind)
         if obj["key_id"] != self.fingerprint:
-            what = f"the {kind} names key {obj['key_id']!r}, not the given key"
+            what = f"the {kind} names key {_key_id(obj['key_id'])}, not the given key"
             raise _Stop(Verdict.INVALID, number, "signature", what)
         parts = fmt.split_signature(raw)
         if parts is None or obj["sig"] != base64.b64encode(parts[1]).decode("ascii"):
@@ -255,7 +257,10 @@ class _Walk:
             "events": dict(sorted(self.counts.items())),
         }
         if not _same_json(obj["totals"], expected):
-            what = f"the seal totals {obj['totals']} disagree with the lines {expected}"
+            what = (
+                f"the seal totals disagree with the lines counted ({number} lines, "
+                f"{self.checkpoints} checkpoints, {sum(self.counts.values())} events)"
+            )
             raise _Stop(Verdict.INVALID, number, "totals", what)
         self.checks.append(Check(name="totals", status="pass", detail=f"{number} lines"))
         self.seal = SealSummary(
@@ -267,12 +272,13 @@ def _header_problem(obj: Mapping[str, Any]) -> str | None:
     if obj.get("type") != fmt.HEADER:
         return "line 1 is not a transcript header"
     if obj.get("format") != fmt.FORMAT_NAME:
-        return f"not an hgate transcript (format {obj.get('format')!r})"
+        return f"not an hgate transcript (format {_shown(obj.get('format'))})"
     version = obj.get("version")
     if type(version) is not int or version != fmt.FORMAT_VERSION:
-        return f"unsupported format version {version!r}; this verifier reads version 1"
+        return f"unsupported format version {_shown(version)}; this verifier reads version 1"
     if obj.get("hash") != fmt.HASH_ALG or obj.get("sig_alg") != fmt.SIG_ALG:
-        return f"unsupported algorithms hash={obj.get('hash')!r} sig_alg={obj.get('sig_alg')!r}"
+        hash_alg, sig_alg = _shown(obj.get("hash")), _shown(obj.get("sig_alg"))
+        return f"unsupported algorithms hash {hash_alg}, sig_alg {sig_alg}"
     if type(obj.get("seq")) is not int or obj["seq"] != 1 or obj.get("prev") != fmt.GENESIS_PREV:
         return "the header must have seq 1 and prev of 64 zeros"
     if type(obj.get("t")) not in (int, float):
@@ -298,6 +304,43 @@ def _same_json(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
+
+
+_KNOWN_WORDS = frozenset(
+    {fmt.FORMAT_NAME, fmt.HASH_ALG, fmt.SIG_ALG, "sha512", "sha384", "ed448", "ecdsa", "rsa"}
+)
+_FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}\Z")
+
+
+def _shown(value: Any) -> str:
+    """A value read from the file, for a message: only what the file cannot use to smuggle
+    text into the auditor's output (a raw value, a flood): a small integer, one of the
+    format's own words, else only its JSON type and size."""
+    if type(value) is int and -1000 < value < 1000:
+        return str(value)
+    if isinstance(value, str) and value in _KNOWN_WORDS:
+        return repr(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return f"an array of {len(value)} items"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} members"
+    return "a value of another type"
+
+
+def _key_id(value: Any) -> str:
+    """A key id from the file: shown when it has a fingerprint's form (the auditor needs to
+    know which key the file names), described otherwise."""
+    if isinstance(value, str) and _FINGERPRINT_RE.match(value):
+        return value
+    return f"{_shown(value)} (not a key fingerprint)"
 
 
 def _is_seal(raw: bytes) -> bool:

@@ -92,11 +92,46 @@ def verify(
         run_attempt=expect_attempt,
     )
     report = verify_source(transcript, load_public_key(key), expect, env=os.environ)
+    basis = _key_basis(report, key, transcript, expect_key_fingerprint)
     if json_output:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), "key_basis": basis})
     else:
-        _render(report, transcript)
+        _render(report, transcript, basis)
     raise typer.Exit(report.verdict.exit_code)
+
+
+def _key_basis(report: VerificationReport, key: Path, transcript: str, pin: str | None) -> str:
+    """What the verdict rests on: the key that had to sign, and why the auditor should
+    trust it. A key file beside the transcript is no independent source: whoever can
+    rewrite the transcript can replace that key too (re-signing with their own)."""
+    if pin is not None:
+        wanted = pin if pin.startswith("SHA256:") else f"SHA256:{pin}"
+        if wanted == report.key_fingerprint:
+            return f"--key {key}, pinned by --expect-key-fingerprint"
+        return f"--key {key}, NOT the fingerprint pinned by --expect-key-fingerprint"
+    if _beside(key, transcript):
+        return (
+            f"--key {key} lies beside the transcript and is not pinned: anyone who could "
+            "rewrite the transcript could replace it; take the key from your own records "
+            "or pin it with --expect-key-fingerprint"
+        )
+    return f"--key {key}, not pinned by fingerprint (--expect-key-fingerprint)"
+
+
+def _beside(key: Path, transcript: str) -> bool:
+    """The key file is in the transcript's directory (or, for a directory of segments,
+    inside or beside it): the same place a forger with write access to the store reaches."""
+    if transcript.startswith(("s3://", "http://", "https://")):
+        return False
+    try:
+        key_dir = key.resolve().parent
+        source = Path(transcript).resolve()
+    except (OSError, RuntimeError):
+        return False
+    places = {source.parent}
+    if source.is_dir():
+        places.add(source)
+    return key_dir in places
 
 
 def _print_json(payload: dict[str, Any]) -> None:
@@ -111,15 +146,18 @@ def _print_json(payload: dict[str, Any]) -> None:
     console.print_json(text)
 
 
-def _render(report: VerificationReport, transcript: str) -> None:
+def _render(report: VerificationReport, transcript: str, basis: str) -> None:
     """Verdict first; key and identity always; then where it broke and what is attested.
 
     Everything after the verdict word may come from the transcript or the store, so it
     is printed through `_safe` only."""
+    from hgate.audit.reassembly import abridged
+
     verdict = report.verdict
     _print(f"[{_STYLE[verdict.name]}]{verdict.name}[/] {_safe(report.reason)}")
     _row("transcript", transcript)
     _row("key", report.key_fingerprint)
+    _row("trusted as", basis)
     _row("session", report.session_id or "unknown")
     _row("identity", _identity(report))
     for label, value in _binding(report):
@@ -140,9 +178,9 @@ def _render(report: VerificationReport, transcript: str) -> None:
         highest = f", numbered up to {max(segments.present)}" if segments.present else ""
         _row("segments", f"{len(segments.present)} found{highest}")
         if segments.missing:
-            _row("missing", ", ".join(str(number) for number in segments.missing))
+            _row("missing", abridged([str(number) for number in segments.missing]))
         if segments.extra:
-            _row("extra", ", ".join(segments.extra))
+            _row("extra", abridged(segments.extra))
     if report.seal is not None:
         seal = report.seal
         _row("sealed", f"exit code {seal.exit_code}, {seal.reason}, at {seal.ended_at}")
@@ -201,14 +239,23 @@ def _binding_rows(report: VerificationReport) -> list[tuple[str, str]]:
     return rows
 
 
+_MAX_SHOWN = 300
+"""Characters of one header value shown: a forged header cannot flood the summary."""
+
+
 def _text(value: Any) -> str:
-    """A header value as text (still to go through `_safe`); never raises."""
+    """A header value as text (still to go through `_safe`), cut at _MAX_SHOWN; never
+    raises. `--json` keeps the header whole."""
     if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (ValueError, TypeError, RecursionError):
-        return f"<a {type(value).__name__} that cannot be shown>"
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (ValueError, TypeError, RecursionError):
+            return f"<a {type(value).__name__} that cannot be shown>"
+    if len(text) > _MAX_SHOWN:
+        text = f"{text[:_MAX_SHOWN]}... ({len(text) - _MAX_SHOWN} more characters)"
+    return text
 
 
 _safe = untrusted_markup  # `_print` turns emoji replacement off, so `:x:` stays as typed

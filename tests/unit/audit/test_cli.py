@@ -94,7 +94,7 @@ def test_verify_escapes_markup_from_the_file(
     from .conftest import HEADER
 
     header = {**HEADER, "identity": {"subject": "[bold]x[/bold]", "issuer": "i", "verified": False}}
-    path = tmp_path / "t.jsonl"
+    path = tmp_path / "sess-0001.jsonl"  # the name hgate gives it (else MISMATCH)
     path.write_bytes(build_transcript(signer, header=header))
     result = CliRunner().invoke(app, ["verify", str(path), "--key", str(key_dir / "hgate.pub")])
     assert result.exit_code == 0
@@ -193,11 +193,11 @@ def test_verify_shows_terminal_controls_from_the_file_escaped(
     assert result.exit_code == 4, result.output
     text = _written(utf8_out)
     shown = text.splitlines()
-    assert shown[0].startswith("INVALID line 1: the header names signing key \\x1b[2K")
+    assert shown[0].startswith("INVALID line 1: the header names signing key a string of")
     assert not [line for line in shown if line.startswith("VALID")]
     unsafe = [c for c in text if not c.isprintable() and c != "\n"]
     assert unsafe == [], unsafe
-    assert "\\x1b[1;32mVALID\\x1b[0m 4 lines\\x0d\\x0aVALID 9 lines\\x9b2J\\x7f" in text
+    assert "VALID 9 lines" not in text  # a key id that is no fingerprint is never echoed
     assert "repo:org/repo \\u202eevil\\ud800 :warning: [bold]x[/bold]" in text
     assert "(issuer i\\x85ss\\x00, token verified)" in text
 
