@@ -67,11 +67,11 @@ class SignedDecision:
         if not isinstance(data, dict) or set(data) != {*_SIGNED, "signature"}:
             raise ApprovalError("not an hgate approval decision (unexpected or missing fields)")
         if data["format"] != DECISION_FORMAT:
-            raise ApprovalError(f"unsupported decision format {data['format']!r}")
+            raise ApprovalError(f"not a decision of format {DECISION_FORMAT}")
         if not all(isinstance(value, str) for value in data.values()):
             raise ApprovalError("a decision field that must be text is not")
         if data["decision"] not in ("approve", "deny"):
-            raise ApprovalError(f"a decision must be approve or deny, not {data['decision']!r}")
+            raise ApprovalError("a decision must be approve or deny")
         return cls(
             request_id=data["request_id"],
             request_sha256=data["request_sha256"],

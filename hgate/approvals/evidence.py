@@ -9,6 +9,7 @@ Refused decisions are evidence of refusal and are only counted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +72,7 @@ def check_approval_events(
                     requests[rid].required if rid in requests else 1,
                 )
                 if rid not in requests or have < need:
-                    what = f"request {rid} is recorded approved with {have} of {need} verified"
+                    what = f"request {_id(rid)} is recorded approved with {have} of {need} verified"
                     what += " approvals"
                     return ApprovalEvidence(detail=what, line=line)
         except Exception as exc:
@@ -103,10 +104,22 @@ def _accepted_problem(
         return f"an accepted decision is unreadable: {exc}"
     request = requests.get(decision.request_id)
     if request is None or decision.request_sha256 != request.sha256:
-        return f"an accepted decision is not for a recorded request ({decision.request_id})"
+        return f"an accepted decision is not for a recorded request ({_id(decision.request_id)})"
     public_key = keys.get(decision.key_id)
     if public_key is None or decision.key_id not in request.approvers:
-        return f"an accepted decision is signed by {decision.key_id}, not a listed approver"
+        return f"an accepted decision is signed by {_id(decision.key_id)}, not a listed approver"
     if not signature_valid(decision, public_key):
         return f"an accepted decision's signature does not verify with {decision.key_id}"
     return None
+
+
+_HGATE_ID = re.compile(r"[0-9a-f]{16}|SHA256:[A-Za-z0-9+/]{43}")  # a request id, a key id
+
+
+def _id(value: str) -> str:
+    """An id read from the transcript, for the auditor's output: shown when it has the
+    form hgate gives request and key ids, else described (an unsigned line can hold any
+    text, a patient's data included, and the verifier must not repeat it)."""
+    if _HGATE_ID.fullmatch(value):
+        return value
+    return f"an id of {len(value)} characters that hgate never makes"
