@@ -16,14 +16,22 @@ PREPARE/EXECUTE is classified at PREPARE and enforced at EXECUTE per connection
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pgparse
 
 from hgate.guard.rules import SEVERITY, Action
 from hgate.guard.sql_facts import Facts, facts_of
-from hgate.guard.sql_rules import ALLOWED_NODE_TYPES, ColumnMask, SqlRule, rule_matches
+from hgate.guard.sql_rules import (
+    ALLOWED_NODE_TYPES,
+    ColumnMask,
+    SqlRule,
+    TableRef,
+    rule_matches,
+    table_name,
+)
 from hgate.guard.verdict import Verdict
 
 UNPARSABLE = "database.unparsable"
@@ -34,6 +42,25 @@ CACHE_SIZE = 4096
 # DefElem arguments, none of which may appear in a shape-cached string)
 _SHAPE_STATEMENTS = frozenset(("SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"))
 _SHAPE_UNSAFE_NODES = frozenset(("DefElem", "VariableSetStmt", "ParamRef"))
+
+
+class Relations(Protocol):
+    """What the database says a relation's columns carry (the proxy's catalog).
+
+    A partition, an inheritance child, a view or a materialized view of a masked table
+    holds its values under another name, which no mask names: the guard asks which of
+    a statement's relations are such, and checks their columns like the masked ones."""
+
+    @property
+    def generation(self) -> int:
+        """Changes when what the relations carry may have (DDL): cached verdicts go."""
+
+    def require(self, refs: Iterable[TableRef]) -> None:
+        """Return when every ref is resolved; else raise (the proxy's `Wait`), to be
+        asked again once it is."""
+
+    def columns_of(self, ref: TableRef) -> Mapping[str, tuple[tuple[str, str], ...]] | None:
+        """Each column of the relation and the (table, column) values it may carry."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,7 +104,10 @@ class SqlGuard:
         default: Action = "block",
         masks: Iterable[ColumnMask] = (),
         extra_node_types: Iterable[str] = (),
+        relations: Relations | None = None,
     ) -> None:
+        self.relations = relations
+        self._generation = relations.generation if relations is not None else 0
         self.rules = tuple(rules)
         self.default: Action = default
         self.masks = tuple(masks)
@@ -118,6 +148,10 @@ class SqlGuard:
         return verdict
 
     def classify(self, text: str) -> Classification:
+        if self.relations is not None and self.relations.generation != self._generation:
+            self._generation = self.relations.generation
+            self._cache.clear()
+            self._shapes.clear()
         cached = self._cache.get(text)
         if cached is not None:
             return cached
@@ -152,6 +186,9 @@ class SqlGuard:
         for raw in tree:
             stmt = raw.get("stmt", {})
             facts = facts_of(stmt, self.masks)
+            derived = self._derived_masks(facts)
+            if derived:
+                facts = facts_of(stmt, self.masks + derived)
             literal_free = (
                 literal_free
                 and len(stmt) == 1
@@ -190,6 +227,36 @@ class SqlGuard:
             cursors=tuple(cursors),
             copy_in=copies > 0,
         ), literal_free
+
+    def _derived_masks(self, facts: Facts) -> tuple[ColumnMask, ...]:
+        """Masks for the columns of the statement's relations that carry a masked
+        table's values under another name (partitions, children, views): may raise
+        (through `relations.require`) until the relations are resolved."""
+        if not self.masks or self.relations is None:
+            return ()
+        refs = set(facts.tables)
+        for _name, inner in facts.prepares:
+            refs |= inner.tables
+        refs = {r for r in refs if r[0] not in ("pg_catalog", "information_schema")}
+        if not refs:
+            return ()
+        self.relations.require(refs)
+        found: list[ColumnMask] = []
+        for ref in sorted(refs):
+            columns = self.relations.columns_of(ref) or {}
+            for column, origins in columns.items():
+                kind = next(
+                    (m.kind for m in self.masks for t, c in origins if m.matches(t, c)), None
+                )
+                if kind is not None:
+                    found.append(
+                        ColumnMask(
+                            table=_literal_glob(table_name(ref)),
+                            column=_literal_glob(column),
+                            kind=kind,
+                        )
+                    )
+        return tuple(found)
 
     def _judge(self, facts: Facts) -> Verdict:
         if facts.hazards:
@@ -240,6 +307,11 @@ def _shape_of(text: str) -> str | None:
     except Exception:  # unparsable: the exact-text path blocks it
         return None
     return shape if shape != text else None
+
+
+def _literal_glob(name: str) -> str:
+    """`name` as a glob matching only itself."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _remember(cache: dict[str, Classification], key: str, value: Classification) -> None:

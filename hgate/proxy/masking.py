@@ -126,15 +126,12 @@ class ResultMasker:
     def _rule_kind(self, column: msg.Column) -> str:
         if not column.table_oid or not self.masks:
             return ""
-        table = self.catalog.get(column.table_oid)
-        if table is None:
-            return ""
-        name = table[1].get(column.attnum)
-        if name is None:
-            return ""
-        for mask in self.masks:
-            if mask.matches(table[0], name):
-                return mask.kind
+        # the column's own table and column, and those it may carry: a partition's or
+        # child's parent, the tables a view reads (catalog.origins)
+        for table, name in self.catalog.origins(column.table_oid, column.attnum):
+            for mask in self.masks:
+                if mask.matches(table, name):
+                    return mask.kind
         return ""
 
     def mask_row(self, plan: RowPlan, body: bytes, counts: Counter[str]) -> bytes | None:
@@ -211,7 +208,8 @@ class ResultMasker:
         return msg.fields_message(kind, fields)
 
     def _row_may_be_masked(self, fields: Sequence[tuple[str, str]]) -> bool:
-        """Whether the quoted row may hold a masked column's value: its table has one,
+        """Whether the quoted row may hold a masked column's value: its table has one
+        (its own or one carried from a parent, child or view source the catalog knows),
         or no table is named, or it is a foreign key's (whose DETAIL quotes the key of
         the other table, `Key (mrn)=(…) is still referenced from table "visits"`)."""
         named = dict(fields)
@@ -219,7 +217,12 @@ class ResultMasker:
         if not table or named.get("C") == "23503":
             return True
         qualified = f"{named['s']}.{table}" if named.get("s") else table
-        return any(mask.covers_table(qualified) for mask in self.masks)
+        if any(mask.covers_table(qualified) for mask in self.masks):
+            return True
+        # a partition, child or view carrying a masked table's values: known when the
+        # guard resolved the statement's tables (a table only a trigger touched is not)
+        origins = self.catalog.table_origins(qualified) or ()
+        return any(mask.matches(t, c) for t, c in origins for mask in self.masks)
 
     def taint(self, text: str, kind: str) -> None:
         if len(text) < MIN_TAINT or text in self._tainted or self._taint is None:

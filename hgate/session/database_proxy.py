@@ -117,6 +117,7 @@ class DatabaseProxy:
                 default=policy.default,
                 masks=policy.masks,
                 extra_node_types=policy.allow_node_types,
+                relations=results.catalog,  # partitions, children, views of masked tables
             ),
             results=results,
             settings=ProxySettings(
