@@ -28,7 +28,8 @@ from hgate.cli import shell as shell_cmd
 from hgate.cli import show as show_cmd
 from hgate.cli import summary as summary_cmd
 from hgate.cli import verify as verify_cmd
-from hgate.cli.console import err_console, settle_output
+from hgate.cli.console import err_console, settle_output, write_out
+from hgate.cli.evidence import FilesCheckedByHgate
 from hgate.cli.workflow_commands import annotate_error
 from hgate.errors import EXIT_INTERRUPTED, HgateError
 
@@ -52,7 +53,7 @@ app.add_typer(policy_app, name="policy")
 
 def _version_callback(value: bool) -> None:
     if value:
-        print(f"hgate {__version__}")
+        write_out(f"hgate {__version__}\n")
         raise typer.Exit(0)
 
 
@@ -97,16 +98,17 @@ app.command(
     context_settings={"allow_interspersed_args": False},
 )(run_cmd.run)
 app.command("verify")(verify_cmd.verify)
-app.command("mask")(mask_cmd.mask)
-app.command("show")(show_cmd.show)
-app.command("replay")(replay_cmd.replay)
-app.command("report")(report_cmd.report)
-app.command("summary")(summary_cmd.summary)
+# their file arguments are checked by the commands: one rule, docs/commands.md
+app.command("mask", cls=FilesCheckedByHgate)(mask_cmd.mask)
+app.command("show", cls=FilesCheckedByHgate)(show_cmd.show)
+app.command("replay", cls=FilesCheckedByHgate)(replay_cmd.replay)
+app.command("report", cls=FilesCheckedByHgate)(report_cmd.report)
+app.command("summary", cls=FilesCheckedByHgate)(summary_cmd.summary)
 shell_cmd.register(app)
-app.command("keygen")(keygen_cmd.keygen)
-policy_app.command("check")(policy_cmd.check)
-policy_app.command("test")(mask_cmd.test)
-policy_app.command("explain")(identity_cmd.explain)
+app.command("keygen", cls=FilesCheckedByHgate)(keygen_cmd.keygen)
+policy_app.command("check", cls=FilesCheckedByHgate)(policy_cmd.check)
+policy_app.command("test", cls=FilesCheckedByHgate)(mask_cmd.test)
+policy_app.command("explain", cls=FilesCheckedByHgate)(identity_cmd.explain)
 app.add_typer(identity_cmd.dev_issuer_app, name="dev-issuer")
 app.add_typer(creds_cmd.creds_app, name="creds")
 app.command("approve")(approve_cmd.approve)

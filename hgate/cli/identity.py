@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hgate.cli.console import console, err_console
-from hgate.errors import HgateError, IdentityError, UsageError
+from hgate.cli.console import console, err_console, write_out
+from hgate.cli.evidence import FilesCheckedByHgate, read_text_input
+from hgate.errors import ConfigError, HgateError, IdentityError, UsageError
 
 if TYPE_CHECKING:
     from hgate.policy.claims import IdentityDecision
@@ -22,10 +23,14 @@ dev_issuer_app = typer.Typer(
 )
 
 
-def _default_dir() -> Path:
+def _issuer_dir(directory: Path | None) -> Path:
+    """--dir or the default; something other than a directory there is 67, one line."""
     from hgate.audit import default_key_dir
 
-    return default_key_dir() / "dev-issuer"
+    chosen = directory if directory is not None else default_key_dir() / "dev-issuer"
+    if chosen.exists() and not chosen.is_dir():
+        raise ConfigError(f"issuer directory {chosen} is not a directory")
+    return chosen
 
 
 DirOption = Annotated[
@@ -33,12 +38,15 @@ DirOption = Annotated[
     typer.Option(
         "--dir",
         help="Issuer directory. Default: $HGATE_HOME/dev-issuer or ~/.config/hgate/dev-issuer.",
-        file_okay=False,
     ),
 ]
 
 
-@dev_issuer_app.command("init")
+MAX_CLAIMS_BYTES = 1 << 20  # a CI job's claims are a few KiB
+ALGORITHMS = ("ES256", "RS256")  # hgate.identity.dev_issuer.DEV_ALGORITHMS, checked here: 2
+
+
+@dev_issuer_app.command("init", cls=FilesCheckedByHgate)
 def init(
     directory: DirOption = None,
     algorithm: Annotated[str, typer.Option("--alg", help="ES256 or RS256.")] = "ES256",
@@ -46,7 +54,14 @@ def init(
     """Create the key pair and static JWKS; print the policy `issuers:` entry to paste."""
     from hgate.identity.dev_issuer import create_dev_issuer
 
-    issuer = create_dev_issuer(directory or _default_dir(), algorithm=algorithm)
+    if algorithm not in ALGORITHMS:
+        raise UsageError(f"unknown --alg {algorithm!r}", remedy=f"use {' or '.join(ALGORITHMS)}")
+    target = _issuer_dir(directory)
+    try:
+        issuer = create_dev_issuer(target, algorithm=algorithm)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot write issuer directory {target}: {reason}") from None
     console.print(
         f"created development issuer in {issuer.directory} (kid {issuer.key_id})", markup=False
     )
@@ -58,13 +73,11 @@ def init(
     )
 
 
-@dev_issuer_app.command("mint")
+@dev_issuer_app.command("mint", cls=FilesCheckedByHgate)
 def mint(
     claims_file: Annotated[
         Path,
-        typer.Option(
-            "--claims-file", help="JSON object of claims, e.g. a CI job's.", dir_okay=False
-        ),
+        typer.Option("--claims-file", help="JSON object of claims, e.g. a CI job's."),
     ],
     audience: Annotated[str, typer.Option("--audience", help="The policy issuer's audience.")],
     directory: DirOption = None,
@@ -77,14 +90,8 @@ def mint(
     from hgate.identity.dev_issuer import load_dev_issuer, mint_dev_token
 
     claims = _read_claims(claims_file)
-    print(
-        mint_dev_token(
-            load_dev_issuer(directory or _default_dir()),
-            claims,
-            audience=audience,
-            lifetime=lifetime,
-        )
-    )
+    issuer = load_dev_issuer(_issuer_dir(directory))
+    write_out(mint_dev_token(issuer, claims, audience=audience, lifetime=lifetime) + "\n")
 
 
 def explain(
@@ -92,9 +99,7 @@ def explain(
         Path,
         typer.Argument(help="The policy file.", readable=False),  # the loader checks it
     ],
-    claims_file: Annotated[
-        Path, typer.Option("--claims", help="JSON object of a job's claims.", dir_okay=False)
-    ],
+    claims_file: Annotated[Path, typer.Option("--claims", help="JSON object of a job's claims.")],
     issuer: Annotated[
         str | None, typer.Option("--issuer", help="Issuer name, if the claims lack `iss`.")
     ] = None,
@@ -164,14 +169,17 @@ def _render(decision: IdentityDecision) -> None:
 
 
 def _read_claims(path: Path) -> dict[str, Any]:
+    """The claims file's JSON object; any problem with it is one line, exit 67 (the
+    rule for input files). The parser's message is not shown: it quotes the text."""
+    text = read_text_input(path, "claims file", limit=MAX_CLAIMS_BYTES)
     try:
-        claims = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"claims file {path} not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"claims file {path} is not JSON") from exc
+        claims = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: claims file is not JSON") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: claims file is nested too deeply") from None
     if not isinstance(claims, dict):
-        raise UsageError(f"claims file {path} must hold a JSON object")
+        raise ConfigError(f"{path}: claims file must hold a JSON object")
     return claims
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hgate.cli.console import console
+from hgate.cli.console import console, write_out
 
 
 def keygen(
@@ -30,15 +30,12 @@ def keygen(
 
     paths = generate_keypair(default_key_dir() if out is None else out, overwrite=force)
     if json_output:
-        print(
-            json.dumps(
-                {
-                    "private_key": str(paths.private_key),
-                    "public_key": str(paths.public_key),
-                    "fingerprint": paths.fingerprint,
-                }
-            )
-        )
+        keys = {
+            "private_key": str(paths.private_key),
+            "public_key": str(paths.public_key),
+            "fingerprint": paths.fingerprint,
+        }
+        write_out(json.dumps(keys) + "\n")  # a reader gone (`| head -c0`) keeps exit 0
         return
     console.print(f"private key  {escape(str(paths.private_key))}  (keep secret, mode 0600)")
     console.print(f"public key   {escape(str(paths.public_key))}  (give to auditors)")

@@ -14,11 +14,13 @@ from typing import Annotated, BinaryIO
 import typer
 
 from hgate.cli.console import console, err_console, reader_gone
-from hgate.errors import ConfigError, UsageError
+from hgate.cli.evidence import read_text_input
+from hgate.errors import ConfigError
 
 CHUNK = 1 << 20
 EXIT_FIXTURE_FAILED = 1
 PROGRESS_FROM = 16 << 20  # a file this big takes a second or more: show how far it is
+MAX_FIXTURE_BYTES = 16 << 20  # reviewed cases, read whole
 
 
 def _policy_path(policy: Path | None) -> Path:
@@ -55,10 +57,7 @@ def mask(
     loaded = load_policy(_policy_path(policy))
     masker, engine = build_masker(loaded.mask, key=secrets.token_bytes(32), env=os.environ)
     stream = MaskingStream(masker, LineAssembler())
-    try:
-        source = sys.stdin.buffer if file is None or str(file) == "-" else file.open("rb")
-    except OSError as exc:
-        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    source = sys.stdin.buffer if file is None or str(file) == "-" else _open_input(file)
     out = sys.stdout.buffer
     total = 0
     try:
@@ -79,6 +78,24 @@ def mask(
             f"(engine {engine}): {kinds}",
             markup=False,
         )
+
+
+def _open_input(file: Path) -> BinaryIO:
+    """FILE, read as a stream like stdin: a FIFO (`<(zcat old.log.gz)`) is fine, a
+    directory or a file that cannot be opened is one ConfigError line (exit 67)."""
+    try:
+        handle = file.open("rb")
+    except FileNotFoundError:
+        raise ConfigError(f"file to mask {file} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"file to mask {file} is a directory, not a file") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot read file to mask {file}: {reason}") from None
+    if stat.S_ISDIR(os.fstat(handle.fileno()).st_mode):  # open() of a directory can succeed
+        handle.close()
+        raise ConfigError(f"file to mask {file} is a directory, not a file")
+    return handle
 
 
 @contextlib.contextmanager
@@ -182,20 +199,4 @@ def test(
 
 def _fixture_lines(fixture: Path) -> list[str]:
     """The fixture's lines; any problem reading it is one ConfigError line (exit 67)."""
-    try:
-        raw = fixture.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{fixture}: fixture file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{fixture}: this is a directory, not a fixture file") from None
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"{fixture}: cannot read fixture file: {reason}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        from hgate.policy.document import byte_position
-
-        where = byte_position(raw, exc.start)
-        raise ConfigError(f"{fixture}:{where}: fixture is not valid UTF-8") from None
-    return text.splitlines()
+    return read_text_input(fixture, "fixture", limit=MAX_FIXTURE_BYTES).splitlines()

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hgate.cli.console import write_out
-from hgate.cli.evidence import JsonOption, KeyOption, QuietOption, exit_for_verdict, load_report
+from hgate.cli.evidence import (
+    JsonOption,
+    KeyOption,
+    QuietOption,
+    exit_for_verdict,
+    load_report,
+    read_input,
+)
 from hgate.cli.workflow_commands import (
     annotation,
     append_text,
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
     from hgate.report.summary import SummaryFormat
 
 NOT_STARTED = "NONE"
+MAX_LOG_BYTES = 16 << 20  # hgate run's stderr: its error line is near the end
 
 
 def summary(
@@ -162,13 +170,17 @@ def _exit_text(report: SessionReport | None, given: int | None) -> str:
 
 
 def _error_line(log: Path | None) -> str:
-    """The last `hgate: error:` line hgate run wrote (it never contains a secret value)."""
+    """The last `hgate: error:` line hgate run wrote (it never contains a secret value).
+
+    The log is evidence, not input the summary needs: one that is missing or unusable
+    (run never started, a FIFO, too big) is quoted as nothing, and never blocks."""
     if log is None:
         return ""
     try:
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        data = read_input(log, "log", limit=MAX_LOG_BYTES)
+    except ConfigError:
         return ""
+    lines = data.decode("utf-8", errors="replace").splitlines()
     errors = [line for line in lines if line.startswith("hgate: error:")]
     return errors[-1][:2000] if errors else ""
 
