@@ -10,7 +10,9 @@
 
 The webhook's `text` makes it work as a chat incoming-webhook (Slack, Mattermost,
 Teams); the service only stores documents, it decides nothing (docs/approvals.md).
-HTTPS only, except plain HTTP to a loopback host; no redirects; bounded reads.
+HTTPS only, except plain HTTP to a loopback host; no redirects; bounded reads; every
+request ends within `timeout` seconds in total (a service that trickles its answer is
+an unreachable one), and a poll for decisions within what is left of its `wait`.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from hgate.approvals.interface import (
     Received,
 )
 from hgate.approvals.request import ApprovalRequest, check_request_id
-from hgate.endpoints import cleartext_problem, opener_for
+from hgate.endpoints import DeadlineExceeded, cleartext_problem, opener_for, within
 
 MAX_BYTES = 1 << 20
+DEFAULT_TIMEOUT = 10.0
+_MIN_POLL = 0.5  # a poll's floor, so one near a time-out can still be answered
 
 
 def check_http_url(url: str, what: str) -> str:
@@ -55,7 +59,7 @@ class HttpChannel(Channel, Inbox):
         *,
         webhook: str | None = None,
         token: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
         interval: float = 1.0,
     ) -> None:
         self.url = check_http_url(url, "the approvals url")
@@ -82,8 +86,9 @@ class HttpChannel(Channel, Inbox):
     def received(self, request: ApprovalRequest, *, wait: float) -> Sequence[Received]:
         deadline = time.monotonic() + wait
         while True:
+            left = max(deadline - time.monotonic(), _MIN_POLL)
             try:
-                found = self._decisions(request.id)
+                found = self._decisions(request.id, timeout=min(self.timeout, left))
                 self.last_error = None
             except ApprovalError as exc:  # a flaky service delays; it never approves
                 found, self.last_error = [], exc.message
@@ -113,8 +118,8 @@ class HttpChannel(Channel, Inbox):
     def _item(self, request_id: str) -> str:
         return f"{self.url}/requests/{quote(check_request_id(request_id))}"
 
-    def _decisions(self, request_id: str) -> list[Received]:
-        data = self._call("GET", f"{self._item(request_id)}/decisions")
+    def _decisions(self, request_id: str, *, timeout: float) -> list[Received]:
+        data = self._call("GET", f"{self._item(request_id)}/decisions", timeout=timeout)
         if not isinstance(data, list):
             raise ApprovalError("the approvals service did not return a list of decisions")
         found: list[Received] = []
@@ -134,8 +139,10 @@ class HttpChannel(Channel, Inbox):
         *,
         expect_json: bool = True,
         token: bool = True,
+        timeout: float | None = None,
     ) -> Any:
-        """One bounded request; the service's token never goes to the webhook (a third party)."""
+        """One bounded request, within `timeout` (else the channel's) seconds in total; the
+        service's token never goes to the webhook (a third party)."""
         headers = {"Accept": "application/json", "User-Agent": "hgate-approvals"}
         data = None
         if body is not None:
@@ -148,14 +155,20 @@ class HttpChannel(Channel, Inbox):
 
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         where = urlsplit(url).path or "/"
+        seconds = self.timeout if timeout is None else timeout
         try:
-            with opener_for(request.full_url).open(request, timeout=self.timeout) as response:
+            with (
+                within(seconds) as per_read,
+                opener_for(request.full_url).open(request, timeout=per_read) as response,
+            ):
                 raw = response.read(MAX_BYTES + 1)
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code == 404:
                 raise ApprovalError(f"{method} {where}: not found (HTTP 404)") from exc
             raise ApprovalError(f"{method} {where}: HTTP {exc.code}") from exc
+        except DeadlineExceeded as exc:
+            raise ApprovalError(f"{method} {where}: no answer within {seconds:.3g}s") from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ApprovalError(f"{method} {where}: cannot reach the service ({reason})") from exc

@@ -3,9 +3,11 @@
 The collector contract makes retries safe: posting a segment it already holds, byte for
 byte, is a no-op (200); a different segment under the same number is refused (409),
 which the shipper treats as final. Connection errors, timeouts, 408, 425, 429 and every
-5xx are retried with back-off by the shipper. A redirect is never followed: urllib would
-turn the POST into a bodiless GET carrying the bearer token (to any host, even over plain
-http) and take its 200 for "stored". Only the standard library is used.
+5xx are retried with back-off by the shipper, and so is an exchange that does not end
+within `timeout` seconds in total (a collector that trickles its answer) or whose answer
+exceeds `MAX_ANSWER` bytes. A redirect is never followed: urllib would turn the POST into
+a bodiless GET carrying the bearer token (to any host, even over plain http) and take its
+200 for "stored". Only the standard library is used.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from hgate.audit.segments import Segment, SegmentRejected, SegmentStore
-from hgate.endpoints import cleartext_problem, opener_for
+from hgate.endpoints import DeadlineExceeded, cleartext_problem, opener_for, within
 from hgate.errors import SinkError
 
 if TYPE_CHECKING:
     import urllib.error
+    import urllib.request
 
 __all__ = ["HttpSegmentStore", "check_collector_url"]
 
 _RETRYABLE = frozenset({408, 425, 429})  # and every 5xx
 _MAX_ERROR_TEXT = 200
+MAX_ANSWER = 64 * 1024  # the contract's answers are a few bytes; more is not a collector
 
 
 def check_collector_url(url: str) -> str | None:
@@ -72,21 +76,35 @@ class HttpSegmentStore(SegmentStore):
         )
         where = self._url  # the shipper adds the segment number and the attempts
         try:
-            with opener_for(request.full_url).open(request, timeout=self._timeout) as response:
-                status = response.status
-                response.read()
-        except urllib.error.HTTPError as exc:
-            with exc:
-                detail = _error_text(exc)
-            message = f"collector {where} answered {exc.code}: {detail}"
-            if _retryable(exc.code):
-                raise SinkError(message) from exc
-            raise SegmentRejected(message) from exc
+            with within(self._timeout) as timeout:
+                status, detail, size = _post(request, timeout)
+        except DeadlineExceeded as exc:
+            raise SinkError(f"collector {where} did not answer within {self._timeout:g}s") from exc
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)  # refused, reset, cut answer, timeout
+            reason = getattr(exc, "reason", exc)  # refused, reset, cut answer
             raise SinkError(f"cannot reach collector {where}: {reason}") from exc
+        if size > MAX_ANSWER:
+            raise SinkError(f"collector {where} answered more than {MAX_ANSWER} bytes")
+        if detail is not None:
+            message = f"collector {where} answered {status}: {detail}"
+            if _retryable(status):
+                raise SinkError(message)
+            raise SegmentRejected(message)
         if status not in (200, 201):
             raise SinkError(f"collector {where} answered {status}, expected 200 or 201")
+
+
+def _post(request: urllib.request.Request, timeout: float) -> tuple[int, str | None, int]:
+    """(status, the error text of a 3xx-5xx or None, the answer's size up to MAX_ANSWER + 1);
+    the answer is read to its end, as an answer cut short is not a stored segment."""
+    import urllib.error
+
+    try:
+        with opener_for(request.full_url).open(request, timeout=timeout) as response:
+            return response.status, None, len(response.read(MAX_ANSWER + 1))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, _error_text(exc), 0
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:

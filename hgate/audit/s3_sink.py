@@ -5,13 +5,19 @@ checksum (S3 rejects a body that does not match), and an Object Lock retention d
 not even the bucket owner can delete or replace it before the retention ends (compliance
 mode). boto3 is imported only when an S3 sink is used (`pip install 'hgate[s3]'`).
 Credentials come from the standard AWS chain; hgate removes AWS_* from the agent.
+
+botocore's time-outs bound each socket operation, not a request, so every call runs on a
+daemon thread and is given up after the sink's `timeout` in total: an expired call is a
+failed attempt like any other (retried by the shipper; an abandoned put that lands late
+is harmless, as puts are write-once and a retry reads the object back).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -115,17 +121,19 @@ class S3SegmentStore(SegmentStore):
         self._prefix = target.session_prefix(session_id)
         try:
             try:
-                answer = self._client.get_object_lock_configuration(Bucket=target.bucket)
+                answer = self._call(
+                    self._client.get_object_lock_configuration, Bucket=target.bucket
+                )
                 config = answer.get("ObjectLockConfiguration", {})
                 self._locked = config.get("ObjectLockEnabled") == "Enabled"
             except ClientError as exc:
                 if _code(exc) != "ObjectLockConfigurationNotFoundError":
                     raise
                 self._locked = False
-            listing = self._client.list_objects_v2(
-                Bucket=target.bucket, Prefix=self._prefix, MaxKeys=1
+            listing = self._call(
+                self._client.list_objects_v2, Bucket=target.bucket, Prefix=self._prefix, MaxKeys=1
             )
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, _Expired) as exc:
             raise SinkError(f"cannot use S3 bucket {target.bucket}: {_reason(exc)}") from exc
         if not self._locked and target.require_object_lock:
             raise SinkError(
@@ -162,7 +170,7 @@ class S3SegmentStore(SegmentStore):
             request["ObjectLockMode"] = target.object_lock_mode
             request["ObjectLockRetainUntilDate"] = until
         try:
-            self._client.put_object(**request)
+            self._call(self._client.put_object, **request)
         except ClientError as exc:
             code = _code(exc)
             if code == "PreconditionFailed":
@@ -172,7 +180,7 @@ class S3SegmentStore(SegmentStore):
             if code in _PERMANENT:
                 raise SegmentRejected(error) from exc
             raise SinkError(error) from exc
-        except BotoCoreError as exc:
+        except (BotoCoreError, _Expired) as exc:
             raise SinkError(f"cannot store s3://{target.bucket}/{key}: {exc}") from exc
 
     def _confirm_existing(self, key: str, segment: Segment) -> None:
@@ -180,11 +188,15 @@ class S3SegmentStore(SegmentStore):
         first answer was lost), refused for good otherwise."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
+        def read_back() -> bytes:
             answer = self._client.get_object(Bucket=self._target.bucket, Key=key)
-            with answer["Body"] as body:
-                stored = body.read()
-        except (ClientError, BotoCoreError) as exc:
+            with answer["Body"] as body:  # one byte more than the segment is enough to differ
+                data: bytes = body.read(len(segment.data) + 1)
+                return data
+
+        try:
+            stored = self._call(read_back)
+        except (ClientError, BotoCoreError, _Expired) as exc:
             raise SinkError(f"cannot read back s3://{self._target.bucket}/{key}: {exc}") from exc
         if stored != segment.data:
             raise SegmentRejected(
@@ -192,10 +204,35 @@ class S3SegmentStore(SegmentStore):
                 f"{segment.number}; it is never overwritten"
             )
 
+    def _call(self, call: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """`call(**kwargs)` on a daemon thread, given up after the sink's `timeout`."""
+        result: list[Any] = []
+        failure: list[BaseException] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                result.append(call(**kwargs))
+            except BaseException as exc:  # handed to the caller's thread
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="hgate-s3-call", daemon=True).start()
+        if not done.wait(self._target.timeout):
+            raise _Expired(f"no complete answer within {self._target.timeout:.3g}s")
+        if failure:
+            raise failure[0]
+        return result[0]
+
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+class _Expired(TimeoutError):
+    """An S3 call did not end within the sink's `timeout`."""
 
 
 def _code(exc: Any) -> str:

@@ -147,7 +147,7 @@ class SegmentShipper:
             # trickling its answer) is left to its daemon thread, not waited for
             thread.join(0.1 if failed else timeout)
             if thread.is_alive() and not failed:
-                self._abort.set()  # cuts a back-off short; a request in flight ends by timeout
+                self._abort.set()  # cuts a back-off short; a request ends at its deadline
                 with self._cond:
                     self._fail_locked(
                         f"{self.location} was still shipping {len(self._queue)} segment(s) "

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from hgate.endpoints import cleartext_problem, opener_for
+from hgate.endpoints import DeadlineExceeded, cleartext_problem, opener_for, within
 from hgate.errors import IdentityError
 
 DEFAULT_TIMEOUT = 5.0
@@ -43,11 +43,18 @@ def fetch_json(
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
     try:
-        with opener_for(url).open(request, timeout=timeout) as response:
+        # within: the deadline also covers the status line and headers, which a server can
+        # trickle as well (each read inside the per-read time-out)
+        with (
+            within(timeout) as per_read,
+            opener_for(url).open(request, timeout=per_read) as response,
+        ):
             body = _read_bounded(response, deadline, what)
     except urllib.error.HTTPError as exc:
         exc.close()
         raise IdentityError(f"{what}: the server answered HTTP {exc.code}") from None
+    except DeadlineExceeded as exc:
+        raise IdentityError(f"{what}: no answer within {timeout:g}s") from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, TimeoutError):

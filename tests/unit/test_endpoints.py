@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import ssl
 import threading
+import time
 import urllib.error
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from hgate import endpoints
+from hgate.errors import IdentityError
+from hgate.identity.http import fetch_json
+from tests.integration.sinks.trickle import trickling
 
 
 class _Server:
@@ -81,3 +93,105 @@ def test_redirects_are_not_followed(servers: tuple[_Server, _Server]) -> None:
         assert raised.value.code == 302 and target.paths == []
     finally:
         mover.close()
+
+
+@pytest.mark.parametrize("mode", ["headers", "body", "chunked"])
+def test_within_ends_a_trickling_exchange(mode: str) -> None:
+    """urllib's timeout is per read: each byte arrives in time, the request never ends."""
+    with trickling(mode) as server:
+        started = time.monotonic()
+        with pytest.raises(endpoints.DeadlineExceeded), endpoints.within(1.0) as per_read:
+            opener = endpoints.opener_for(server.url)
+            with opener.open(f"{server.url}/x", timeout=per_read) as response:
+                response.read()
+        took = time.monotonic() - started
+    assert took < 3.0, f"the exchange took {took:.1f}s with a 1s deadline"
+
+
+def test_within_leaves_a_prompt_exchange_and_other_threads_alone(
+    servers: tuple[_Server, _Server],
+) -> None:
+    """Only sockets this thread opens inside the block are watched."""
+    target, _ = servers
+    answers: list[bytes] = []
+
+    def other() -> None:
+        time.sleep(0.5)
+        with endpoints.opener_for(target.url).open(f"{target.url}/other", timeout=5) as answer:
+            answers.append(answer.read())
+
+    with trickling("headers") as server:
+        thread = threading.Thread(target=other)
+        thread.start()
+        with pytest.raises(endpoints.DeadlineExceeded), endpoints.within(1.0) as per_read:
+            endpoints.opener_for(server.url).open(f"{server.url}/x", timeout=per_read)
+        thread.join(5)
+    with (
+        endpoints.within(1.0) as per_read,
+        endpoints.opener_for(target.url).open(f"{target.url}/y", timeout=per_read) as answer,
+    ):
+        answers.append(answer.read())
+    assert answers == [b"ok", b"ok"]
+
+
+def test_identity_fetch_ends_within_its_timeout_even_while_headers_trickle() -> None:
+    with trickling("headers") as server:
+        started = time.monotonic()
+        with pytest.raises(IdentityError) as caught:
+            fetch_json(f"{server.url}/jwks", what="the JWKS", timeout=1.0)
+        took = time.monotonic() - started
+    assert took < 3.0, f"the fetch took {took:.1f}s with timeout 1s"
+    assert "no answer within 1s" in caught.value.message
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made now (synthetic, test-only)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hgate-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_within_ends_a_trickling_exchange_over_tls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline cuts the socket under TLS too, after the handshake."""
+    cert, key = _self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    with trickling("body", tls=tls) as server:
+        started = time.monotonic()
+        with (
+            pytest.raises(endpoints.DeadlineExceeded),
+            endpoints.within(1.0) as per_read,
+            endpoints.opener_for(server.url).open(server.url, timeout=per_read) as answer,
+        ):
+            assert answer.status == 200  # the handshake and headers came in time
+            answer.read()
+        took = time.monotonic() - started
+    assert took < 3.0, f"the exchange took {took:.1f}s with a 1s deadline"
