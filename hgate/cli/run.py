@@ -11,10 +11,11 @@ import typer
 
 from hgate.cli.console import err_console
 from hgate.cli.workflow_commands import (
+    HeldFile,
     append_text,
-    check_appendable,
     in_github_actions,
     mask_announcer,
+    output_line,
 )
 from hgate.errors import EXIT_INTERRUPTED, ConfigError, HgateError, UsageError
 
@@ -80,7 +81,10 @@ def run(
             "(the $GITHUB_OUTPUT format) when hgate ends, also when no session started: "
             "lets a CI step `exec hgate run` and still hand on the exit code. A file that "
             "cannot be written stops hgate before the agent starts (exit 67); if it cannot "
-            "be written at the end, a run that would exit 0 exits 67.",
+            "be written at the end, a run that would exit 0 exits 67. Opened before the "
+            "agent starts and written only through that handle: if anything else changes "
+            "it meanwhile, hgate puts back what it wrote and a run that would exit 0 "
+            "exits 67 (also for --log).",
             dir_okay=False,
         ),
     ] = None,
@@ -114,33 +118,49 @@ def run(
 
     Example: hgate run --policy policies/local.yaml --out runs -- ./agent.sh
     """
+    # Both files are opened now, before the agent runs, and written only through these
+    # handles: see HeldFile for what an agent that can write them could otherwise do.
+    log_file: HeldFile | None = None
     if log is not None:  # a log that cannot hold hgate's lines fails closed, as outputs do
         try:
-            check_appendable(log, "--log")
+            log_file = HeldFile(log, "--log")
         except ConfigError as exc:
             if outputs_to is not None:  # still hand on the exit code if that file works
                 with contextlib.suppress(ConfigError):
                     append_text(outputs_to, f"exit-code={exc.exit_code}\n", "--outputs-to")
             raise
+    outputs_file: HeldFile | None = None
     try:
-        if outputs_to is not None:  # before anything runs whose exit code it must hold
-            check_appendable(outputs_to, "--outputs-to")
+        if outputs_to is not None and log_file is not None and log_file.is_file(outputs_to):
+            outputs_file = log_file  # one file, one handle: hgate's own lines are not foreign
+        elif outputs_to is not None:  # before anything runs whose exit code it must hold
+            outputs_file = HeldFile(outputs_to, "--outputs-to")
     except HgateError as exc:
-        _append(log, f"hgate: error: {exc}")
+        _append(log_file, f"hgate: error: {exc}")
+        _seal(log_file)
         raise
     outputs: dict[str, str] = {}
     ended = False  # the session ran to its own exit code (no exception)
     try:
         code = _run(
-            command, policy, identity, key_dir, out, quiet, log, github_masks, agent_user, outputs
+            command,
+            policy,
+            identity,
+            key_dir,
+            out,
+            quiet,
+            log_file,
+            github_masks,
+            agent_user,
+            outputs,
         )
         ended = True
     except HgateError as exc:
-        _append(log, f"hgate: error: {exc}")
+        _append(log_file, f"hgate: error: {exc}")
         outputs["exit-code"] = str(exc.exit_code)
         raise
     except KeyboardInterrupt as exc:
-        code = _interrupted(exc, log)
+        code = _interrupted(exc, log_file)
         outputs["exit-code"] = str(code)
         if code == EXIT_INTERRUPTED:
             raise
@@ -149,13 +169,13 @@ def run(
         outputs["exit-code"] = str(HgateError.exit_code)
         raise
     finally:
-        lost = _hand_on(outputs_to, outputs, log, failing=not ended)
+        lost = _finish(outputs_file, log_file, outputs, failing=not ended)
     if lost is not None and code == 0:  # the outputs are how an `exec`ed step says success
         raise lost
     raise typer.Exit(code)
 
 
-def _interrupted(exc: KeyboardInterrupt, log: Path | None) -> int:
+def _interrupted(exc: KeyboardInterrupt, log: HeldFile | None) -> int:
     """128+N for the signal that unwound hgate outside the PTY loop (130 for Ctrl-C)."""
     from hgate.session.signals import SignalStop
 
@@ -167,25 +187,72 @@ def _interrupted(exc: KeyboardInterrupt, log: Path | None) -> int:
     return exc.exit_code
 
 
-def _hand_on(
-    path: Path | None, outputs: dict[str, str], log: Path | None, *, failing: bool
+def _finish(
+    outputs_file: HeldFile | None,
+    log_file: HeldFile | None,
+    outputs: dict[str, str],
+    *,
+    failing: bool,
 ) -> ConfigError | None:
-    """Append the outputs to `path`; the error if they could not be, said in one line
-    when hgate is failing anyway (its own error stays the one raised)."""
-    if path is None:
+    """Hand the outputs on and close both files. If something else wrote them during the
+    session (the agent), what hgate wrote is put back and the run fails closed: exit 67
+    instead of 0, also in the `exit-code` handed on. The error to raise, if any."""
+    held_files = {id(held): held for held in (outputs_file, log_file) if held is not None}
+    changed = [held for held in held_files.values() if held.changed()]
+    code = outputs.get("exit-code", "")
+    tampered: ConfigError | None = None
+    if changed:
+        names = " and ".join(f"{held.option} {held.path}" for held in changed)
+        tampered = ConfigError(
+            f"{names} changed during the session by another process (the agent?); "
+            "put back to what hgate wrote",
+            remedy="the agent must not write hgate's CI files: see the quick start",
+        )
+        _append(log_file, f"hgate: error: {tampered}")
+        if outputs.get("exit-code") == "0":  # raised as the run's error, said by the CLI
+            outputs["exit-code"] = str(tampered.exit_code)
+        else:
+            err_console.print(f"hgate: error: {tampered}", markup=False)
+    lost = _hand_on(outputs_file, outputs, log_file, code, failing=failing)
+    _seal(log_file)
+    return lost or tampered
+
+
+def _hand_on(
+    held: HeldFile | None,
+    outputs: dict[str, str],
+    log: HeldFile | None,
+    code: str,
+    *,
+    failing: bool,
+) -> ConfigError | None:
+    """Append the outputs to the held file; the error if they could not be, said in one
+    line when hgate is failing anyway (its own error stays the one raised)."""
+    if held is None:
         return None
     try:
-        append_text(
-            path, "".join(f"{name}={value}\n" for name, value in outputs.items()), "--outputs-to"
+        held.write("".join(output_line(name, value) for name, value in outputs.items()))
+        held.seal()
+    except OSError as exc:
+        lost = ConfigError(
+            f"--outputs-to {held.path} could not be written: {exc.strerror or exc}; "
+            f"the session's exit code {code} was not handed on"
         )
-    except ConfigError as exc:
-        code = outputs.get("exit-code", "")
-        lost = ConfigError(f"{exc.message}; the session's exit code {code} was not handed on")
         _append(log, f"hgate: error: {lost}")
         if failing or code != "0":
             err_console.print(f"hgate: error: {lost}", markup=False)
         return lost
     return None
+
+
+def _seal(held: HeldFile | None) -> None:
+    """Close the log, putting back hgate's lines if the agent changed it; said, not fatal."""
+    if held is None:
+        return
+    try:
+        held.seal()
+    except OSError as exc:
+        err_console.print(f"hgate: cannot restore {held.path}: {exc.strerror}", markup=False)
 
 
 def _run(
@@ -195,7 +262,7 @@ def _run(
     key_dir: Path | None,
     out: Path | None,
     quiet: bool,
-    log: Path | None,
+    log: HeldFile | None,
     github_masks: bool | None,
     agent_user: str | None,
     outputs: dict[str, str],
@@ -245,13 +312,12 @@ def _run(
     return result.exit_code
 
 
-def _append(path: Path | None, *lines: str) -> None:
-    """Add lines to a CI file. Checked writable before the session, so a failure here
-    (the file replaced mid-run) is said, not fatal: the session's own outcome stands."""
-    if path is None or not lines:
+def _append(held: HeldFile | None, *lines: str) -> None:
+    """Add lines to hgate's log, through the handle opened before the session. A failure
+    here (the disk full) is said, not fatal: the session's own outcome stands."""
+    if held is None or not lines:
         return
     try:
-        with path.open("a", encoding="utf-8") as file:
-            file.write("".join(f"{line}\n" for line in lines))
+        held.write("".join(f"{line}\n" for line in lines))
     except OSError as exc:
-        err_console.print(f"hgate: cannot append to {path}: {exc.strerror}", markup=False)
+        err_console.print(f"hgate: cannot append to {held.path}: {exc.strerror}", markup=False)

@@ -8,12 +8,24 @@ pull request. Nothing is printed outside GitHub Actions.
 The CI's own files (`$GITHUB_OUTPUT`, `$GITHUB_ENV`, a GitLab dotenv report) are how a
 step hands its results on; one that cannot be written is an error, checked before the
 work starts so that nothing runs whose outcome would be lost.
+
+`hgate run` holds its own such files (`--outputs-to`, `--log`) open for the whole
+session as `HeldFile`s: the agent may be able to write them (GitLab's are in the project
+directory; GitHub's are files of the runner's user), so hgate writes through the handle it
+opened before the agent started, never through whatever the path names later, and puts
+back at the end exactly what it wrote if anything else changed them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import secrets
+import stat
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -118,6 +130,128 @@ def append_text(path: Path, text: str, option: str) -> None:
             handle.write(text)
     except OSError as exc:
         raise ConfigError(f"{option} {path} could not be written: {_reason(exc)}") from None
+
+
+def output_line(name: str, value: str) -> str:
+    """One `name=value` line of $GITHUB_OUTPUT's format; a value with a line break (a
+    path could hold one) as a heredoc with a random delimiter, so that no part of it can
+    be read as a line of its own (another output, `BASH_ENV=` in $GITHUB_ENV)."""
+    if "\n" not in value and "\r" not in value:
+        return f"{name}={value}\n"
+    delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+    return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
+
+
+class HeldFile:
+    """A CI file opened once, before the agent starts, and written only through that handle.
+
+    Reopening the path at the end would follow a symlink, or block on a FIFO, that the
+    agent put there; appending after the agent's bytes would let a half line it left
+    (`exit-code=0` then `x`, no newline) swallow hgate's first line, or an open heredoc
+    (`name<<EOF`) all of them. So hgate remembers what the file held and what it added:
+    `seal()` puts exactly that back if the file or the path was changed meanwhile.
+    """
+
+    def __init__(self, path: Path, option: str) -> None:
+        self.path, self.option = path, option
+        self._lock = threading.Lock()
+        try:
+            # O_NONBLOCK: a FIFO without a reader fails now (ENXIO), instead of hanging
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+        except OSError as exc:
+            raise ConfigError(f"{option} {path} cannot be written: {_reason(exc)}") from None
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        self._fd: int | None = fd
+        info = os.fstat(fd)
+        self._identity = (info.st_dev, info.st_ino)
+        # Only a regular file can be read back and checked (through a second handle on
+        # the same file, not the path); a pipe or /dev/stderr is written, not verified.
+        self._reader: int | None = None
+        self._expected = bytearray()
+        if stat.S_ISREG(info.st_mode):
+            with contextlib.suppress(OSError):
+                self._reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)
+                self._expected += _read_all(self._reader)
+
+    def is_file(self, path: Path) -> bool:
+        """Whether `path` names this very file (`--log` and `--outputs-to` may be one)."""
+        try:
+            now = os.stat(path)
+        except OSError:
+            return False
+        return (now.st_dev, now.st_ino) == self._identity
+
+    def write(self, text: str) -> None:
+        """Append `text` through the handle; OSError if the file cannot take it."""
+        data = text.encode("utf-8")
+        with self._lock:
+            if self._fd is None:
+                raise OSError(9, "closed")
+            _write_all(self._fd, data)
+            self._expected += data
+
+    def changed(self) -> bool:
+        """Whether anything but hgate wrote the file, or the path now names another file."""
+        with self._lock:
+            if self._reader is None:
+                return False
+            try:
+                content = _read_all(self._reader)
+            except OSError:
+                return True
+            return not self._same_file() or content != bytes(self._expected)
+
+    def seal(self) -> bool:
+        """Close the file, first restoring what hgate wrote if it was changed; True if it
+        was. OSError if it was changed and could not be restored."""
+        changed = self.changed()
+        with self._lock:
+            fd, reader, self._fd, self._reader = self._fd, self._reader, None, None
+            try:
+                if changed and fd is not None:
+                    self._restore(fd, bytes(self._expected))
+            finally:
+                for handle in (fd, reader):
+                    if handle is not None:
+                        os.close(handle)
+        return changed
+
+    def _same_file(self) -> bool:
+        return self.is_file(self.path)
+
+    def _restore(self, fd: int, data: bytes) -> None:
+        if self._same_file():  # the same file, written to: its content put back in place
+            os.ftruncate(fd, 0)
+            _write_all(fd, data)
+            return
+        # the path was replaced (symlink, FIFO, another file) or removed: a new file,
+        # renamed over the name, so nothing the agent planted is followed or opened
+        handle, temp = tempfile.mkstemp(prefix=".hgate-", dir=self.path.parent)
+        try:
+            _write_all(handle, data)
+            os.fchmod(handle, 0o644)
+        finally:
+            os.close(handle)
+        try:
+            os.replace(temp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+
+def _read_all(fd: int) -> bytes:
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 16, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _reason(exc: OSError) -> str:
