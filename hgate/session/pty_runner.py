@@ -43,6 +43,7 @@ from hgate.errors import (
     CommandNotFound,
     UsageError,
 )
+from hgate.session.orphans import become_subreaper, children, end_left_behind, restore_subreaper
 from hgate.session.signals import (
     FORWARDED_SIGNALS,
     KILLED_AFTER_GRACE,
@@ -176,6 +177,9 @@ class PtyRunner:
         saved_tty: _TtyAttrs | None = None
         with self._input_lock:
             self._input_wake = wake_write
+        # what the agent detaches from its group comes to hgate, to be ended with it
+        previous_reaper = become_subreaper()
+        children_before = children()
         try:
             self._proc = self._spawn()
             self._proc.delayafterclose = 0.0  # we close after the agent is gone; no nap needed
@@ -195,6 +199,8 @@ class PtyRunner:
             os.close(wake_read)
             os.close(wake_write)
             self._reap()
+            self._end_left_behind(children_before)
+            restore_subreaper(previous_reaper)
 
     # -- the loop -----------------------------------------------------------------
 
@@ -408,6 +414,17 @@ class PtyRunner:
                     os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             proc.close(force=True)
+
+    def _end_left_behind(self, before: set[int]) -> None:
+        """Processes the agent detached from its group (a daemon) end with the session."""
+        try:
+            ended = end_left_behind(before, self._settings.kill_grace)
+        except Exception:  # ending the session must not fail on this
+            return
+        if ended:
+            self._notice(
+                f"ended {ended} process(es) the agent left running outside its process group"
+            )
 
     def _result(self, started: float) -> AgentExit:
         assert self._proc is not None
