@@ -97,7 +97,7 @@ app.command(
     cls=_PolicyPathCommand,
     context_settings={"allow_interspersed_args": False},
 )(run_cmd.run)
-app.command("verify")(verify_cmd.verify)
+app.command("verify", cls=FilesCheckedByHgate)(verify_cmd.verify)
 # their file arguments are checked by the commands: one rule, docs/commands.md
 app.command("mask", cls=FilesCheckedByHgate)(mask_cmd.mask)
 app.command("show", cls=FilesCheckedByHgate)(show_cmd.show)
@@ -111,8 +111,8 @@ policy_app.command("test", cls=FilesCheckedByHgate)(mask_cmd.test)
 policy_app.command("explain", cls=FilesCheckedByHgate)(identity_cmd.explain)
 app.add_typer(identity_cmd.dev_issuer_app, name="dev-issuer")
 app.add_typer(creds_cmd.creds_app, name="creds")
-app.command("approve")(approve_cmd.approve)
-app.command("deny")(approve_cmd.deny)
+app.command("approve", cls=FilesCheckedByHgate)(approve_cmd.approve)
+app.command("deny", cls=FilesCheckedByHgate)(approve_cmd.deny)
 app.add_typer(approve_cmd.approvals_app, name="approvals")
 
 

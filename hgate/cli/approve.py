@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hgate.cli.console import console, untrusted_markup
+from hgate.cli.evidence import FilesCheckedByHgate
 from hgate.errors import UsageError
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def deny(
     _decide(request_id, key, channel_dir, url, "deny", reason)
 
 
-@approvals_app.command("list")
+@approvals_app.command("list", cls=FilesCheckedByHgate)
 def list_requests(
     channel_dir: DirOption = None,
     url: UrlOption = None,

@@ -100,6 +100,15 @@ WHOLE_FILE_READERS: dict[str, ProblemArgs] = {
     "show --key": lambda p, t, k: ["show", str(t), "--key", str(p)],
     "report --key": lambda p, t, k: ["report", str(t), "--key", str(p)],
     "policy test FIXTURE": lambda p, t, k: ["policy", "test", str(POLICY), str(p)],
+    "verify --key": lambda p, t, k: ["verify", str(t), "--key", str(p)],
+    "approve --key": lambda p, t, k: [
+        "approve",
+        "0123456789abcdef",
+        "--key",
+        str(p),
+        "--channel-dir",
+        str(t.parent),
+    ],
     "policy explain --claims": lambda p, t, k: [
         "policy",
         "explain",
