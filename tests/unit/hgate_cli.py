@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
+
+from hgate.audit import DirectorySink, TranscriptWriter, generate_keypair, load_signer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,3 +49,15 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("hgate: error: "), done.stderr
     return lines[0]
+
+
+def signed_transcript(tmp_path: Path, texts: Iterable[str] = ("build ok",)) -> tuple[Path, Path]:
+    """A real, sealed transcript of one output line per text, and its public key."""
+    keys = generate_keypair(tmp_path / "key")
+    writer = TranscriptWriter(DirectorySink(tmp_path / "runs"), load_signer(keys.private_key))
+    writer.start({"session_id": "20260101T000000Z-abcd1234", "command": ["./agent.sh"]})
+    for text in texts:
+        writer.append("output", {"stream": "pty", "lines": [{"text": text, "end": "\n"}]})
+    writer.seal(exit_code=0, reason="agent exited")
+    (path,) = (tmp_path / "runs").glob("*.jsonl")
+    return path, keys.public_key

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hgate.audit import Signer, Sink, TranscriptWriter, generate_keypair, load_signer
 from hgate.audit import format as fmt
+from hgate.audit.collector import CollectorServer
 from hgate.errors import SinkError
 
 HEADER: dict[str, Any] = {
@@ -162,3 +164,20 @@ def rechain(lines: list[bytes], resign: Callable[[bytes], bytes] | None = None) 
         else:
             out.append(encode(obj))
     return b"".join(out)
+
+
+COLLECTOR_TOKEN = "collector-test-token"
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[CollectorServer]:
+    """A real collector on 127.0.0.1 and a free port, storing under tmp_path/store."""
+    server = CollectorServer(tmp_path / "store", COLLECTOR_TOKEN, ("127.0.0.1", 0))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -9,7 +9,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -21,23 +20,9 @@ from hgate.audit.http_sink import HttpSegmentStore, check_collector_url
 from hgate.audit.segments import describe
 from hgate.errors import ConfigError, SinkError
 
+from .conftest import COLLECTOR_TOKEN as TOKEN
 from .conftest import sample_events
 from .segment_tools import write_segmented
-
-TOKEN = "collector-test-token"
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorServer]:
-    server = CollectorServer(tmp_path / "store", TOKEN, ("127.0.0.1", 0))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture

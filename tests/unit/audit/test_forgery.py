@@ -10,8 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,16 @@ from hgate.audit.collector import CollectorServer
 from hgate.audit.http_sink import HttpSegmentStore
 from tests.secrecy import assert_absent
 
-from .conftest import HEADER, build_transcript, decode, encode, rechain, sample_events, split_lines
+from .conftest import (
+    COLLECTOR_TOKEN,
+    HEADER,
+    build_transcript,
+    decode,
+    encode,
+    rechain,
+    sample_events,
+    split_lines,
+)
 from .segment_tools import write_segmented
 
 MARKER = "FORGED-7731-MARKER"  # synthetic: stands for a raw value the forger plants
@@ -153,25 +161,12 @@ def test_an_old_session_copied_into_a_new_segment_prefix_is_a_mismatch(
     assert "stored as 'sess-0009' but holds session sess-0001" in report.reason
 
 
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorServer]:
-    server = CollectorServer(tmp_path / "store", "forgery-test-token", ("127.0.0.1", 0))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def test_a_session_copied_inside_the_collector_store_is_a_mismatch(
     collector: CollectorServer, signer: Signer, public_key: Ed25519PublicKey
 ) -> None:
     """The forger copies the collector's stored sess-0001 over to the name sess-0005."""
     _, segments = write_segmented(signer, sample_events(6))
-    store = HttpSegmentStore(f"{collector.url}/v1/segments", "forgery-test-token", timeout=5)
+    store = HttpSegmentStore(f"{collector.url}/v1/segments", COLLECTOR_TOKEN, timeout=5)
     store.prepare("sess-0001")
     for segment in segments:
         store.put(segment)

@@ -11,21 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from hgate.audit import DirectorySink, TranscriptWriter, generate_keypair, load_signer
 from hgate.cli import console as console_module
-from tests.unit.hgate_cli import hgate
+from tests.unit.hgate_cli import hgate, signed_transcript
 
-
-def signed_transcript(tmp_path: Path, lines: int = 200) -> tuple[Path, Path]:
-    keys = generate_keypair(tmp_path / "key")
-    writer = TranscriptWriter(DirectorySink(tmp_path / "runs"), load_signer(keys.private_key))
-    writer.start({"session_id": "20260101T000000Z-abcd1234", "command": ["./agent.sh"]})
-    for number in range(lines):
-        text = f"build step {number} ok"
-        writer.append("output", {"stream": "pty", "lines": [{"text": text, "end": "\n"}]})
-    writer.seal(exit_code=0, reason="agent exited")
-    (path,) = (tmp_path / "runs").glob("*.jsonl")
-    return path, keys.public_key
+LINES = [f"build step {number} ok" for number in range(200)]
 
 
 def closed_stdout(*args: str) -> tuple[int, str]:
@@ -43,7 +32,7 @@ def closed_stdout(*args: str) -> tuple[int, str]:
 def test_verify_keeps_its_verdict_code_when_the_reader_is_gone(
     tmp_path: Path, json_output: bool
 ) -> None:
-    path, key = signed_transcript(tmp_path)
+    path, key = signed_transcript(tmp_path, LINES)
     extra = ["--json"] if json_output else []
     assert closed_stdout("verify", str(path), "--key", str(key), *extra) == (0, "")
     tampered = path.read_bytes().replace(b"build step 7 ok", b"build step 8 ok")
@@ -56,7 +45,7 @@ def test_verify_keeps_its_verdict_code_when_the_reader_is_gone(
     [["show"], ["show", "--json"], ["report"], ["summary", "--json"], ["replay", "--no-delay"]],
 )
 def test_viewers_exit_0_when_the_reader_is_gone(tmp_path: Path, args: list[str]) -> None:
-    path, _ = signed_transcript(tmp_path)
+    path, _ = signed_transcript(tmp_path, LINES)
     code, stderr = closed_stdout(*args, str(path))
     assert code == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr

@@ -20,23 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from hgate.audit import DirectorySink, TranscriptWriter, generate_keypair, load_signer
 from tests.secrecy import assert_absent
-from tests.unit.hgate_cli import ROOT, hgate, one_error_line
+from tests.unit.hgate_cli import ROOT, hgate, one_error_line, signed_transcript
 
 EXIT_USAGE, EXIT_POLICY, EXIT_CONFIG, EXIT_INTERRUPTED = 2, 65, 67, 130
 POLICY = ROOT / "policies" / "local.yaml"
 SYNTHETIC_SSN = "536-22-1234"  # synthetic, in a claims file that does not parse
-
-
-def signed_transcript(tmp_path: Path) -> tuple[Path, Path]:
-    keys = generate_keypair(tmp_path / "key")
-    writer = TranscriptWriter(DirectorySink(tmp_path / "runs"), load_signer(keys.private_key))
-    writer.start({"session_id": "20260101T000000Z-abcd1234", "command": ["./agent.sh"]})
-    writer.append("output", {"stream": "pty", "lines": [{"text": "build ok", "end": "\n"}]})
-    writer.seal(exit_code=0, reason="agent exited")
-    (path,) = (tmp_path / "runs").glob("*.jsonl")
-    return path, keys.public_key
 
 
 def _without_file_capabilities() -> list[str]:

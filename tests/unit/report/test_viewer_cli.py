@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hgate.audit import DirectorySink, TranscriptWriter, generate_keypair, load_signer
 from hgate.errors import ConfigError
 from hgate.report import not_a_transcript, read_transcript
-from tests.unit.hgate_cli import hgate, one_error_line
+from tests.unit.hgate_cli import hgate, one_error_line, signed_transcript
 
 EXIT_MALFORMED, EXIT_CONFIG = 5, 67
 VIEWERS = {
@@ -22,17 +21,6 @@ VIEWERS = {
     "report": ["report"],
     "replay": ["replay", "--no-delay"],
 }
-
-
-def signed_transcript(tmp_path: Path) -> tuple[Path, Path]:
-    """A real, sealed transcript and its public key."""
-    keys = generate_keypair(tmp_path / "key")
-    writer = TranscriptWriter(DirectorySink(tmp_path / "runs"), load_signer(keys.private_key))
-    writer.start({"session_id": "20260101T000000Z-abcd1234", "command": ["./agent.sh"]})
-    writer.append("output", {"stream": "pty", "lines": [{"text": "build ok", "end": "\n"}]})
-    writer.seal(exit_code=0, reason="agent exited")
-    (path,) = (tmp_path / "runs").glob("*.jsonl")
-    return path, keys.public_key
 
 
 NOT_TRANSCRIPTS = {
