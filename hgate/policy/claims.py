@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hgate.errors import IdentityError, UsageError
 from hgate.policy.document import Node
+from hgate.policy.patterns import NESTED_REPEAT, NESTED_REPEAT_REMEDY, backtracks_exponentially
 
 if TYPE_CHECKING:
     from hgate.policy.identities import IdentityRule, IssuerPolicy
@@ -196,6 +197,8 @@ def _value(node: Node) -> ValueMatcher:
                     compiled = re.compile(pattern)
                 except re.error as exc:
                     node.fail(f"invalid regular expression: {exc.msg} at position {exc.pos}")
+                if backtracks_exponentially(pattern):  # claims such as a pushed branch name
+                    node.fail(NESTED_REPEAT, remedy=NESTED_REPEAT_REMEDY)
                 return ValueMatcher(kind="regex", pattern=pattern, compiled=compiled)
             if prefix == "glob:":
                 return ValueMatcher(kind="glob", pattern=pattern)

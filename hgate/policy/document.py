@@ -27,6 +27,9 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_DURATION = 366 * 86400.0  # longer than any session, credential, retry or wait
 MAX_POLICY_BYTES = 1 << 20
+# Deeper than any real policy (about 8 levels); libyaml's composer recurses in C, so
+# nesting in the tens of thousands (100 KiB of `[`) crashed hgate with SIGSEGV.
+MAX_NESTING = 64
 
 _YAML = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(
@@ -52,7 +55,7 @@ class Node:
         prefix = f"{self.what}: " if self.what else ""
         raise PolicyError(f"{prefix}{message}", location=self.location, remedy=remedy)
 
-    def _scalar(self) -> Any:
+    def _scalar(self, *, secret: bool = False) -> Any:
         if not isinstance(self.node, yaml.ScalarNode):
             self.fail(f"expected a single value, found a {_kind(self.node)}")
         if self.node.tag == _YAML + "value":  # a bare `=`: YAML 1.1's "value" key is text here
@@ -61,7 +64,8 @@ class Node:
             return _CONSTRUCTOR.construct_object(self.node, deep=True)
         except (yaml.YAMLError, AttributeError, KeyError, OverflowError, TypeError, ValueError):
             tag = self.node.tag.removeprefix(_YAML)  # an explicit `!!int abc`, `!!bool maybe`
-            self.fail(f"{self._text()} cannot be read as a YAML {tag}")
+            shown = "the value (not shown)" if secret else self._text()
+            self.fail(f"{shown} cannot be read as a YAML {tag}")
 
     def is_null(self) -> bool:
         return isinstance(self.node, yaml.ScalarNode) and self._scalar() is None
@@ -74,7 +78,7 @@ class Node:
 
     def secret_string(self) -> str:
         """A string that must not be shown back: an error names its place, not the value."""
-        value = self._scalar()
+        value = self._scalar(secret=True)
         if not isinstance(value, str):
             self.fail(f"expected a quoted string ({_read_as(value)}; the value is not shown)")
         return value
@@ -229,7 +233,14 @@ def read_document(path: Path) -> tuple[Node, bytes]:
             "policy is not valid UTF-8", location=f"{path}:{byte_position(raw, exc.start)}"
         ) from None
     try:
+        _check_nesting(text, path)
         root = yaml.compose(text, Loader=_LOADER)
+    except yaml.reader.ReaderError as exc:  # a control character: its place, on one line
+        where = f"{path}:{byte_position(text.encode(), len(text[: exc.position].encode()))}"
+        raise PolicyError(
+            f"YAML error: character {_codepoint(exc.character)} is not allowed ({exc.reason})",
+            location=where,
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -240,6 +251,28 @@ def read_document(path: Path) -> tuple[Node, bytes]:
         raise PolicyError("policy file is empty", location=f"{path}:1:1")
     _check_tags(root, path)
     return Node(root, path, ""), raw
+
+
+def _codepoint(character: object) -> str:
+    return f"#x{character:04x}" if isinstance(character, int) else repr(character)
+
+
+def _check_nesting(text: str, path: Path) -> None:
+    """Refuse lists and mappings nested deeper than MAX_NESTING before composing: the
+    event parser keeps its own stack, the composer recurses and can crash the process."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                mark = event.start_mark
+                where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+                raise PolicyError(
+                    f"lists and mappings nested deeper than {MAX_NESTING} levels",
+                    location=where,
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def byte_position(raw: bytes, offset: int) -> str:

@@ -9,10 +9,13 @@ descriptive keys, so an include can never widen what a policy grants.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from hgate.errors import PolicyError
 from hgate.guard import Rule
@@ -33,6 +36,11 @@ from hgate.policy.model import (
     SigningSettings,
     SinkSettings,
     TranscriptSettings,
+)
+from hgate.policy.patterns import (
+    NESTED_REPEAT,
+    NESTED_REPEAT_REMEDY,
+    backtracks_exponentially,
 )
 
 SUPPORTED_VERSIONS = (1,)
@@ -57,6 +65,8 @@ _KIND = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_*?\[\]][A-Za-z0-9_*?\[\]]*$")
 MAX_INCLUDE_DEPTH = 8
 SESSION_KEYS = ("max_duration", "kill_grace", "idle_flush")
+_MASK_KEYS = ("detectors", "rules", "values", "values_from_env", "max_findings")
+_DETECTOR_KEYS = ("enable", "disable", "keep_log_timestamps", "mask_all_urls")
 
 
 def shipped_policies_dir() -> Path:
@@ -154,17 +164,45 @@ def _load_includes(
                 rules=rules,
             )
         sources.append(PolicySource(path=target, sha256=hashlib.sha256(raw).hexdigest()))
-        masks.append(_mask(fields.get("mask")))
+        masks.append(_included_mask(fields.get("mask")))
         rules.extend(parse_included_commands(fields.get("commands")))
 
 
+def _included_mask(node: Node | None) -> MaskPolicy:
+    """An included file's `mask:`, which may add masking but not switch a detector off:
+    `disable` there would unmask what the policy and the baseline mask."""
+    mask = _mask(node)
+    if node is not None and mask.detectors.disabled:
+        detectors = node.mapping(_MASK_KEYS)["detectors"]
+        detectors.mapping(_DETECTOR_KEYS)["disable"].fail(
+            "an included file may not disable detectors (an include can only make a "
+            "policy stricter)",
+            remedy="move `disable` to the policy",
+        )
+    return mask
+
+
 def _resolve_include(item: Node, name: str, parent: Path) -> Path:
-    beside = parent.parent / name
-    if beside.is_file():
-        return beside
-    shipped = shipped_policies_dir() / name
-    if shipped.is_file():
-        return shipped
+    """The file an `include:` names: next to `parent` or among the shipped policies, and
+    inside that directory once symlinks are resolved. A name with `..`, an absolute path
+    or a symlink pointing elsewhere would let a reviewed policy pull in a file nobody
+    reviewed with it (another checkout, a temp file, a device)."""
+    if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        item.fail(
+            f"include {name!r} must be a file name relative to the policy's directory",
+            remedy="no absolute paths and no '..'",
+        )
+    for directory in (parent.parent, shipped_policies_dir()):
+        candidate = directory / name
+        if not os.path.lexists(candidate):
+            continue
+        if not candidate.resolve().is_relative_to(directory.resolve()):
+            item.fail(
+                f"included policy {name!r} resolves outside {directory.name or directory}/ "
+                "(a symlink out of the policy's directory)",
+                remedy="copy the file next to the policy",
+            )
+        return candidate  # read_document refuses a FIFO, a device or a directory
     item.fail(
         f"included policy {name!r} not found next to {parent.name} "
         f"or among hgate's shipped policies"
@@ -249,7 +287,7 @@ def _kind(node: Node) -> str:
 def _mask(node: Node | None) -> MaskPolicy:
     if node is None:
         return MaskPolicy()
-    fields = node.mapping(("detectors", "rules", "values", "values_from_env", "max_findings"))
+    fields = node.mapping(_MASK_KEYS)
     rule_list, value_list = fields.get("rules"), fields.get("values")
     rules = tuple(_rule(item) for item in rule_list.items()) if rule_list else ()
     values = tuple(_value(item) for item in value_list.items()) if value_list else ()
@@ -266,7 +304,7 @@ def _mask(node: Node | None) -> MaskPolicy:
 def _detectors(node: Node | None) -> DetectorSettings:
     if node is None:
         return DetectorSettings()
-    fields = node.mapping(("enable", "disable", "keep_log_timestamps", "mask_all_urls"))
+    fields = node.mapping(_DETECTOR_KEYS)
     enabled: tuple[str, ...] | None = ()
     if (enable := fields.get("enable")) is not None:
         if enable.node.tag.endswith(":str") and enable.node.value == "all":
@@ -310,6 +348,8 @@ def _rule(node: Node) -> MaskRule:
     except re.error as exc:
         pattern_node.fail(f"invalid regular expression: {exc.msg} at position {exc.pos}")
     compiled = re.compile(pattern)
+    if backtracks_exponentially(pattern):  # it runs on every line the agent prints
+        pattern_node.fail(NESTED_REPEAT, remedy=NESTED_REPEAT_REMEDY)
     if compiled.match(""):
         pattern_node.fail("pattern matches the empty string, so it would mask nothing useful")
     group = 0
@@ -326,6 +366,14 @@ def _rule(node: Node) -> MaskRule:
 
 
 def _value(node: Node) -> ExactValue:
+    if isinstance(node.node, yaml.MappingNode):
+        for key_node, _ in node.node.value:  # `{kind: X, value:s3cret}` has a key `value:s3cret`
+            key = Node(key_node, node.path, node.what)
+            if key.secret_string() not in ("kind", "value"):
+                key.fail(
+                    "unknown key (not shown: it may hold the value)",
+                    remedy="write `value: ...` with a space after the colon",
+                )
     fields = node.mapping(("kind", "value"), required=("kind", "value"))
     value = fields["value"].secret_string()  # a value to mask: never in an error message
     if len(value) < 4:
