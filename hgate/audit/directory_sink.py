@@ -2,7 +2,13 @@
 
 Each line goes to the OS with one `os.write` (no user-space buffer), so a SIGKILLed
 hgate leaves every line written so far in the file; `sync` adds fsync for power loss.
-The file is created with O_EXCL, so a session id can never append to an old transcript.
+The file is created with O_EXCL, so a session id can never append to an old transcript
+(nor follow a symlink or open a FIFO planted at its name), and mode 0600 in a 0700
+directory: it holds the identity, the policy and masked output, for the runner only.
+At every sync (each checkpoint and the seal) the sink checks that the file still has
+exactly the bytes it wrote and is still the file at its path: an agent running as the
+same user can truncate, append to, move or replace it, and hgate must then fail (exit
+73) instead of pointing the runner at a path that no longer holds its evidence.
 """
 
 from __future__ import annotations
@@ -14,19 +20,21 @@ from hgate.audit.format import SESSION_ID_RE
 from hgate.audit.interface import Sink
 from hgate.errors import SinkError
 
-_FILE_MODE = 0o640
-_DIR_MODE = 0o750
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
 
 
 class DirectorySink(Sink):
-    """Writes `<directory>/<session_id>.jsonl` (mode 0640), creating the directory if needed."""
+    """Writes `<directory>/<session_id>.jsonl` (mode 0600), creating the directory if needed."""
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
         self._path: Path | None = None
         self._fd: int | None = None
         self._closed = False
+        self._size = 0  # bytes this sink wrote: the file must hold exactly these
+        self._inode = (0, 0)  # (st_dev, st_ino) of the file it created
 
     @property
     def location(self) -> str:
@@ -60,15 +68,14 @@ class DirectorySink(Sink):
         try:
             fd = os.open(path, _OPEN_FLAGS, _FILE_MODE)
         except FileExistsError as exc:
-            raise SinkError(
-                f"transcript {path} already exists; a session id is used only once",
-                remedy="start the session with a new id or move the old transcript away",
-            ) from exc
+            raise _exists(path) from exc
         except OSError as exc:
             raise SinkError(f"cannot create transcript {path}: {exc.strerror or exc}") from exc
         self._fd, self._path = fd, path
         try:
-            os.fchmod(fd, _FILE_MODE)  # exactly 0640, whatever the umask
+            os.fchmod(fd, _FILE_MODE)  # exactly 0600, whatever the umask
+            info = os.fstat(fd)
+            self._inode = (info.st_dev, info.st_ino)
             _fsync_directory(self._directory)
         except OSError as exc:
             raise SinkError(f"cannot prepare transcript {path}: {exc.strerror or exc}") from exc
@@ -79,6 +86,7 @@ class DirectorySink(Sink):
         try:
             while view:
                 written = os.write(fd, view)
+                self._size += written
                 view = view[written:]
         except OSError as exc:
             raise SinkError(f"cannot write transcript {self._path}: {exc.strerror or exc}") from exc
@@ -89,6 +97,43 @@ class DirectorySink(Sink):
             os.fsync(fd)
         except OSError as exc:
             raise SinkError(f"cannot fsync transcript {self._path}: {exc.strerror or exc}") from exc
+        self._check_intact(fd)
+
+    def _check_intact(self, fd: int) -> None:
+        """Fail if another process changed the file or its name since the last check.
+
+        The file's size must be the bytes written through this sink (O_APPEND puts
+        hgate's lines after anything another writer adds, and after a truncation), and
+        the path must still name the file hgate holds open.
+        """
+        try:
+            size = os.fstat(fd).st_size
+        except OSError as exc:
+            raise SinkError(f"cannot stat transcript {self._path}: {exc.strerror or exc}") from exc
+        if size != self._size:
+            change = "truncated" if size < self._size else "appended to"
+            raise SinkError(
+                f"transcript {self._path} was {change} by another process during the "
+                f"session ({size} bytes on disk, hgate wrote {self._size})",
+                remedy="keep the transcript directory out of the agent's reach "
+                "(--agent-user, or a remote sink with write-once retention)",
+            )
+        try:
+            info = os.stat(self._require_path(), follow_symlinks=False)
+            same = (info.st_dev, info.st_ino) == self._inode
+        except OSError:
+            same = False
+        if not same:
+            raise SinkError(
+                f"transcript {self._path} was moved, removed or replaced during the session",
+                remedy="keep the transcript directory out of the agent's reach "
+                "(--agent-user, or a remote sink with write-once retention)",
+            )
+
+    def _require_path(self) -> Path:
+        if self._path is None:
+            raise SinkError(f"transcript sink {self.location} is not opened")
+        return self._path
 
     def close(self) -> None:
         if self._fd is None:
@@ -105,6 +150,13 @@ class DirectorySink(Sink):
             state = "closed" if self._closed else "not opened"
             raise SinkError(f"transcript sink {self.location} is {state}")
         return self._fd
+
+
+def _exists(path: Path) -> SinkError:
+    return SinkError(
+        f"transcript {path} already exists; a session id is used only once",
+        remedy="start the session with a new id or move the old transcript away",
+    )
 
 
 def _fsync_directory(directory: Path) -> None:

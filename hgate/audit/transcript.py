@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +26,11 @@ from hgate.audit.keys import Signer
 from hgate.errors import HgateError, SinkError
 
 _NEW, _OPEN, _SEALED, _FAILED = "new", "open", "sealed", "failed"
+
+# Held while a line is written and accounted for: hgate's handlers raise SignalStop (a
+# KeyboardInterrupt) for SIGTERM, SIGHUP, ..., and one surfacing between write(2) and the
+# bookkeeping would make the seal's seq, prev or totals disagree with the file (INVALID).
+_HELD_SIGNALS = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
 
 
 class TranscriptWriter:
@@ -64,6 +71,7 @@ class TranscriptWriter:
         self._last_checkpoint_at = 0.0
         self._known_types: set[str] = set()
         self._failure = ""  # why the sink failed: every later refusal repeats it
+        self._dirty = False  # a line went to the sink and is not yet fully accounted for
 
     @property
     def session_id(self) -> str:
@@ -89,7 +97,7 @@ class TranscriptWriter:
         `header` holds the session's fields (session_id, hgate_version, started_at,
         policy, identity, command, host, ci, masking); the writer adds the format fields.
         """
-        with self._lock:
+        with self._writing():
             if self._state != _NEW:
                 raise HgateError(f"transcript {self.location} was already started")
             session_id = header.get("session_id")
@@ -120,7 +128,7 @@ class TranscriptWriter:
 
     def append(self, event_type: str, data: Mapping[str, Any]) -> int:
         """Append one event; returns its seq (line number). Checkpoints every N events."""
-        with self._lock:
+        with self._writing():
             self._require_open()
             if event_type not in self._known_types:
                 _check_event_type(event_type)
@@ -142,7 +150,7 @@ class TranscriptWriter:
 
     def tick(self) -> None:
         """Checkpoint if the interval has passed and events arrived; a no-op once sealed."""
-        with self._lock:
+        with self._writing():
             if self._state != _OPEN or not self._since_checkpoint:
                 return
             if self._clock() - self._last_checkpoint_at >= self._every_seconds:
@@ -150,7 +158,7 @@ class TranscriptWriter:
 
     def checkpoint(self) -> None:
         """Sign the chain head now (a no-op when no event arrived since the last one)."""
-        with self._lock:
+        with self._writing():
             self._require_open()
             if self._since_checkpoint:
                 self._checkpoint_locked()
@@ -159,7 +167,7 @@ class TranscriptWriter:
         self, *, exit_code: int | None, reason: str, extra: Mapping[str, Any] | None = None
     ) -> None:
         """Write the signed seal (it is the final checkpoint), sync and close the sink."""
-        with self._lock:
+        with self._writing():
             self._require_open()
             seq = self._seq + 1
             ended = self._clock()
@@ -189,6 +197,29 @@ class TranscriptWriter:
                 raise
             self._state = _SEALED
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The lock, with terminating signals held until the line is accounted for.
+
+        Another thread may still take a signal the main thread holds and trip Python's
+        handler inside; so if anything escapes after a line went to the sink and before
+        it was counted, the writer stops: no later line (no seal) can contradict the file,
+        which then verifies INCOMPLETE, never INVALID.
+        """
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+        try:
+            with self._lock:
+                try:
+                    yield
+                except BaseException as exc:
+                    if self._dirty and self._state == _OPEN:
+                        self._fail(exc)
+                    raise
+                finally:
+                    self._dirty = False
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
     def _checkpoint_locked(self, *, nonce: str | None = None) -> None:
         seq = self._seq + 1
         now = self._clock()
@@ -215,6 +246,7 @@ class TranscriptWriter:
             raise HgateError(f"transcript {what} line cannot be serialised: {exc}") from exc
 
     def _write(self, seq: int, line: bytes) -> None:
+        self._dirty = True  # cleared by _writing once the caller's bookkeeping is done
         try:
             self._sink.write(line)
         except SinkError as exc:

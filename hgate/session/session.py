@@ -381,7 +381,7 @@ def _sink_failure_notice(*, agent_ran: bool, sealed: bool) -> str:
     transcript = (
         "the local transcript is sealed with the failure"
         if sealed
-        else "the transcript on disk is attested up to its last checkpoint"
+        else "hgate verify tells how much of the transcript on disk is attested"
     )
     return f"transcript sink failed: {agent}; {transcript}"
 

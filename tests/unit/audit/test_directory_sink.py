@@ -24,7 +24,7 @@ def test_creates_directory_and_appends_lines(tmp_path: Path) -> None:
     path = tmp_path / "transcripts" / "deep" / "sess-1.jsonl"
     assert sink.location == str(path) and sink.path == path
     assert path.read_bytes() == b'{"a":1}\n{"b":2}\n'
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # identity, grants, policy: the runner's only
 
 
 def test_lines_reach_the_file_before_sync(tmp_path: Path) -> None:
